@@ -1,0 +1,104 @@
+//! Bounded channels between components. A [`Fanout`] sends a component's output batches to
+//! every consumer (cloning for all but the last); an [`Input`] receives a component's
+//! input and keeps its channel-depth gauge current. Sends wait for room: a slow consumer
+//! slows its producers (backpressure), and memory stays bounded by
+//! `consumers x CHANNEL_BATCHES x batch size`.
+
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::mpsc;
+
+use crate::event::LogBatch;
+
+/// Batches a component's input channel holds before its producers wait.
+pub const CHANNEL_BATCHES: usize = 8;
+
+/// The receiving end of a component's input.
+pub struct Input {
+    rx: mpsc::Receiver<LogBatch>,
+    depth: Gauge,
+}
+
+/// One consumer's sending end, with the consumer's depth gauge.
+#[derive(Clone)]
+pub struct Output {
+    tx: mpsc::Sender<LogBatch>,
+    depth: Gauge,
+}
+
+/// A bounded channel for a component whose depth is reported on `depth`.
+pub fn channel(depth: Gauge) -> (Output, Input) {
+    let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+    (
+        Output {
+            tx,
+            depth: depth.clone(),
+        },
+        Input { rx, depth },
+    )
+}
+
+impl Input {
+    /// The next batch, or None once every producer is gone and the channel is drained.
+    pub async fn recv(&mut self) -> Option<LogBatch> {
+        let batch = self.rx.recv().await;
+        self.depth.set(self.rx.len() as i64);
+        batch
+    }
+
+    /// As [`Input::recv`], for a blocking thread.
+    pub fn blocking_recv(&mut self) -> Option<LogBatch> {
+        let batch = self.rx.blocking_recv();
+        self.depth.set(self.rx.len() as i64);
+        batch
+    }
+}
+
+/// Every consumer of a component's output went away (the pipeline is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the downstream components have stopped")]
+pub struct Closed;
+
+/// The senders to every consumer of one component.
+#[derive(Clone, Default)]
+pub struct Fanout {
+    outputs: Vec<Output>,
+}
+
+impl Fanout {
+    /// A fanout to `outputs`.
+    pub fn new(outputs: Vec<Output>) -> Fanout {
+        Fanout { outputs }
+    }
+
+    fn note_depth(o: &Output) {
+        o.depth.set((o.tx.max_capacity() - o.tx.capacity()) as i64);
+    }
+
+    /// Sends `batch` to every consumer, waiting for room in each.
+    pub async fn send(&self, batch: LogBatch) -> Result<(), Closed> {
+        let Some((last, rest)) = self.outputs.split_last() else {
+            return Ok(());
+        };
+        for o in rest {
+            o.tx.send(batch.clone()).await.map_err(|_| Closed)?;
+            Self::note_depth(o);
+        }
+        last.tx.send(batch).await.map_err(|_| Closed)?;
+        Self::note_depth(last);
+        Ok(())
+    }
+
+    /// As [`Fanout::send`], for a blocking thread.
+    pub fn blocking_send(&self, batch: LogBatch) -> Result<(), Closed> {
+        let Some((last, rest)) = self.outputs.split_last() else {
+            return Ok(());
+        };
+        for o in rest {
+            o.tx.blocking_send(batch.clone()).map_err(|_| Closed)?;
+            Self::note_depth(o);
+        }
+        last.tx.blocking_send(batch).map_err(|_| Closed)?;
+        Self::note_depth(last);
+        Ok(())
+    }
+}

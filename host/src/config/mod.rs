@@ -1,0 +1,296 @@
+//! The pipeline configuration: TOML in, typed config out.
+//!
+//! [`load`] reads a file, substitutes `${ENV}` / `${file:PATH}` secrets in string values,
+//! deserialises every component on its own so that all problems are reported at once, and
+//! checks the graph (unknown inputs, cycles, unused components). Every [`ConfigError`] names
+//! the file, the TOML key and its line. Relative paths in the file (plugins, globs, sink
+//! paths, `data_dir`) are resolved against the directory of the config file.
+
+mod graph;
+mod locate;
+mod secrets;
+mod types;
+
+pub use graph::Graph;
+pub use types::*;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use locate::Locator;
+use secrets::Secrets;
+
+/// One problem in a config file, located by file, key and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// The dotted TOML key, e.g. `transforms.redact.inputs`.
+    pub key: String,
+    /// 1-based line of the key in the file, when it could be found.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: ", self.file.display(), line)?,
+            None => write!(f, "{}: ", self.file.display())?,
+        }
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "`{}`: {}", self.key, self.message)
+        }
+    }
+}
+
+/// Every problem found in one config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded, checked configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub file: PathBuf,
+    /// Secret values substituted into the config; scrubbed from anything printed.
+    pub secrets: Secrets,
+    /// The file's text, to locate errors found after loading (plugin failures).
+    text: std::sync::Arc<str>,
+}
+
+impl LoadedConfig {
+    /// Replaces every substituted secret in `text` with `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        self.secrets.scrub(text)
+    }
+
+    /// An error about the key `path` of this file (for problems found after loading, such as
+    /// a plugin that does not load), located and scrubbed of secrets.
+    pub fn error_at(&self, path: &[&str], message: &str) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            key: path.join("."),
+            line: Locator::new(&self.text).and_then(|l| l.line_of(path)),
+            message: self.secrets.scrub(message),
+        }
+    }
+}
+
+/// Collects errors while loading, each located by key path.
+struct Report<'a> {
+    file: &'a Path,
+    locator: Option<Locator>,
+    secrets: &'a Secrets,
+    errors: Vec<ConfigError>,
+}
+
+impl Report<'_> {
+    fn error(&mut self, path: &[&str], message: impl Into<String>) {
+        let line = self.locator.as_ref().and_then(|l| l.line_of(path));
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            key: path.join("."),
+            line,
+            message: self.secrets.scrub(&message.into()),
+        });
+    }
+
+    /// Deserialises `value` (the table at `path`) as `T`, reporting a failure at the most
+    /// precise key the error names.
+    fn parse<T: DeserializeOwned>(&mut self, path: &[&str], value: toml::Value) -> Option<T> {
+        match T::deserialize(value) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let message = e.message().to_string();
+                let mut full: Vec<&str> = path.to_vec();
+                let named = field_named_in(&message);
+                if let Some(field) = named.as_deref() {
+                    if self
+                        .locator
+                        .as_ref()
+                        .and_then(|l| {
+                            let mut p = full.clone();
+                            p.push(field);
+                            l.line_of(&p)
+                        })
+                        .is_some()
+                    {
+                        full.push(field);
+                    }
+                }
+                self.error(&full, message);
+                None
+            }
+        }
+    }
+}
+
+/// The field a serde message names in backticks, e.g. "unknown field `inclde`, expected ...".
+fn field_named_in(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_string())
+}
+
+/// Reads and checks the config file at `path`.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            key: String::new(),
+            line: None,
+            message: format!("cannot read the config file: {e}"),
+        }])
+    })?;
+    load_str(&text, path)
+}
+
+/// Parses and checks config `text` that was read from `path` (used for locations and for
+/// resolving relative paths).
+pub fn load_str(text: &str, path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    let mut secrets = Secrets::default();
+    let no_secrets = Secrets::default();
+    let mut report = Report {
+        file: path,
+        locator: None,
+        secrets: &no_secrets,
+        errors: Vec::new(),
+    };
+    let mut root: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            let e: toml::de::Error = e;
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            return Err(ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                key: String::new(),
+                line,
+                message: format!("invalid TOML: {}", e.message()),
+            }]));
+        }
+    };
+    report.locator = Locator::new(text);
+
+    // Secrets first, so that every later message can be scrubbed of them.
+    let mut secret_errors = Vec::new();
+    secrets::interpolate_table(&mut root, &mut Vec::new(), &mut secrets, &mut secret_errors);
+    for (key, message) in secret_errors {
+        let key_parts: Vec<&str> = key.split('.').collect();
+        report.error(&key_parts, message);
+    }
+    let secrets_for_report = secrets.clone();
+    report.secrets = &secrets_for_report;
+
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let config = parse_root(&mut report, root, &base_dir);
+    if let Some(config) = &config {
+        graph::check(config, &mut report);
+    }
+    if !report.errors.is_empty() {
+        return Err(ConfigErrors(report.errors));
+    }
+    let config = config.expect("no errors means the config parsed");
+    Ok(LoadedConfig {
+        config,
+        file: path.to_path_buf(),
+        secrets,
+        text: text.into(),
+    })
+}
+
+fn parse_root(report: &mut Report, mut root: toml::Table, base_dir: &Path) -> Option<Config> {
+    let sections = ["sources", "transforms", "sinks"];
+    let mut components: [BTreeMap<String, toml::Value>; 3] = Default::default();
+    for (i, section) in sections.iter().enumerate() {
+        match root.remove(*section) {
+            None => {}
+            Some(toml::Value::Table(t)) => components[i] = t.into_iter().collect(),
+            Some(_) => report.error(&[section], "must be a table of named components"),
+        }
+    }
+    let tests = root.remove("tests");
+    let top: Option<TopLevel> = report.parse(&[], toml::Value::Table(root));
+
+    let mut ok = top.is_some();
+    let mut sources = BTreeMap::new();
+    for (name, value) in std::mem::take(&mut components[0]) {
+        match report.parse::<SourceConfig>(&["sources", &name], value) {
+            Some(mut c) => {
+                c.resolve_paths(base_dir);
+                sources.insert(name, c);
+            }
+            None => ok = false,
+        }
+    }
+    let mut transforms = BTreeMap::new();
+    for (name, value) in std::mem::take(&mut components[1]) {
+        match report.parse::<TransformConfig>(&["transforms", &name], value) {
+            Some(mut c) => {
+                c.resolve_paths(base_dir);
+                transforms.insert(name, c);
+            }
+            None => ok = false,
+        }
+    }
+    let mut sinks = BTreeMap::new();
+    for (name, value) in std::mem::take(&mut components[2]) {
+        match report.parse::<SinkConfig>(&["sinks", &name], value) {
+            Some(mut c) => {
+                c.resolve_paths(base_dir);
+                sinks.insert(name, c);
+            }
+            None => ok = false,
+        }
+    }
+    let tests = match tests {
+        None => Vec::new(),
+        Some(value) => match report.parse::<Vec<crate::unit_test::TestCase>>(&["tests"], value) {
+            Some(t) => t,
+            None => {
+                ok = false;
+                Vec::new()
+            }
+        },
+    };
+    if !ok {
+        return None;
+    }
+    let top = top?;
+    let data_dir = if top.data_dir.is_absolute() {
+        top.data_dir
+    } else {
+        base_dir.join(top.data_dir)
+    };
+    Some(Config {
+        data_dir,
+        api: top.api,
+        shutdown_timeout_secs: top.shutdown_timeout_secs,
+        sources,
+        transforms,
+        sinks,
+        tests,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,468 @@
+//! The data that flows through a pipeline: [`LogBatch`], a columnar batch of log records in
+//! the same shape as the plugin contract's `log-batch` (wit/sluice.wit), and [`Ack`], the
+//! acknowledgement a batch carries from its source to the sinks that take it.
+//!
+//! Columns rather than records: a source appends straight into one line buffer, and handing a
+//! batch to a plugin moves a few buffers without per-record work.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+
+/// One label: a name and its value.
+pub type Label = (String, String);
+
+/// A batch of log records stored as columns (see the `log-batch` record in wit/sluice.wit for
+/// the exact layout). Offsets are `u32`: a batch is bounded far below 4 GiB by the batchers.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LogBatch {
+    /// Every line, back to back.
+    pub lines: String,
+    /// End offset of each record's line in `lines`.
+    pub line_ends: Vec<u32>,
+    /// Per record: nanoseconds since the Unix epoch.
+    pub timestamps: Vec<i64>,
+    /// Distinct label sets of this batch, each sorted by name.
+    pub label_sets: Vec<Vec<Label>>,
+    /// Per record: index into `label_sets`.
+    pub label_set_of: Vec<u32>,
+    /// Every metadata key and value, back to back.
+    pub metadata: String,
+    /// End offsets in `metadata`, alternating key, value.
+    pub metadata_ends: Vec<u32>,
+    /// Per record: end index (exclusive) of its metadata pairs.
+    pub record_metadata_ends: Vec<u32>,
+    /// Acknowledgements of the source batches this batch holds records of.
+    pub acks: Vec<Ack>,
+}
+
+/// What is wrong with a batch that breaks the column rules (a plugin's output, usually).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BatchError {
+    #[error("column `{column}` has {found} entries for {records} records")]
+    ColumnLength {
+        column: &'static str,
+        found: usize,
+        records: usize,
+    },
+    #[error("column `{column}` entry {index} is out of order or out of bounds")]
+    BadOffset { column: &'static str, index: usize },
+    #[error("offset {offset} in column `{column}` is not on a UTF-8 character boundary")]
+    NotCharBoundary { column: &'static str, offset: u32 },
+    #[error("record {index} refers to label set {set}, but the batch has {sets}")]
+    BadLabelSet { index: usize, set: u32, sets: usize },
+}
+
+/// A read-only view of one record of a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    batch: &'a LogBatch,
+    index: usize,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The record's line.
+    pub fn line(&self) -> &'a str {
+        self.batch.line(self.index)
+    }
+    /// Nanoseconds since the Unix epoch.
+    pub fn timestamp(&self) -> i64 {
+        self.batch.timestamps[self.index]
+    }
+    /// The record's labels, sorted by name.
+    pub fn labels(&self) -> &'a [Label] {
+        self.batch.labels(self.index)
+    }
+    /// The value of label `name`, if set.
+    pub fn label(&self, name: &str) -> Option<&'a str> {
+        self.labels()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// The record's structured metadata pairs.
+    pub fn metadata(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.batch.metadata_pairs(self.index)
+    }
+    /// The value of metadata key `key`, if set.
+    pub fn metadata_value(&self, key: &str) -> Option<&'a str> {
+        self.metadata().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+fn start_of(ends: &[u32], i: usize) -> usize {
+    if i == 0 {
+        0
+    } else {
+        ends[i - 1] as usize
+    }
+}
+
+impl LogBatch {
+    /// An empty batch with room for `records` records of `bytes` line bytes in total.
+    pub fn with_capacity(records: usize, bytes: usize) -> Self {
+        LogBatch {
+            lines: String::with_capacity(bytes),
+            line_ends: Vec::with_capacity(records),
+            timestamps: Vec::with_capacity(records),
+            label_set_of: Vec::with_capacity(records),
+            record_metadata_ends: Vec::with_capacity(records),
+            ..Default::default()
+        }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.line_ends.len()
+    }
+
+    /// True when the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.line_ends.is_empty()
+    }
+
+    /// Bytes of line text in the batch (what the byte counters count).
+    pub fn line_bytes(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Record `i`'s line.
+    pub fn line(&self, i: usize) -> &str {
+        &self.lines[start_of(&self.line_ends, i)..self.line_ends[i] as usize]
+    }
+
+    /// Record `i`'s labels.
+    pub fn labels(&self, i: usize) -> &[Label] {
+        &self.label_sets[self.label_set_of[i] as usize]
+    }
+
+    /// Record `i`'s metadata pairs.
+    pub fn metadata_pairs(&self, i: usize) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let first = start_of(&self.record_metadata_ends, i);
+        let last = self.record_metadata_ends[i] as usize;
+        (first..last).map(move |p| {
+            let key_start = start_of(&self.metadata_ends, 2 * p);
+            let key_end = self.metadata_ends[2 * p] as usize;
+            let value_end = self.metadata_ends[2 * p + 1] as usize;
+            (
+                &self.metadata[key_start..key_end],
+                &self.metadata[key_end..value_end],
+            )
+        })
+    }
+
+    /// A view of record `i`.
+    pub fn record(&self, i: usize) -> RecordRef<'_> {
+        RecordRef {
+            batch: self,
+            index: i,
+        }
+    }
+
+    /// Views of every record, in order.
+    pub fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
+        (0..self.len()).map(move |i| self.record(i))
+    }
+
+    /// Index of `labels` (sorted by name) in this batch's label sets, adding it if new.
+    pub fn intern_labels(&mut self, labels: &[Label]) -> u32 {
+        if let Some(i) = self.label_sets.iter().position(|s| s == labels) {
+            return i as u32;
+        }
+        self.label_sets.push(labels.to_vec());
+        (self.label_sets.len() - 1) as u32
+    }
+
+    /// Appends one record. `label_set` must come from [`LogBatch::intern_labels`].
+    pub fn push(&mut self, line: &str, timestamp: i64, label_set: u32, metadata: &[(&str, &str)]) {
+        self.lines.push_str(line);
+        self.line_ends.push(self.lines.len() as u32);
+        self.timestamps.push(timestamp);
+        self.label_set_of.push(label_set);
+        for (k, v) in metadata {
+            self.metadata.push_str(k);
+            self.metadata_ends.push(self.metadata.len() as u32);
+            self.metadata.push_str(v);
+            self.metadata_ends.push(self.metadata.len() as u32);
+        }
+        self.record_metadata_ends
+            .push((self.metadata_ends.len() / 2) as u32);
+    }
+
+    /// Appends record `i` of `other` (labels re-interned here).
+    pub fn push_record_from(&mut self, other: &LogBatch, i: usize) {
+        let set = self.intern_labels(other.labels(i));
+        let metadata: Vec<(&str, &str)> = other.metadata_pairs(i).collect();
+        self.push(other.line(i), other.timestamps[i], set, &metadata);
+    }
+
+    /// Moves every record (and acknowledgement) of `other` to the end of this batch.
+    pub fn append(&mut self, mut other: LogBatch) {
+        if self.is_empty() && self.acks.is_empty() {
+            let acks = std::mem::take(&mut self.acks);
+            *self = other;
+            self.acks.extend(acks);
+            return;
+        }
+        let line_base = self.lines.len() as u32;
+        let meta_base = self.metadata.len() as u32;
+        let pair_base = (self.metadata_ends.len() / 2) as u32;
+        let set_map: Vec<u32> = other
+            .label_sets
+            .iter()
+            .map(|set| self.intern_labels(set))
+            .collect();
+        self.lines.push_str(&other.lines);
+        self.line_ends
+            .extend(other.line_ends.iter().map(|e| e + line_base));
+        self.timestamps.extend_from_slice(&other.timestamps);
+        self.label_set_of
+            .extend(other.label_set_of.iter().map(|s| set_map[*s as usize]));
+        self.metadata.push_str(&other.metadata);
+        self.metadata_ends
+            .extend(other.metadata_ends.iter().map(|e| e + meta_base));
+        self.record_metadata_ends
+            .extend(other.record_metadata_ends.iter().map(|e| e + pair_base));
+        self.acks.append(&mut other.acks);
+    }
+
+    /// Checks the column rules of the contract; the host runs it on every plugin output.
+    pub fn validate(&self) -> Result<(), BatchError> {
+        let n = self.len();
+        for (column, found) in [
+            ("timestamps", self.timestamps.len()),
+            ("label-set-of", self.label_set_of.len()),
+            ("record-metadata-ends", self.record_metadata_ends.len()),
+        ] {
+            if found != n {
+                return Err(BatchError::ColumnLength {
+                    column,
+                    found,
+                    records: n,
+                });
+            }
+        }
+        check_ends("line-ends", &self.line_ends, &self.lines)?;
+        check_ends("metadata-ends", &self.metadata_ends, &self.metadata)?;
+        if self.metadata_ends.len() % 2 != 0 {
+            return Err(BatchError::ColumnLength {
+                column: "metadata-ends",
+                found: self.metadata_ends.len(),
+                records: n,
+            });
+        }
+        let pairs = (self.metadata_ends.len() / 2) as u32;
+        let mut previous = 0;
+        for (index, end) in self.record_metadata_ends.iter().enumerate() {
+            if *end < previous || *end > pairs {
+                return Err(BatchError::BadOffset {
+                    column: "record-metadata-ends",
+                    index,
+                });
+            }
+            previous = *end;
+        }
+        if n > 0 && previous != pairs {
+            return Err(BatchError::BadOffset {
+                column: "record-metadata-ends",
+                index: n - 1,
+            });
+        }
+        for (index, set) in self.label_set_of.iter().enumerate() {
+            if *set as usize >= self.label_sets.len() {
+                return Err(BatchError::BadLabelSet {
+                    index,
+                    set: *set,
+                    sets: self.label_sets.len(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Splits the batch's acknowledgements off, leaving it without any.
+    pub fn take_acks(&mut self) -> Vec<Ack> {
+        std::mem::take(&mut self.acks)
+    }
+}
+
+fn check_ends(column: &'static str, ends: &[u32], text: &str) -> Result<(), BatchError> {
+    let mut previous = 0;
+    for (index, end) in ends.iter().enumerate() {
+        if *end < previous || *end as usize > text.len() {
+            return Err(BatchError::BadOffset { column, index });
+        }
+        if !text.is_char_boundary(*end as usize) {
+            return Err(BatchError::NotCharBoundary {
+                column,
+                offset: *end,
+            });
+        }
+        previous = *end;
+    }
+    if previous as usize != text.len() {
+        return Err(BatchError::BadOffset {
+            column,
+            index: ends.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// The outcome a sink reports for the records of an acknowledged batch. Later outcomes never
+/// improve an earlier one: one failed copy fails the whole source batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum AckStatus {
+    /// Every copy reached its sink (or was dropped on purpose by policy).
+    Delivered = 0,
+    /// A sink refused records for good (they were counted and dead-lettered).
+    Rejected = 1,
+    /// A sink could not deliver; the source should let its sender retry.
+    Failed = 2,
+}
+
+struct AckShared {
+    status: AtomicU8,
+    notify: Mutex<Option<oneshot::Sender<AckStatus>>>,
+}
+
+impl Drop for AckShared {
+    fn drop(&mut self) {
+        let status = match self.status.load(Ordering::Acquire) {
+            0 => AckStatus::Delivered,
+            1 => AckStatus::Rejected,
+            _ => AckStatus::Failed,
+        };
+        if let Some(tx) = self.notify.lock().ok().and_then(|mut g| g.take()) {
+            let _ = tx.send(status);
+        }
+    }
+}
+
+/// The acknowledgement of one source batch. Every copy (fan-out) and every batch that holds
+/// some of its records keeps a clone; when the last clone is dropped the source learns the
+/// worst status any sink reported. A batch dropped without a status counts as delivered only
+/// if nothing marked it otherwise, so sinks mark failures explicitly.
+#[derive(Clone)]
+pub struct Ack(Arc<AckShared>);
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ack")
+    }
+}
+
+impl PartialEq for Ack {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Ack {
+    /// A new acknowledgement and the receiver that resolves when it is settled.
+    pub fn new() -> (Ack, oneshot::Receiver<AckStatus>) {
+        let (tx, rx) = oneshot::channel();
+        (
+            Ack(Arc::new(AckShared {
+                status: AtomicU8::new(AckStatus::Delivered as u8),
+                notify: Mutex::new(Some(tx)),
+            })),
+            rx,
+        )
+    }
+
+    /// Records `status` for this acknowledgement if it is worse than what was recorded.
+    pub fn mark(&self, status: AckStatus) {
+        self.0.status.fetch_max(status as u8, Ordering::AcqRel);
+    }
+}
+
+/// Marks every acknowledgement in `acks` with `status` and drops them.
+pub fn settle(acks: Vec<Ack>, status: AckStatus) {
+    for ack in acks {
+        ack.mark(status);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> LogBatch {
+        let mut b = LogBatch::default();
+        let a = b.intern_labels(&[("app".into(), "api".into())]);
+        let c = b.intern_labels(&[("app".into(), "db".into())]);
+        b.push("first é", 1, a, &[("trace_id", "abc")]);
+        b.push("second", 2, c, &[]);
+        b.push("third", 3, a, &[("k", "v"), ("k2", "v2")]);
+        b
+    }
+
+    #[test]
+    fn records_read_back_their_columns() {
+        let b = sample();
+        assert_eq!(b.len(), 3);
+        b.validate().unwrap();
+        let r: Vec<_> = b.records().map(|r| r.line()).collect();
+        assert_eq!(r, ["first é", "second", "third"]);
+        assert_eq!(b.record(1).label("app"), Some("db"));
+        assert_eq!(b.record(0).metadata_value("trace_id"), Some("abc"));
+        assert_eq!(b.record(1).metadata().count(), 0);
+        assert_eq!(
+            b.record(2).metadata().collect::<Vec<_>>(),
+            [("k", "v"), ("k2", "v2")]
+        );
+        assert_eq!(b.label_sets.len(), 2);
+    }
+
+    #[test]
+    fn append_reinterns_labels_and_shifts_offsets() {
+        let mut a = sample();
+        let b = sample();
+        a.append(b);
+        a.validate().unwrap();
+        assert_eq!(a.len(), 6);
+        assert_eq!(a.label_sets.len(), 2);
+        assert_eq!(a.record(5).line(), "third");
+        assert_eq!(a.record(5).metadata_value("k2"), Some("v2"));
+        assert_eq!(a.record(4).label("app"), Some("db"));
+    }
+
+    #[test]
+    fn validate_rejects_broken_columns() {
+        let mut b = sample();
+        b.timestamps.pop();
+        assert!(matches!(b.validate(), Err(BatchError::ColumnLength { .. })));
+        let mut b = sample();
+        b.line_ends[0] = 6; // inside 'é'
+        assert!(matches!(
+            b.validate(),
+            Err(BatchError::NotCharBoundary { .. })
+        ));
+        let mut b = sample();
+        b.label_set_of[1] = 9;
+        assert!(matches!(b.validate(), Err(BatchError::BadLabelSet { .. })));
+    }
+
+    #[tokio::test]
+    async fn ack_reports_worst_status_after_last_clone() {
+        let (ack, rx) = Ack::new();
+        let copy = ack.clone();
+        ack.mark(AckStatus::Delivered);
+        drop(ack);
+        copy.mark(AckStatus::Failed);
+        drop(copy);
+        assert_eq!(rx.await.unwrap(), AckStatus::Failed);
+    }
+}

@@ -1,0 +1,27 @@
+//! sluice: a telemetry collector that runs logs through WebAssembly plugins.
+//!
+//! Map of the crate, top to bottom (layers only point down):
+//!
+//! - [`topology`]: builds the running pipeline from a [`config::Config`]: channels, tasks,
+//!   shutdown. [`unit_test`] runs `sluice test` cases through the same transforms.
+//! - [`sources`], [`transforms`], [`sinks`]: the components, one module each.
+//! - [`server`]: the one HTTP server (/metrics, /healthz, /ready, push routes).
+//! - [`runtime`]: wasmtime engine, compiled-component cache, sandboxed plugin instances.
+//! - [`channel`]: bounded channels and fan-out between components.
+//! - [`encode`]: records as raw lines or JSON.
+//! - [`event`]: the columnar [`event::LogBatch`] and its acknowledgement.
+//! - [`config`]: TOML to typed config, with located errors.
+//! - [`telemetry`]: the collector's own metrics and logs.
+
+pub mod channel;
+pub mod config;
+pub mod encode;
+pub mod event;
+pub mod runtime;
+pub mod server;
+pub mod sinks;
+pub mod sources;
+pub mod telemetry;
+pub mod topology;
+pub mod transforms;
+pub mod unit_test;

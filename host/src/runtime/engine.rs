@@ -1,0 +1,121 @@
+//! [`PluginRuntime`]: the shared wasmtime engine and linker, the epoch ticker that enforces
+//! call deadlines, and [`LoadedPlugin`], a component checked against the contract and
+//! pre-instantiated once so that each instance is cheap.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, EngineWeak};
+
+use super::bindings::{LogTransform, LogTransformPre};
+use super::cache::{self, CacheOutcome};
+use super::instance::PluginState;
+use super::PluginError;
+
+/// How often the engine's epoch advances; call deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The engine, linker and compiled-component cache shared by every transform.
+#[derive(Clone)]
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Arc<Linker<PluginState>>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// A component that compiled, links against the host and exports the contract's world.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    pub(super) pre: LogTransformPre<PluginState>,
+    pub(super) engine: Engine,
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    /// Size of the component in bytes.
+    pub size: usize,
+    /// How long compiling (or loading from the cache) took.
+    pub load_time: Duration,
+    /// Whether it came from the on-disk cache.
+    pub cache: CacheOutcome,
+}
+
+impl PluginRuntime {
+    /// A runtime whose compiled components are cached in `cache_dir` (none: no cache).
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<PluginRuntime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let wasm_err =
+            |e: wasmtime::Error| anyhow::anyhow!("cannot set up the plugin engine: {e:#}");
+        let engine = Engine::new(&config).map_err(wasm_err)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm_err)?;
+        LogTransform::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)
+            .map_err(wasm_err)?;
+        spawn_epoch_ticker(engine.weak());
+        Ok(PluginRuntime {
+            engine,
+            linker: Arc::new(linker),
+            cache_dir,
+        })
+    }
+
+    /// The engine (for tests and tools).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads, compiles (or loads from cache) and pre-instantiates the component at `path`.
+    pub fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
+        let shown = path.display().to_string();
+        let wasm = std::fs::read(path).map_err(|source| PluginError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        self.load_bytes(&wasm, path)
+    }
+
+    /// As [`PluginRuntime::load`], from bytes already read from `path`.
+    pub fn load_bytes(&self, wasm: &[u8], path: &Path) -> Result<LoadedPlugin, PluginError> {
+        let shown = path.display().to_string();
+        let started = Instant::now();
+        let (component, outcome) = cache::load(&self.engine, self.cache_dir.as_deref(), wasm)
+            .map_err(|e| PluginError::Compile {
+                path: shown.clone(),
+                detail: format!("{e:#}"),
+            })?;
+        let load_time = started.elapsed();
+        let contract = |e: wasmtime::Error| PluginError::Contract {
+            path: shown.clone(),
+            detail: format!("{e:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(contract)?;
+        let pre = LogTransformPre::new(instance_pre).map_err(contract)?;
+        Ok(LoadedPlugin {
+            pre,
+            engine: self.engine.clone(),
+            path: path.to_path_buf(),
+            size: wasm.len(),
+            load_time,
+            cache: outcome,
+        })
+    }
+}
+
+/// Advances the epoch every [`EPOCH_TICK`] for as long as the engine lives.
+fn spawn_epoch_ticker(engine: EngineWeak) {
+    let spawned = std::thread::Builder::new()
+        .name("sluice-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the plugin deadline ticker");
+    }
+}

@@ -1,0 +1,294 @@
+//! [`PluginInstance`]: one sandboxed instance of a plugin in its own store, with a memory cap
+//! and a deadline on every call, and the host functions the contract imports.
+//!
+//! Sandbox: the WASI context has no preopened directories, no sockets and no environment
+//! except the variables a pipeline grants by name; the plugin's stdout and stderr go nowhere.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{Host, Level, LogTransform, WitBatch};
+use super::engine::{LoadedPlugin, EPOCH_TICK};
+use super::PluginError;
+use crate::event::LogBatch;
+use crate::telemetry::metrics::PluginMetric;
+use crate::telemetry::ComponentMetrics;
+
+/// What the host functions of one transform's instances share: the transform's metrics and
+/// the plugin metrics declared for it.
+#[derive(Debug)]
+pub struct PluginHostContext {
+    pub component: ComponentMetrics,
+    /// Declared metrics, by id (their index).
+    pub metrics: Vec<(String, PluginMetric)>,
+}
+
+/// Limits and grants for the instances of one transform.
+#[derive(Debug, Clone)]
+pub struct InstanceSettings {
+    /// The `config` table as JSON, passed to `init`.
+    pub config_json: String,
+    /// Wall-clock limit of one `process` call (`init` gets ten times as long).
+    pub timeout: Duration,
+    /// Linear memory cap per instance, in MiB.
+    pub memory_limit_mb: usize,
+    /// Environment variables visible to the plugin.
+    pub allow_env: Vec<String>,
+}
+
+/// Caps linear memory and remembers whether the cap was hit, so that the trap that follows
+/// can be reported as running out of memory.
+struct MemoryCap {
+    max_bytes: usize,
+    exceeded: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            wasmtime::bail!("memory limit of {} bytes reached", self.max_bytes);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Messages a plugin may log per second before the host drops (and counts) the rest.
+const LOG_MESSAGES_PER_SECOND: u32 = 50;
+
+/// The data of one plugin store.
+pub struct PluginState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+    host: Arc<PluginHostContext>,
+    log_window: Instant,
+    log_count: u32,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl super::bindings::sluice::plugin::types::Host for PluginState {}
+
+impl Host for PluginState {
+    fn log(&mut self, level: Level, message: String) {
+        if self.log_window.elapsed() >= Duration::from_secs(1) {
+            self.log_window = Instant::now();
+            self.log_count = 0;
+        }
+        self.log_count += 1;
+        if self.log_count > LOG_MESSAGES_PER_SECOND {
+            self.host.component.plugin_log_dropped();
+            return;
+        }
+        let mut message = message;
+        if message.len() > 1024 {
+            let mut cut = 1024;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let id = &self.host.component.id;
+        match level {
+            Level::Trace => tracing::trace!(component_id = %id, plugin_message = %message),
+            Level::Debug => tracing::debug!(component_id = %id, plugin_message = %message),
+            Level::Info => tracing::info!(component_id = %id, plugin_message = %message),
+            Level::Warn => tracing::warn!(component_id = %id, plugin_message = %message),
+            Level::Error => tracing::error!(component_id = %id, plugin_message = %message),
+        }
+    }
+
+    fn metric_id(&mut self, name: String) -> Option<u32> {
+        self.host
+            .metrics
+            .iter()
+            .position(|(n, _)| *n == name)
+            .map(|i| i as u32)
+    }
+
+    fn counter_add(
+        &mut self,
+        metric: u32,
+        labels: Vec<String>,
+        value: f64,
+        trace_id: Option<String>,
+    ) {
+        if let Some((_, m)) = self.host.metrics.get(metric as usize) {
+            m.counter_add(labels, value, trace_id);
+        }
+    }
+
+    fn histogram_observe(
+        &mut self,
+        metric: u32,
+        labels: Vec<String>,
+        value: f64,
+        trace_id: Option<String>,
+    ) {
+        if let Some((_, m)) = self.host.metrics.get(metric as usize) {
+            m.histogram_observe(labels, value, trace_id);
+        }
+    }
+}
+
+/// One running instance of a plugin. Not shared across threads: each worker owns one.
+pub struct PluginInstance {
+    store: Store<PluginState>,
+    bindings: LogTransform,
+    timeout: Duration,
+    memory_limit_mb: usize,
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
+}
+
+impl PluginInstance {
+    /// Instantiates `plugin` in a fresh sandboxed store and runs its `init`.
+    pub fn start(
+        plugin: &LoadedPlugin,
+        settings: &InstanceSettings,
+        host: Arc<PluginHostContext>,
+    ) -> Result<PluginInstance, PluginError> {
+        let mut wasi = WasiCtx::builder();
+        for name in &settings.allow_env {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
+        }
+        let max_bytes = settings.memory_limit_mb.saturating_mul(1 << 20);
+        let state = PluginState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                max_bytes,
+                exceeded: false,
+            },
+            host: host.clone(),
+            log_window: Instant::now(),
+            log_count: 0,
+        };
+        let mut store = Store::new(&plugin.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(deadline_ticks(settings.timeout * 10));
+        let mut instance = PluginInstance {
+            bindings: match plugin.pre.instantiate(&mut store) {
+                Ok(b) => b,
+                Err(e) => {
+                    return Err(classify(
+                        &store,
+                        e,
+                        settings.timeout * 10,
+                        settings.memory_limit_mb,
+                    ))
+                }
+            },
+            store,
+            timeout: settings.timeout,
+            memory_limit_mb: settings.memory_limit_mb,
+        };
+        let result = instance
+            .bindings
+            .call_init(&mut instance.store, &settings.config_json);
+        match result {
+            Ok(Ok(())) => {
+                host.component.plugin_instance_started();
+                Ok(instance)
+            }
+            Ok(Err(message)) => Err(PluginError::Init(message)),
+            Err(e) => Err(classify(
+                &instance.store,
+                e,
+                settings.timeout * 10,
+                settings.memory_limit_mb,
+            )),
+        }
+    }
+
+    /// Runs the plugin on `batch`. On success the batch's columns are replaced by the
+    /// plugin's output (its acknowledgements stay); on failure the batch is left as it was,
+    /// so the caller's `on_error` policy can still pass it on.
+    pub fn process(&mut self, batch: &mut LogBatch) -> Result<(), PluginError> {
+        let input = WitBatch {
+            lines: std::mem::take(&mut batch.lines),
+            line_ends: std::mem::take(&mut batch.line_ends),
+            timestamps: std::mem::take(&mut batch.timestamps),
+            label_sets: std::mem::take(&mut batch.label_sets),
+            label_set_of: std::mem::take(&mut batch.label_set_of),
+            metadata: std::mem::take(&mut batch.metadata),
+            metadata_ends: std::mem::take(&mut batch.metadata_ends),
+            record_metadata_ends: std::mem::take(&mut batch.record_metadata_ends),
+        };
+        self.store.set_epoch_deadline(deadline_ticks(self.timeout));
+        let result = self.bindings.call_process(&mut self.store, &input);
+        restore(batch, input);
+        match result {
+            Ok(Ok(output)) => {
+                let mut candidate = LogBatch::default();
+                restore(&mut candidate, output);
+                candidate.validate()?;
+                candidate.acks = std::mem::take(&mut batch.acks);
+                *batch = candidate;
+                Ok(())
+            }
+            Ok(Err(message)) => Err(PluginError::Returned(message)),
+            Err(e) => Err(classify(&self.store, e, self.timeout, self.memory_limit_mb)),
+        }
+    }
+}
+
+fn restore(batch: &mut LogBatch, wit: WitBatch) {
+    batch.lines = wit.lines;
+    batch.line_ends = wit.line_ends;
+    batch.timestamps = wit.timestamps;
+    batch.label_sets = wit.label_sets;
+    batch.label_set_of = wit.label_set_of;
+    batch.metadata = wit.metadata;
+    batch.metadata_ends = wit.metadata_ends;
+    batch.record_metadata_ends = wit.record_metadata_ends;
+}
+
+/// Turns a wasmtime error from a call into the failure kind it stands for.
+fn classify(
+    store: &Store<PluginState>,
+    error: wasmtime::Error,
+    timeout: Duration,
+    memory_limit_mb: usize,
+) -> PluginError {
+    if store.data().memory.exceeded {
+        return PluginError::Memory(memory_limit_mb);
+    }
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return PluginError::Timeout(timeout.as_millis() as u64);
+    }
+    // Keep the first lines (the trap reason and the innermost frames), not a whole backtrace.
+    let text = format!("{error:#}");
+    let short: Vec<&str> = text.lines().take(6).collect();
+    PluginError::Trap(short.join(" | "))
+}

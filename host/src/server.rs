@@ -1,0 +1,82 @@
+//! The collector's one HTTP server: /metrics (OpenMetrics), /healthz (the process is up),
+//! /ready (the pipeline is running), plus whatever routes push sources hand it. The server
+//! owns the listener and its own routes; it never names a source.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::Telemetry;
+
+/// The OpenMetrics content type Prometheus asks for.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone)]
+struct ServerState {
+    telemetry: Telemetry,
+    ready: Arc<AtomicBool>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address}: {source}")]
+pub struct BindError {
+    pub address: SocketAddr,
+    pub source: std::io::Error,
+}
+
+/// Binds `address` and serves until `shutdown` is cancelled; in-flight requests finish.
+/// Returns the bound address (useful with port 0) and the server task.
+pub async fn start(
+    address: SocketAddr,
+    telemetry: Telemetry,
+    ready: Arc<AtomicBool>,
+    push_routes: Vec<Router>,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, JoinHandle<()>), BindError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| BindError { address, source })?;
+    let bound = listener.local_addr().unwrap_or(address);
+    let mut app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/ready", get(readiness))
+        .with_state(ServerState { telemetry, ready });
+    for route in push_routes {
+        app = app.merge(route);
+    }
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the API server failed");
+        }
+    });
+    tracing::info!(address = %bound, "API server listening");
+    Ok((bound, task))
+}
+
+async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, OPENMETRICS)],
+        state.telemetry.render_openmetrics(),
+    )
+}
+
+async fn readiness(State(state): State<ServerState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}

@@ -1,0 +1,239 @@
+//! The `file` source: reads lines from files matched by glob patterns, from the beginning
+//! or the end, and follows what is appended. Files that appear later are picked up; a file
+//! that shrinks (truncated in place) is read again from its start.
+//!
+//! Runs on a blocking thread: reading from the page cache is fast and a thread keeps the
+//! async workers free. Rotation by rename and persisted checkpoints come in a later change.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use super::{label_set, LabelKey, LineBatcher, SourceContext};
+use crate::config::{FileSourceConfig, ReadFrom};
+use crate::telemetry::events;
+
+/// How much one file may be read in one round before the others get a turn.
+const READ_CHUNK: usize = 256 * 1024;
+/// How often the globs are expanded again to find new files.
+const DISCOVER_EVERY: Duration = Duration::from_secs(1);
+
+struct Tailed {
+    file: File,
+    offset: u64,
+    /// Bytes after the last newline, waiting for the rest of their line.
+    partial: Vec<u8>,
+    labels: LabelKey,
+}
+
+/// Runs the source until shutdown (or, with `stop_at_eof`, until every file is read).
+pub async fn run(config: FileSourceConfig, ctx: SourceContext) {
+    let name = ctx.name.clone();
+    let result = tokio::task::spawn_blocking(move || tail(config, ctx)).await;
+    if let Err(e) = result {
+        tracing::error!(component_id = %name, error = %e, "file source thread failed");
+    }
+}
+
+fn exclude_set(patterns: &[String]) -> GlobSet {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        if let Ok(g) = Glob::new(p) {
+            b.add(g);
+        }
+    }
+    b.build().unwrap_or_else(|_| GlobSet::empty())
+}
+
+fn tail(config: FileSourceConfig, ctx: SourceContext) {
+    let exclude = exclude_set(&config.exclude);
+    let static_labels = label_set(&config.labels);
+    let mut batcher = LineBatcher::new(
+        config.batch.clone(),
+        config.max_line_bytes,
+        ctx.metrics.clone(),
+    );
+    let mut files: BTreeMap<PathBuf, Tailed> = BTreeMap::new();
+    let mut first_scan = true;
+    let mut last_discover: Option<Instant> = None;
+    let mut buf = vec![0u8; READ_CHUNK];
+    let poll = Duration::from_millis(config.poll_interval_ms.max(1));
+
+    loop {
+        let stopping = ctx.shutdown.is_cancelled();
+        if last_discover.is_none_or(|t| t.elapsed() >= DISCOVER_EVERY) {
+            discover(
+                &config,
+                &exclude,
+                &static_labels,
+                &mut batcher,
+                &mut files,
+                first_scan,
+                &ctx,
+            );
+            first_scan = false;
+            last_discover = Some(Instant::now());
+        }
+        let mut read_any = false;
+        for (path, t) in files.iter_mut() {
+            match read_some(t, &mut buf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    read_any = true;
+                    if !split_lines(t, &buf[..n], &mut batcher, &ctx) {
+                        return;
+                    }
+                }
+                Err(e) => events::component_error(
+                    &ctx.metrics,
+                    "read_failed",
+                    &format!("{}: {e}", path.display()),
+                ),
+            }
+        }
+        if !read_any && config.stop_at_eof {
+            // Every file is at its end: whatever is left without a newline is a last line.
+            for t in files.values_mut() {
+                if !t.partial.is_empty() {
+                    let partial = std::mem::take(&mut t.partial);
+                    if batcher.push_raw(&partial, t.labels) && !flush(&mut batcher, &ctx) {
+                        return;
+                    }
+                }
+            }
+            flush(&mut batcher, &ctx);
+            return;
+        }
+        if stopping {
+            flush(&mut batcher, &ctx);
+            return;
+        }
+        if batcher.time_left() == Some(Duration::ZERO) && !flush(&mut batcher, &ctx) {
+            return;
+        }
+        if !read_any {
+            let wait = batcher.time_left().map_or(poll, |left| left.min(poll));
+            std::thread::sleep(wait.max(Duration::from_millis(1)));
+        }
+    }
+}
+
+/// Expands the include globs and opens files not yet followed.
+fn discover(
+    config: &FileSourceConfig,
+    exclude: &GlobSet,
+    static_labels: &[crate::event::Label],
+    batcher: &mut LineBatcher,
+    files: &mut BTreeMap<PathBuf, Tailed>,
+    first_scan: bool,
+    ctx: &SourceContext,
+) {
+    for pattern in &config.include {
+        let paths = match glob::glob(pattern) {
+            Ok(p) => p,
+            Err(e) => {
+                events::component_error(&ctx.metrics, "bad_glob", &e.to_string());
+                continue;
+            }
+        };
+        for path in paths.flatten() {
+            if files.contains_key(&path) || exclude.is_match(&path) || !path.is_file() {
+                continue;
+            }
+            let mut file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) => {
+                    events::component_error(
+                        &ctx.metrics,
+                        "open_failed",
+                        &format!("{}: {e}", path.display()),
+                    );
+                    continue;
+                }
+            };
+            // Files present at start-up honour read_from; files that appear later are new,
+            // so everything in them is read.
+            let offset = if first_scan && config.read_from == ReadFrom::End {
+                file.seek(SeekFrom::End(0)).unwrap_or(0)
+            } else {
+                0
+            };
+            let mut labels = static_labels.to_vec();
+            if config.filename_label {
+                labels.push(("filename".into(), path.to_string_lossy().into_owned()));
+                labels.sort();
+            }
+            let labels = batcher.register_labels(labels);
+            tracing::info!(component_id = %ctx.name, path = %path.display(), offset, "following file");
+            files.insert(
+                path,
+                Tailed {
+                    file,
+                    offset,
+                    partial: Vec::new(),
+                    labels,
+                },
+            );
+        }
+    }
+}
+
+/// Reads what was appended since the last read (at most one chunk).
+fn read_some(t: &mut Tailed, buf: &mut [u8]) -> std::io::Result<usize> {
+    let len = t.file.metadata()?.len();
+    if len < t.offset {
+        // Truncated in place: start over.
+        t.offset = 0;
+        t.partial.clear();
+    }
+    if len == t.offset {
+        return Ok(0);
+    }
+    t.file.seek(SeekFrom::Start(t.offset))?;
+    let n = t.file.read(buf)?;
+    t.offset += n as u64;
+    Ok(n)
+}
+
+/// Cuts `data` into lines for the batcher, keeping an unfinished last line for later.
+/// Returns false when the pipeline has stopped.
+fn split_lines(
+    t: &mut Tailed,
+    data: &[u8],
+    batcher: &mut LineBatcher,
+    ctx: &SourceContext,
+) -> bool {
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', data) {
+        let full = if t.partial.is_empty() {
+            batcher.push_raw(&data[start..nl], t.labels)
+        } else {
+            t.partial.extend_from_slice(&data[start..nl]);
+            let line = std::mem::take(&mut t.partial);
+            batcher.push_raw(&line, t.labels)
+        };
+        start = nl + 1;
+        if full && !flush(batcher, ctx) {
+            return false;
+        }
+    }
+    t.partial.extend_from_slice(&data[start..]);
+    true
+}
+
+/// Sends the waiting batch. Returns false when the pipeline has stopped.
+fn flush(batcher: &mut LineBatcher, ctx: &SourceContext) -> bool {
+    let Some(batch) = batcher.take() else {
+        return true;
+    };
+    let (records, bytes) = (batch.len(), batch.line_bytes());
+    if ctx.out.blocking_send(batch).is_err() {
+        return false;
+    }
+    ctx.metrics.sent(records, bytes);
+    true
+}

@@ -1,0 +1,228 @@
+//! The `http` source: records POSTed to a route on the API server. Bodies are NDJSON
+//! (`application/x-ndjson`), a JSON array or object (`application/json`), or plain text
+//! lines (anything else). The request is answered only once its records are delivered
+//! downstream: 200 `{"accepted": N}`, or 503 when they could not be (retry), 400 for a body
+//! that does not parse (nothing accepted), 401 without the configured token, 413 above the
+//! size limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+
+use super::{label_set, SourceContext};
+use crate::config::HttpSourceConfig;
+use crate::event::{now_ns, Ack, AckStatus, LogBatch};
+use crate::telemetry::events;
+
+struct HttpSource {
+    config: HttpSourceConfig,
+    ctx: SourceContext,
+    labels: Vec<crate::event::Label>,
+}
+
+/// The route this source serves, to be mounted on the API server.
+pub fn route(config: HttpSourceConfig, ctx: SourceContext) -> Router {
+    let path = config.path.clone();
+    let state = Arc::new(HttpSource {
+        labels: label_set(&config.labels),
+        config,
+        ctx,
+    });
+    Router::new().route(&path, post(handle)).with_state(state)
+}
+
+fn reply(src: &HttpSource, status: StatusCode, body: String) -> Response {
+    src.ctx.metrics.http_request(status.as_u16());
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn error_body(message: &str) -> String {
+    serde_json::json!({ "error": message }).to_string()
+}
+
+async fn handle(State(src): State<Arc<HttpSource>>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(token) = &src.config.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            events::component_error(
+                &src.ctx.metrics,
+                "unauthorized",
+                "missing or wrong bearer token",
+            );
+            return reply(
+                &src,
+                StatusCode::UNAUTHORIZED,
+                error_body("missing or wrong bearer token"),
+            );
+        }
+    }
+    let body: Bytes = match axum::body::to_bytes(body, src.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            events::component_error(
+                &src.ctx.metrics,
+                "body_too_large",
+                "request body over max_body_bytes",
+            );
+            return reply(
+                &src,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                error_body(&format!(
+                    "body larger than {} bytes",
+                    src.config.max_body_bytes
+                )),
+            );
+        }
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/plain");
+    let mut batch = match decode(&src, content_type, &body) {
+        Ok(b) => b,
+        Err(message) => {
+            events::component_error(&src.ctx.metrics, "bad_body", &message);
+            return reply(&src, StatusCode::BAD_REQUEST, error_body(&message));
+        }
+    };
+    let records = batch.len();
+    if records == 0 {
+        return reply(
+            &src,
+            StatusCode::OK,
+            serde_json::json!({"accepted": 0}).to_string(),
+        );
+    }
+    let bytes = batch.line_bytes();
+    src.ctx.metrics.received(records, bytes);
+    let (ack, settled) = Ack::new();
+    batch.acks.push(ack);
+    let wait = Duration::from_secs(src.config.ack_timeout_secs);
+    match tokio::time::timeout(wait, src.ctx.out.send(batch)).await {
+        Ok(Ok(())) => src.ctx.metrics.sent(records, bytes),
+        Ok(Err(_)) => {
+            return reply(
+                &src,
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_body("the pipeline is shutting down"),
+            )
+        }
+        Err(_) => {
+            return reply(
+                &src,
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_body("the pipeline is full; retry later"),
+            )
+        }
+    }
+    match tokio::time::timeout(wait, settled).await {
+        Ok(Ok(AckStatus::Delivered)) => reply(
+            &src,
+            StatusCode::OK,
+            serde_json::json!({ "accepted": records }).to_string(),
+        ),
+        Ok(Ok(AckStatus::Rejected)) => reply(
+            &src,
+            StatusCode::BAD_REQUEST,
+            error_body("a sink refused the records permanently"),
+        ),
+        Ok(Ok(AckStatus::Failed)) | Ok(Err(_)) => reply(
+            &src,
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_body("the records could not be delivered; retry"),
+        ),
+        Err(_) => reply(
+            &src,
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_body("delivery is taking too long; retry"),
+        ),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Decodes a body into records; any malformed part refuses the whole body.
+fn decode(src: &HttpSource, content_type: &str, body: &[u8]) -> Result<LogBatch, String> {
+    let mut batch = LogBatch::default();
+    let set = batch.intern_labels(&src.labels);
+    let now = now_ns();
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    let push = |batch: &mut LogBatch, line: &str| {
+        let line = truncate(line, src.config.max_line_bytes, src);
+        batch.push(line, now, set, &[]);
+    };
+    match mime {
+        "application/x-ndjson" | "application/jsonl" | "application/json-lines" => {
+            let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let value: serde_json::Value = serde_json::from_str(line)
+                    .map_err(|e| format!("line {}: invalid JSON: {e}", i + 1))?;
+                match &src.config.message_field {
+                    None => push(&mut batch, line.trim()),
+                    Some(field) => push(&mut batch, &message_of(&value, field, i + 1)?),
+                }
+            }
+        }
+        "application/json" => {
+            let value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+            let items = match value {
+                serde_json::Value::Array(items) => items,
+                other => vec![other],
+            };
+            for (i, item) in items.iter().enumerate() {
+                let line = match &src.config.message_field {
+                    None => item.to_string(),
+                    Some(field) => message_of(item, field, i + 1)?,
+                };
+                push(&mut batch, &line);
+            }
+        }
+        _ => {
+            let text = String::from_utf8_lossy(body);
+            if matches!(text, std::borrow::Cow::Owned(_)) {
+                src.ctx.metrics.repaired("invalid_utf8");
+            }
+            for line in text.lines() {
+                if !line.is_empty() {
+                    push(&mut batch, line);
+                }
+            }
+        }
+    }
+    Ok(batch)
+}
+
+fn message_of(value: &serde_json::Value, field: &str, item: usize) -> Result<String, String> {
+    match value.get(field) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Ok(other.to_string()),
+        None => Err(format!("record {item} has no `{field}` field")),
+    }
+}
+
+fn truncate<'a>(line: &'a str, max: usize, src: &HttpSource) -> &'a str {
+    if line.len() <= max {
+        return line;
+    }
+    src.ctx.metrics.repaired("truncated");
+    let mut cut = max;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &line[..cut]
+}

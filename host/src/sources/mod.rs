@@ -1,0 +1,166 @@
+//! Sources: where records enter a pipeline. One module per `type`; each turns its input into
+//! [`LogBatch`]es with a [`LineBatcher`] and hands them to its [`Fanout`].
+//!
+//! Adding a source: a module here, a variant in `config::SourceConfig`, a line in
+//! [`build`]. A push source returns an HTTP route instead of (or besides) a task; the
+//! server mounts it, so the server never names a source.
+
+pub mod file;
+pub mod http;
+pub mod stdin;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use crate::channel::Fanout;
+use crate::config::{BatchConfig, SourceConfig};
+use crate::event::{Label, LogBatch};
+use crate::telemetry::ComponentMetrics;
+
+/// What a source needs at run time.
+pub struct SourceContext {
+    pub name: String,
+    pub metrics: ComponentMetrics,
+    pub out: Fanout,
+    /// Cancelled when the collector shuts down: finish the current batch and return.
+    pub shutdown: CancellationToken,
+}
+
+/// A built source: a task to run, a route to mount on the API server, or both.
+pub struct BuiltSource {
+    pub task: Option<BoxFuture<'static, ()>>,
+    pub route: Option<axum::Router>,
+}
+
+/// Builds the source `config` with its context.
+pub fn build(config: &SourceConfig, ctx: SourceContext) -> BuiltSource {
+    match config {
+        SourceConfig::Stdin(c) => BuiltSource {
+            task: Some(Box::pin(stdin::run(c.clone(), ctx))),
+            route: None,
+        },
+        SourceConfig::File(c) => BuiltSource {
+            task: Some(Box::pin(file::run(c.clone(), ctx))),
+            route: None,
+        },
+        SourceConfig::Http(c) => BuiltSource {
+            task: None,
+            route: Some(http::route(c.clone(), ctx)),
+        },
+    }
+}
+
+/// Static labels of a source as a sorted label set.
+pub fn label_set(labels: &BTreeMap<String, String>) -> Vec<Label> {
+    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// Accumulates lines into a batch until it is full by records or bytes, or old enough.
+/// Repairs what cannot be forwarded as is (invalid UTF-8, over-long lines), counting each.
+pub struct LineBatcher {
+    batch: LogBatch,
+    config: BatchConfig,
+    max_line_bytes: usize,
+    metrics: ComponentMetrics,
+    first_at: Option<Instant>,
+    /// For each label set the source registered, its index in the current batch.
+    set_index: Vec<Option<u32>>,
+    sets: Vec<Vec<Label>>,
+}
+
+/// A label set registered with a [`LineBatcher`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelKey(usize);
+
+impl LineBatcher {
+    /// A batcher with the source's batch limits.
+    pub fn new(config: BatchConfig, max_line_bytes: usize, metrics: ComponentMetrics) -> Self {
+        LineBatcher {
+            batch: LogBatch::with_capacity(config.max_records, config.max_bytes.min(4 << 20)),
+            config,
+            max_line_bytes: max_line_bytes.max(1),
+            metrics,
+            first_at: None,
+            set_index: Vec::new(),
+            sets: Vec::new(),
+        }
+    }
+
+    /// Registers a label set the source will tag lines with.
+    pub fn register_labels(&mut self, labels: Vec<Label>) -> LabelKey {
+        if let Some(i) = self.sets.iter().position(|s| *s == labels) {
+            return LabelKey(i);
+        }
+        self.sets.push(labels);
+        self.set_index.push(None);
+        LabelKey(self.sets.len() - 1)
+    }
+
+    /// Adds one raw line (without its newline). Returns true when the batch is full.
+    pub fn push_raw(&mut self, raw: &[u8], labels: LabelKey) -> bool {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let mut raw = raw;
+        let truncated = raw.len() > self.max_line_bytes;
+        if truncated {
+            raw = &raw[..self.max_line_bytes];
+            self.metrics.repaired("truncated");
+        }
+        match std::str::from_utf8(raw) {
+            Ok(line) => self.push_str(line, labels),
+            Err(e) if truncated && e.error_len().is_none() => {
+                // The cut fell inside a character: drop the partial character only.
+                let line = std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or_default();
+                self.push_str(line, labels)
+            }
+            Err(_) => {
+                self.metrics.repaired("invalid_utf8");
+                let line = String::from_utf8_lossy(raw).into_owned();
+                self.push_str(&line, labels)
+            }
+        }
+    }
+
+    /// Adds one line that is already valid text. Returns true when the batch is full.
+    pub fn push_str(&mut self, line: &str, labels: LabelKey) -> bool {
+        let set = match self.set_index[labels.0] {
+            Some(i) => i,
+            None => {
+                let i = self.batch.intern_labels(&self.sets[labels.0]);
+                self.set_index[labels.0] = Some(i);
+                i
+            }
+        };
+        self.batch.push(line, crate::event::now_ns(), set, &[]);
+        self.first_at.get_or_insert_with(Instant::now);
+        self.batch.len() >= self.config.max_records
+            || self.batch.line_bytes() >= self.config.max_bytes
+    }
+
+    /// True when no line is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// How long until the waiting lines must be sent (None: nothing waits).
+    pub fn time_left(&self) -> Option<Duration> {
+        self.first_at
+            .map(|t| Duration::from_millis(self.config.timeout_ms).saturating_sub(t.elapsed()))
+    }
+
+    /// Takes the batch built so far (None when empty), counting it as received.
+    pub fn take(&mut self) -> Option<LogBatch> {
+        if self.batch.is_empty() {
+            return None;
+        }
+        let capacity = self.config.max_records;
+        let bytes = self.config.max_bytes.min(4 << 20);
+        let batch = std::mem::replace(&mut self.batch, LogBatch::with_capacity(capacity, bytes));
+        self.first_at = None;
+        self.set_index.iter_mut().for_each(|s| *s = None);
+        self.metrics.received(batch.len(), batch.line_bytes());
+        Some(batch)
+    }
+}

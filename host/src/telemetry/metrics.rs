@@ -1,0 +1,483 @@
+//! The collector's own metrics (RED per component, plugin calls and failures, batch sizes,
+//! channel depth) and the metrics plugins declare in the pipeline, all in one
+//! prometheus-client registry rendered as OpenMetrics on /metrics.
+
+use std::sync::{Arc, RwLock};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::{CounterWithExemplar, HistogramWithExemplars};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of every per-component metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ComponentLabels {
+    pub component_id: String,
+    pub component_kind: String,
+}
+
+/// A component plus a reason or kind (errors, discards).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub component_id: String,
+    pub reason: String,
+}
+
+/// Dynamic label set of a plugin-declared metric or exemplar.
+pub type DynLabels = Vec<(String, String)>;
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_01, 4.0, 12))
+}
+
+fn size_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 4.0, 10))
+}
+
+/// Every metric family the collector itself owns.
+#[derive(Clone)]
+pub struct CoreMetrics {
+    received_events: Family<ComponentLabels, Counter>,
+    received_bytes: Family<ComponentLabels, Counter>,
+    sent_events: Family<ComponentLabels, Counter>,
+    sent_bytes: Family<ComponentLabels, Counter>,
+    discarded_events: Family<ReasonLabels, Counter>,
+    errors: Family<ReasonLabels, Counter>,
+    repaired_lines: Family<ReasonLabels, Counter>,
+    batch_records: HistogramFamily<ComponentLabels>,
+    channel_depth: Family<ComponentLabels, Gauge>,
+    plugin_call_seconds: HistogramFamily<ComponentLabels>,
+    plugin_errors: Family<ReasonLabels, Counter>,
+    plugin_instances_started: Family<ComponentLabels, Counter>,
+    plugin_log_messages_dropped: Family<ComponentLabels, Counter>,
+    http_requests: Family<HttpLabels, Counter>,
+}
+
+/// Labels of push-endpoint request counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub component_id: String,
+    pub status: String,
+}
+
+/// Handles to one component's counters, taken once at build time so the hot path does
+/// no label lookup.
+#[derive(Clone, Debug)]
+pub struct ComponentMetrics {
+    pub id: String,
+    pub kind: String,
+    pub received_events: Counter,
+    pub received_bytes: Counter,
+    pub sent_events: Counter,
+    pub sent_bytes: Counter,
+    pub batch_records: Histogram,
+    core: CoreMetrics,
+}
+
+impl std::fmt::Debug for CoreMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CoreMetrics")
+    }
+}
+
+impl ComponentMetrics {
+    fn labels(&self) -> ComponentLabels {
+        ComponentLabels {
+            component_id: self.id.clone(),
+            component_kind: self.kind.clone(),
+        }
+    }
+
+    fn reason(&self, reason: &str) -> ReasonLabels {
+        ReasonLabels {
+            component_id: self.id.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Counts records and line bytes coming into the component.
+    pub fn received(&self, records: usize, bytes: usize) {
+        self.received_events.inc_by(records as u64);
+        self.received_bytes.inc_by(bytes as u64);
+    }
+
+    /// Counts records and line bytes leaving the component, and the batch's size.
+    pub fn sent(&self, records: usize, bytes: usize) {
+        self.sent_events.inc_by(records as u64);
+        self.sent_bytes.inc_by(bytes as u64);
+        self.batch_records.observe(records as f64);
+    }
+
+    /// Counts records dropped for `reason`.
+    pub fn discarded(&self, reason: &str, records: usize) {
+        self.core
+            .discarded_events
+            .get_or_create(&self.reason(reason))
+            .inc_by(records as u64);
+    }
+
+    /// Counts one error of `kind`.
+    pub fn error(&self, kind: &str) {
+        self.core.errors.get_or_create(&self.reason(kind)).inc();
+    }
+
+    /// Counts a line kept but changed on the way in (`invalid_utf8`, `truncated`).
+    pub fn repaired(&self, reason: &str) {
+        self.core
+            .repaired_lines
+            .get_or_create(&self.reason(reason))
+            .inc();
+    }
+
+    /// The gauge of this component's input channel depth (batches waiting).
+    pub fn channel_depth(&self) -> Gauge {
+        self.core
+            .channel_depth
+            .get_or_create(&self.labels())
+            .clone()
+    }
+
+    /// The plugin call duration histogram of this transform.
+    pub fn plugin_call_seconds(&self) -> Histogram {
+        self.core
+            .plugin_call_seconds
+            .get_or_create(&self.labels())
+            .clone()
+    }
+
+    /// Counts one failed plugin call of `kind` (trap, timeout, memory, error, invalid_output).
+    pub fn plugin_error(&self, kind: &str) {
+        self.core
+            .plugin_errors
+            .get_or_create(&self.reason(kind))
+            .inc();
+    }
+
+    /// Counts one plugin instance started (the first, and each replacement).
+    pub fn plugin_instance_started(&self) {
+        self.core
+            .plugin_instances_started
+            .get_or_create(&self.labels())
+            .inc();
+    }
+
+    /// Counts a plugin log message dropped by the rate limit.
+    pub fn plugin_log_dropped(&self) {
+        self.core
+            .plugin_log_messages_dropped
+            .get_or_create(&self.labels())
+            .inc();
+    }
+
+    /// Counts one push request answered with `status`.
+    pub fn http_request(&self, status: u16) {
+        self.core
+            .http_requests
+            .get_or_create(&HttpLabels {
+                component_id: self.id.clone(),
+                status: status.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// A metric a plugin declared in the pipeline, ready to be updated.
+#[derive(Clone, Debug)]
+pub enum PluginMetric {
+    Counter {
+        label_names: Vec<String>,
+        family: Family<DynLabels, CounterWithExemplar<DynLabels>>,
+    },
+    Histogram {
+        label_names: Vec<String>,
+        family: Family<DynLabels, HistogramWithExemplars<DynLabels>, HistogramCtor>,
+    },
+}
+
+/// Builds histograms with a plugin metric's declared buckets.
+#[derive(Clone, Debug)]
+pub struct HistogramCtor(Arc<Vec<f64>>);
+
+impl prometheus_client::metrics::family::MetricConstructor<HistogramWithExemplars<DynLabels>>
+    for HistogramCtor
+{
+    fn new_metric(&self) -> HistogramWithExemplars<DynLabels> {
+        HistogramWithExemplars::new(self.0.iter().copied())
+    }
+}
+
+/// Escapes a label value for the exposition format (prometheus-client does not).
+pub fn escape_label_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn exemplar(trace_id: Option<String>) -> Option<DynLabels> {
+    trace_id.map(|t| {
+        // OpenMetrics allows 128 UTF-8 characters of exemplar labels in total.
+        let value: String = escape_label_value(&t).chars().take(100).collect();
+        vec![("trace_id".to_string(), value)]
+    })
+}
+
+impl PluginMetric {
+    fn labels(names: &[String], values: Vec<String>) -> DynLabels {
+        names
+            .iter()
+            .cloned()
+            .zip(
+                values
+                    .into_iter()
+                    .map(|v| escape_label_value(&v))
+                    .chain(std::iter::repeat(String::new())),
+            )
+            .collect()
+    }
+
+    /// Adds `value` to a counter (rounded to a whole number); a histogram ignores it.
+    pub fn counter_add(&self, values: Vec<String>, value: f64, trace_id: Option<String>) {
+        if let PluginMetric::Counter {
+            label_names,
+            family,
+        } = self
+        {
+            if value.is_finite() && value > 0.0 {
+                family
+                    .get_or_create(&Self::labels(label_names, values))
+                    .inc_by(value.round() as u64, exemplar(trace_id), None);
+            }
+        }
+    }
+
+    /// Observes `value` in a histogram; a counter ignores it.
+    pub fn histogram_observe(&self, values: Vec<String>, value: f64, trace_id: Option<String>) {
+        if let PluginMetric::Histogram {
+            label_names,
+            family,
+        } = self
+        {
+            if value.is_finite() {
+                family
+                    .get_or_create(&Self::labels(label_names, values))
+                    .observe(value, exemplar(trace_id), None);
+            }
+        }
+    }
+}
+
+/// The registry and the collector's own metric families. Cheap to clone.
+#[derive(Clone)]
+pub struct Telemetry {
+    registry: Arc<RwLock<Registry>>,
+    core: CoreMetrics,
+    /// Plugin-declared metrics by name: two transforms may share one declaration.
+    plugin_metrics: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<String, (crate::config::MetricDecl, PluginMetric)>,
+        >,
+    >,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry {
+    /// A registry with every core family registered under the `sluice_` prefix.
+    pub fn new() -> Telemetry {
+        let mut registry = Registry::with_prefix("sluice");
+        let core = CoreMetrics {
+            received_events: Family::default(),
+            received_bytes: Family::default(),
+            sent_events: Family::default(),
+            sent_bytes: Family::default(),
+            discarded_events: Family::default(),
+            errors: Family::default(),
+            repaired_lines: Family::default(),
+            batch_records: Family::new_with_constructor(size_histogram),
+            channel_depth: Family::default(),
+            plugin_call_seconds: Family::new_with_constructor(duration_histogram),
+            plugin_errors: Family::default(),
+            plugin_instances_started: Family::default(),
+            plugin_log_messages_dropped: Family::default(),
+            http_requests: Family::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "component_received_events",
+            "Records a component received",
+            core.received_events.clone(),
+        );
+        r.register(
+            "component_received_bytes",
+            "Line bytes a component received",
+            core.received_bytes.clone(),
+        );
+        r.register(
+            "component_sent_events",
+            "Records a component sent on",
+            core.sent_events.clone(),
+        );
+        r.register(
+            "component_sent_bytes",
+            "Line bytes a component sent on",
+            core.sent_bytes.clone(),
+        );
+        r.register(
+            "component_discarded_events",
+            "Records a component dropped, by reason",
+            core.discarded_events.clone(),
+        );
+        r.register(
+            "component_errors",
+            "Errors a component hit, by kind",
+            core.errors.clone(),
+        );
+        r.register(
+            "source_repaired_lines",
+            "Lines kept but changed on the way in (invalid UTF-8 replaced, truncated)",
+            core.repaired_lines.clone(),
+        );
+        r.register(
+            "component_batch_records",
+            "Records per batch a component sent",
+            core.batch_records.clone(),
+        );
+        r.register(
+            "component_channel_depth",
+            "Batches waiting in a component's input channel",
+            core.channel_depth.clone(),
+        );
+        r.register(
+            "plugin_call_duration_seconds",
+            "Wall time of one plugin process call",
+            core.plugin_call_seconds.clone(),
+        );
+        r.register(
+            "plugin_errors",
+            "Failed plugin calls by kind (trap, timeout, memory, error, invalid_output)",
+            core.plugin_errors.clone(),
+        );
+        r.register(
+            "plugin_instances_started",
+            "Plugin instances started: the first ones and every replacement after a failure",
+            core.plugin_instances_started.clone(),
+        );
+        r.register(
+            "plugin_log_messages_dropped",
+            "Plugin log messages dropped by the rate limit",
+            core.plugin_log_messages_dropped.clone(),
+        );
+        r.register(
+            "http_requests",
+            "Push requests answered, by status",
+            core.http_requests.clone(),
+        );
+        Telemetry {
+            registry: Arc::new(RwLock::new(registry)),
+            core,
+            plugin_metrics: Default::default(),
+        }
+    }
+
+    /// Counter handles for the component `id` of `kind` (`source`, `transform`, `sink`).
+    pub fn component(&self, id: &str, kind: &str) -> ComponentMetrics {
+        let labels = ComponentLabels {
+            component_id: id.to_string(),
+            component_kind: kind.to_string(),
+        };
+        let c = &self.core;
+        ComponentMetrics {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            received_events: c.received_events.get_or_create(&labels).clone(),
+            received_bytes: c.received_bytes.get_or_create(&labels).clone(),
+            sent_events: c.sent_events.get_or_create(&labels).clone(),
+            sent_bytes: c.sent_bytes.get_or_create(&labels).clone(),
+            batch_records: c.batch_records.get_or_create(&labels).clone(),
+            core: c.clone(),
+        }
+    }
+
+    /// Registers a plugin-declared metric (without prefix) and returns its handle. A name
+    /// declared again with the same kind and labels shares the first registration; any
+    /// other redeclaration is an error.
+    pub fn plugin_metric(&self, decl: &crate::config::MetricDecl) -> Result<PluginMetric, String> {
+        let name = decl.name.strip_suffix("_total").unwrap_or(&decl.name);
+        let valid = name.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+        });
+        if name.is_empty() || !valid || name.starts_with("sluice_") {
+            return Err(format!(
+                "metric name `{}` must match [a-zA-Z_:][a-zA-Z0-9_:]* and not start with `sluice_`",
+                decl.name
+            ));
+        }
+        let mut known = self.plugin_metrics.lock().expect("plugin metrics lock");
+        if let Some((first, metric)) = known.get(name) {
+            if first.kind == decl.kind && first.labels == decl.labels {
+                return Ok(metric.clone());
+            }
+            return Err(format!(
+                "metric `{}` is declared twice with different types or labels",
+                decl.name
+            ));
+        }
+        let metric = self.register_plugin_metric(name, decl);
+        known.insert(name.to_string(), (decl.clone(), metric.clone()));
+        Ok(metric)
+    }
+
+    fn register_plugin_metric(&self, name: &str, decl: &crate::config::MetricDecl) -> PluginMetric {
+        let mut registry = self.registry.write().expect("metrics registry lock");
+        match decl.kind {
+            crate::config::MetricKind::Counter => {
+                let family = Family::default();
+                registry.register(name, decl.help.clone(), family.clone());
+                PluginMetric::Counter {
+                    label_names: decl.labels.clone(),
+                    family,
+                }
+            }
+            crate::config::MetricKind::Histogram => {
+                let buckets = if decl.buckets.is_empty() {
+                    vec![
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    ]
+                } else {
+                    decl.buckets.clone()
+                };
+                let family = Family::new_with_constructor(HistogramCtor(Arc::new(buckets)));
+                registry.register(name, decl.help.clone(), family.clone());
+                PluginMetric::Histogram {
+                    label_names: decl.labels.clone(),
+                    family,
+                }
+            }
+        }
+    }
+
+    /// The whole registry in the OpenMetrics text format (ends with `# EOF`).
+    pub fn render_openmetrics(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.read().expect("metrics registry lock");
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

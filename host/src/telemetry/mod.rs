@@ -1,0 +1,9 @@
+//! The collector's own telemetry: its metrics ([`metrics`]), served on /metrics, and its
+//! JSON logs ([`logging`]). Internal events ([`events`]) are small functions that both log
+//! and count, so what the collector says and what it counts cannot drift apart.
+
+pub mod events;
+pub mod logging;
+pub mod metrics;
+
+pub use metrics::{ComponentMetrics, Telemetry};

@@ -1,0 +1,191 @@
+//! Builds the running pipeline from a checked config and runs it: plugins loaded, one
+//! bounded channel per consumer, a task per component, the API server with the push
+//! routes, and an orderly shutdown (sources stop, in-flight batches drain through
+//! transforms to sinks, within `shutdown_timeout_secs`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::channel::{channel, Fanout, Input, Output};
+use crate::config::{ConfigErrors, Graph, LoadedConfig, TransformConfig};
+use crate::runtime::PluginRuntime;
+use crate::sources::{self, SourceContext};
+use crate::telemetry::Telemetry;
+use crate::transforms::wasm::WasmTransform;
+use crate::{server, sinks};
+
+/// The plugin runtime for a config: compiled components are cached under `data_dir` when
+/// it can be created.
+pub fn plugin_runtime(data_dir: &Path) -> anyhow::Result<PluginRuntime> {
+    let cache = data_dir.join("plugin-cache");
+    let cache = std::fs::create_dir_all(&cache).ok().map(|_| cache);
+    PluginRuntime::new(cache)
+}
+
+/// Loads every plugin and starts one instance of each; all failures are reported, each
+/// located at the transform's `plugin`, `config` or `metrics` key.
+pub fn build_transforms(
+    loaded: &LoadedConfig,
+    runtime: &PluginRuntime,
+    telemetry: &Telemetry,
+) -> Result<BTreeMap<String, WasmTransform>, ConfigErrors> {
+    let mut built = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, config) in &loaded.config.transforms {
+        let TransformConfig::Wasm(wasm) = config;
+        match WasmTransform::build(name, wasm, runtime, telemetry, &loaded.config.data_dir) {
+            Ok(t) => {
+                built.insert(name.clone(), t);
+            }
+            Err(e) => errors.push(loaded.error_at(&["transforms", name, e.key], &e.error)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(built)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Runs the pipeline until `shutdown` is cancelled or every source has finished, then
+/// drains it. Returns an error if it cannot start or the drain outlives its deadline.
+pub async fn run(loaded: LoadedConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = &loaded.config;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir `{}`", config.data_dir.display()))?;
+    let telemetry = Telemetry::new();
+    let runtime = plugin_runtime(&config.data_dir)?;
+    let transforms =
+        build_transforms(&loaded, &runtime, &telemetry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let graph = Graph::of(config);
+
+    // One input channel per consumer.
+    let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
+    let mut inputs: BTreeMap<String, Input> = BTreeMap::new();
+    for (name, kind) in config
+        .transforms
+        .keys()
+        .map(|n| (n, "transform"))
+        .chain(config.sinks.keys().map(|n| (n, "sink")))
+    {
+        let (tx, rx) = channel(telemetry.component(name, kind).channel_depth());
+        outputs.insert(name.clone(), tx);
+        inputs.insert(name.clone(), rx);
+    }
+    let fanout = |name: &str| {
+        Fanout::new(
+            graph
+                .consumers(name)
+                .iter()
+                .map(|c| outputs[c].clone())
+                .collect(),
+        )
+    };
+
+    let mut downstream = JoinSet::new();
+    for (name, sink) in &config.sinks {
+        let input = inputs.remove(name).expect("a channel per sink");
+        downstream.spawn(sinks::build(sink, input, telemetry.component(name, "sink")));
+    }
+    for (name, transform) in transforms {
+        let input = inputs.remove(&name).expect("a channel per transform");
+        downstream.spawn(transform.run(input, fanout(&name)));
+    }
+
+    let source_stop = CancellationToken::new();
+    let mut source_tasks = JoinSet::new();
+    let mut routes = Vec::new();
+    for (name, source) in &config.sources {
+        let built = sources::build(
+            source,
+            SourceContext {
+                name: name.clone(),
+                metrics: telemetry.component(name, "source"),
+                out: fanout(name),
+                shutdown: source_stop.clone(),
+            },
+        );
+        if let Some(task) = built.task {
+            source_tasks.spawn(task);
+        }
+        if let Some(route) = built.route {
+            routes.push(route);
+        }
+    }
+    // Only the components hold senders now, so channels close as producers finish.
+    drop(outputs);
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let server_stop = CancellationToken::new();
+    let has_push_routes = !routes.is_empty();
+    let server = if config.api.enabled {
+        let (_, task) = server::start(
+            config.api.address,
+            telemetry.clone(),
+            ready.clone(),
+            routes,
+            server_stop.clone(),
+        )
+        .await?;
+        Some(task)
+    } else {
+        anyhow::ensure!(
+            !has_push_routes,
+            "a push source needs the API server, but `[api] enabled = false`"
+        );
+        None
+    };
+    ready.store(true, Ordering::Release);
+    tracing::info!(
+        sources = config.sources.len(),
+        transforms = config.transforms.len(),
+        sinks = config.sinks.len(),
+        "pipeline running"
+    );
+
+    // Run until told to stop, or until every source is done (and none can be pushed to).
+    let finished_alone = tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = async {
+            while source_tasks.join_next().await.is_some() {}
+            if has_push_routes { std::future::pending::<()>().await }
+        } => true,
+    };
+    ready.store(false, Ordering::Release);
+    tracing::info!(
+        reason = if finished_alone {
+            "sources finished"
+        } else {
+            "signal"
+        },
+        "shutting down: draining the pipeline"
+    );
+    let deadline = Duration::from_secs(config.shutdown_timeout_secs);
+    let drained = tokio::time::timeout(deadline, async {
+        source_stop.cancel();
+        while source_tasks.join_next().await.is_some() {}
+        server_stop.cancel();
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        while downstream.join_next().await.is_some() {}
+    })
+    .await;
+    match drained {
+        Ok(()) => {
+            tracing::info!("pipeline drained; bye");
+            Ok(())
+        }
+        Err(_) => anyhow::bail!(
+            "the pipeline did not drain within shutdown_timeout_secs = {}; records in flight may be lost",
+            config.shutdown_timeout_secs
+        ),
+    }
+}
