@@ -246,7 +246,7 @@ impl LogBatch {
         }
         check_ends("line-ends", &self.line_ends, &self.lines)?;
         check_ends("metadata-ends", &self.metadata_ends, &self.metadata)?;
-        if self.metadata_ends.len() % 2 != 0 {
+        if !self.metadata_ends.len().is_multiple_of(2) {
             return Err(BatchError::ColumnLength {
                 column: "metadata-ends",
                 found: self.metadata_ends.len(),
@@ -445,7 +445,7 @@ mod tests {
         b.timestamps.pop();
         assert!(matches!(b.validate(), Err(BatchError::ColumnLength { .. })));
         let mut b = sample();
-        b.line_ends[0] = 6; // inside 'é'
+        b.line_ends[0] = 7; // inside 'é'
         assert!(matches!(
             b.validate(),
             Err(BatchError::NotCharBoundary { .. })

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &PathBuf) -> Result<sluice::config::LoadedConfig, ExitCode> {
+fn load(path: &std::path::Path) -> Result<sluice::config::LoadedConfig, ExitCode> {
     sluice::config::load(path).map_err(|errors| {
         for e in &errors.0 {
             eprintln!("error: {e}");

@@ -115,31 +115,63 @@ impl Report<'_> {
     /// Deserialises `value` (the table at `path`) as `T`, reporting a failure at the most
     /// precise key the error names.
     fn parse<T: DeserializeOwned>(&mut self, path: &[&str], value: toml::Value) -> Option<T> {
+        let original = value.clone();
         match T::deserialize(value) {
             Ok(t) => Some(t),
             Err(e) => {
                 let message = e.message().to_string();
-                let mut full: Vec<&str> = path.to_vec();
-                let named = field_named_in(&message);
-                if let Some(field) = named.as_deref() {
-                    if self
-                        .locator
-                        .as_ref()
-                        .and_then(|l| {
-                            let mut p = full.clone();
-                            p.push(field);
-                            l.line_of(&p)
-                        })
-                        .is_some()
-                    {
-                        full.push(field);
-                    }
+                let mut full: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+                if let Some(key) = culprit_key(&message, &original) {
+                    full.extend(key);
                 }
+                let full: Vec<&str> = full.iter().map(String::as_str).collect();
                 self.error(&full, message);
                 None
             }
         }
     }
+}
+
+/// The key inside `table` that a serde message is about: the field it names ("unknown
+/// field `x`", "missing field `x`"), or else the key holding the value it quotes
+/// ("invalid type: integer `5`", "unknown variant `middle`"), if exactly one does.
+fn culprit_key(message: &str, table: &toml::Value) -> Option<Vec<String>> {
+    let quoted = field_named_in(message).or_else(|| string_quoted_in(message))?;
+    let toml::Value::Table(table) = table else {
+        return None;
+    };
+    if message.starts_with("unknown field") || message.starts_with("duplicate field") {
+        return Some(vec![quoted]);
+    }
+    if message.starts_with("missing field") {
+        return None; // the table itself is where the field is missing
+    }
+    let mut found = Vec::new();
+    for (key, value) in table {
+        let matches = |v: &toml::Value| match v {
+            toml::Value::String(s) => *s == quoted,
+            other => other.to_string() == quoted,
+        };
+        match value {
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if matches(item) {
+                        found.push(vec![key.clone(), i.to_string()]);
+                    }
+                }
+            }
+            v if matches(v) => found.push(vec![key.clone()]),
+            _ => {}
+        }
+    }
+    (found.len() == 1).then(|| found.remove(0))
+}
+
+/// The string value a serde message quotes: `invalid type: string "abc", expected u64`.
+fn string_quoted_in(message: &str) -> Option<String> {
+    let start = message.find("string \"")? + "string \"".len();
+    let len = message[start..].find('"')?;
+    Some(message[start..start + len].to_string())
 }
 
 /// The field a serde message names in backticks, e.g. "unknown field `inclde`, expected ...".

@@ -300,7 +300,9 @@ impl Default for Telemetry {
 impl Telemetry {
     /// A registry with every core family registered under the `sluice_` prefix.
     pub fn new() -> Telemetry {
-        let mut registry = Registry::with_prefix("sluice");
+        // Plugin-declared metrics are exposed under their own names at the root; the
+        // collector's own families live under the `sluice_` prefix.
+        let mut registry = Registry::default();
         let core = CoreMetrics {
             received_events: Family::default(),
             received_bytes: Family::default(),
@@ -317,7 +319,7 @@ impl Telemetry {
             plugin_log_messages_dropped: Family::default(),
             http_requests: Family::default(),
         };
-        let r = &mut registry;
+        let r = registry.sub_registry_with_prefix("sluice");
         r.register(
             "component_received_events",
             "Records a component received",

@@ -90,9 +90,12 @@ pub async fn run(loaded: LoadedConfig, shutdown: CancellationToken) -> anyhow::R
     };
 
     let mut downstream = JoinSet::new();
+    let mut sink_metrics = Vec::new();
     for (name, sink) in &config.sinks {
         let input = inputs.remove(name).expect("a channel per sink");
-        downstream.spawn(sinks::build(sink, input, telemetry.component(name, "sink")));
+        let metrics = telemetry.component(name, "sink");
+        sink_metrics.push(metrics.clone());
+        downstream.spawn(sinks::build(sink, input, metrics));
     }
     for (name, transform) in transforms {
         let input = inputs.remove(&name).expect("a channel per transform");
@@ -180,6 +183,14 @@ pub async fn run(loaded: LoadedConfig, shutdown: CancellationToken) -> anyhow::R
     .await;
     match drained {
         Ok(()) => {
+            for m in &sink_metrics {
+                tracing::info!(
+                    component_id = %m.id,
+                    records = m.sent_events.get(),
+                    bytes = m.sent_bytes.get(),
+                    "sink total"
+                );
+            }
             tracing::info!("pipeline drained; bye");
             Ok(())
         }

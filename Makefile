@@ -1,0 +1,51 @@
+# sluice: build, run, test, bench. `make help` lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+WASM_TARGET := wasm32-wasip2
+PLUGIN_TARGET_DIR := target/plugins
+PLUGIN_OUT := $(PLUGIN_TARGET_DIR)/$(WASM_TARGET)/release
+PLUGINS := identity parse redact-pii enrich
+TEST_PLUGINS := bad-trap bad-loop bad-oom
+
+.PHONY: help build plugins run test lint bench wasm-target clean
+
+help:
+	@echo "make run      build everything and run pipelines/quickstart.toml (Ctrl-C stops it)"
+	@echo "make test     build the plugins, then run every test (unit, end-to-end, pipeline tests)"
+	@echo "make bench    run the benchmark harness (bench/README.md)"
+	@echo "make plugins  build the WebAssembly plugins into dist/"
+	@echo "make lint     cargo fmt --check and clippy -D warnings"
+
+wasm-target:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+plugins: wasm-target
+	CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=true \
+	  $(CARGO) build --release --target $(WASM_TARGET) --target-dir $(PLUGIN_TARGET_DIR) \
+	  $(addprefix -p ,$(PLUGINS) $(TEST_PLUGINS))
+	@mkdir -p dist/plugins dist/test-plugins
+	@for p in $(PLUGINS); do cp $(PLUGIN_OUT)/$${p//-/_}.wasm dist/plugins/; done
+	@for p in $(TEST_PLUGINS); do cp $(PLUGIN_OUT)/$${p//-/_}.wasm dist/test-plugins/; done
+	@ls -l dist/plugins dist/test-plugins | grep wasm
+
+build:
+	$(CARGO) build --release -p sluice
+
+run: plugins build
+	target/release/sluice run pipelines/quickstart.toml
+
+test: plugins
+	$(CARGO) test --workspace --exclude identity --exclude bad-trap --exclude bad-loop --exclude bad-oom
+	$(CARGO) build -p sluice
+	@for f in pipelines/*.toml; do target/debug/sluice validate $$f || exit 1; done
+	target/debug/sluice test pipelines/quickstart.toml
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: plugins
+	bench/run.sh
+
+clean:
+	rm -rf target dist

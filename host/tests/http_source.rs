@@ -1,0 +1,82 @@
+//! End-to-end: the http push source answers with the right status for good, broken,
+//! oversized and unauthenticated requests, and keeps serving.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn http_source_statuses_and_formats() {
+    std::env::set_var("SLUICE_TEST_HTTP_TOKEN", "t0ken-value");
+    let config = r#"
+data_dir = "{dir}/data"
+[api]
+address = "127.0.0.1:{port}"
+[sources.push]
+type = "http"
+path = "/logs"
+token = "${SLUICE_TEST_HTTP_TOKEN}"
+max_body_bytes = 1000
+message_field = "message"
+[sinks.out]
+type = "file"
+inputs = ["push"]
+path = "{dir}/out.log"
+"#;
+    let mut running = Running::start(config);
+    let client = reqwest::blocking::Client::new();
+    let post = |ct: &str, body: &str, token: Option<&str>| {
+        let mut r = client
+            .post(running.url("/logs"))
+            .header("content-type", ct)
+            .body(body.to_string());
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let token = Some("t0ken-value");
+    assert_eq!(post("text/plain", "x", None).0, 401);
+    assert_eq!(post("text/plain", "x", Some("wrong")).0, 401);
+    let (s, body) = post(
+        "application/x-ndjson",
+        "{\"message\":\"a\"}\n{\"message\":\"b\"}\n",
+        token,
+    );
+    assert_eq!((s, body.as_str()), (200, "{\"accepted\":2}"));
+    let (s, body) = post(
+        "application/x-ndjson",
+        "{\"message\":\"c\"}\n{broken\n",
+        token,
+    );
+    assert_eq!(s, 400);
+    assert!(body.contains("line 2"), "{body}");
+    assert_eq!(
+        post(
+            "application/json",
+            "[{\"message\":\"d\"},{\"message\":5}]",
+            token
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        post("application/json", "[{\"nomessage\":1}]", token).0,
+        400
+    );
+    assert_eq!(post("text/plain", &"z".repeat(5000), token).0, 413);
+    assert_eq!(post("text/plain", "e\nf\n", token).0, 200);
+    let out = std::fs::read_to_string(running.dir.path().join("out.log")).unwrap();
+    assert_eq!(out, "a\nb\nd\n5\ne\nf\n");
+    assert_eq!(
+        running.metric("sluice_http_requests_total{component_id=\"push\",status=\"401\"}"),
+        Some(2.0)
+    );
+    let (ok, stderr) = running.stop();
+    assert!(ok);
+    assert!(
+        !stderr.contains("t0ken-value"),
+        "the token leaked into the log"
+    );
+}

@@ -1,0 +1,464 @@
+//! Allocation-light scanners: the top-level fields of a JSON object or a logfmt line, and
+//! timestamps (RFC 3339 or Unix seconds / ms / us / ns).
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// One top-level field of a line.
+#[derive(Debug, PartialEq)]
+pub struct Field<'a> {
+    /// The key, unescaped.
+    pub key: Cow<'a, str>,
+    /// The value, unescaped; nested JSON objects and arrays as their raw text.
+    pub value: Cow<'a, str>,
+    /// True when the value was a (JSON or quoted logfmt) string.
+    pub quoted: bool,
+    /// Byte range of the whole `key: value` / `key=value` pair in the line.
+    pub span: Range<usize>,
+}
+
+/// The line is not a JSON object / logfmt.
+#[derive(Debug, PartialEq)]
+pub struct Invalid;
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// Calls `f` on each top-level field of the JSON object `s`.
+pub fn json<'a>(s: &'a str, mut f: impl FnMut(Field<'a>)) -> Result<(), Invalid> {
+    let b = s.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return Err(Invalid);
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(()).ok_or(Invalid);
+    }
+    loop {
+        let start = i;
+        if b.get(i) != Some(&b'"') {
+            return Err(Invalid);
+        }
+        let (key, end) = json_string(s, i)?;
+        i = skip_ws(b, end);
+        if b.get(i) != Some(&b':') {
+            return Err(Invalid);
+        }
+        i = skip_ws(b, i + 1);
+        let (value, quoted, end) = match b.get(i) {
+            Some(b'"') => {
+                let (v, end) = json_string(s, i)?;
+                (v, true, end)
+            }
+            Some(b'{' | b'[') => {
+                let end = json_nested(b, i)?;
+                (Cow::Borrowed(&s[i..end]), false, end)
+            }
+            Some(_) => {
+                let mut e = i;
+                while e < b.len()
+                    && !matches!(b[e], b',' | b'}' | b']')
+                    && !b[e].is_ascii_whitespace()
+                {
+                    e += 1;
+                }
+                if e == i {
+                    return Err(Invalid);
+                }
+                (Cow::Borrowed(&s[i..e]), false, e)
+            }
+            None => return Err(Invalid),
+        };
+        f(Field {
+            key,
+            value,
+            quoted,
+            span: start..end,
+        });
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(()).ok_or(Invalid),
+            _ => return Err(Invalid),
+        }
+    }
+}
+
+/// The JSON string starting at the quote `s[i]`, unescaped, and the offset after it.
+fn json_string(s: &str, i: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
+    let b = s.as_bytes();
+    let mut j = i + 1;
+    while j < b.len() && b[j] != b'"' && b[j] != b'\\' {
+        j += 1;
+    }
+    match b.get(j) {
+        Some(b'"') => return Ok((Cow::Borrowed(&s[i + 1..j]), j + 1)),
+        None => return Err(Invalid),
+        _ => {}
+    }
+    let mut out = String::from(&s[i + 1..j]);
+    loop {
+        match b.get(j) {
+            None => return Err(Invalid),
+            Some(b'"') => return Ok((Cow::Owned(out), j + 1)),
+            Some(b'\\') => {
+                let c = match b.get(j + 1).ok_or(Invalid)? {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    b'u' => {
+                        let hex = |at: usize| {
+                            s.get(at..at + 4)
+                                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                                .ok_or(Invalid)
+                        };
+                        let hi = hex(j + 2)?;
+                        j += 4;
+                        let code =
+                            if (0xd800..0xdc00).contains(&hi) && s[j + 2..].starts_with("\\u") {
+                                let lo = hex(j + 4)?;
+                                if (0xdc00..0xe000).contains(&lo) {
+                                    j += 6;
+                                    0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00)
+                                } else {
+                                    hi
+                                }
+                            } else {
+                                hi
+                            };
+                        char::from_u32(code).unwrap_or('\u{fffd}')
+                    }
+                    _ => return Err(Invalid),
+                };
+                out.push(c);
+                j += 2;
+            }
+            Some(_) => {
+                let start = j;
+                while j < b.len() && b[j] != b'"' && b[j] != b'\\' {
+                    j += 1;
+                }
+                out.push_str(&s[start..j]);
+            }
+        }
+    }
+}
+
+/// The end of the JSON object or array starting at `b[i]` (brackets balanced outside strings).
+fn json_nested(b: &[u8], i: usize) -> Result<usize, Invalid> {
+    let mut depth = 0usize;
+    let mut j = i;
+    while j < b.len() {
+        match b[j] {
+            b'"' => {
+                j += 1;
+                while j < b.len() && b[j] != b'"' {
+                    j += if b[j] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(j + 1);
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    Err(Invalid)
+}
+
+/// Calls `f` on each `key=value` / `key="quoted value"` pair of a logfmt line (a bare `key`
+/// reads as `key=true`). Invalid: an unterminated quote, or no `key=` pair at all.
+pub fn logfmt<'a>(s: &'a str, mut f: impl FnMut(Field<'a>)) -> Result<(), Invalid> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut pairs = 0;
+    loop {
+        i = skip_ws(b, i);
+        if i >= b.len() {
+            return if pairs > 0 { Ok(()) } else { Err(Invalid) };
+        }
+        let start = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() && b[i] != b'"' {
+            i += 1;
+        }
+        let key = &s[start..i];
+        if key.is_empty() {
+            return Err(Invalid);
+        }
+        if b.get(i) != Some(&b'=') {
+            f(Field {
+                key: Cow::Borrowed(key),
+                value: Cow::Borrowed("true"),
+                quoted: false,
+                span: start..i,
+            });
+            continue;
+        }
+        i += 1;
+        pairs += 1;
+        let (value, quoted) = if b.get(i) == Some(&b'"') {
+            let (v, end) = logfmt_quoted(s, i)?;
+            i = end;
+            (v, true)
+        } else {
+            let v0 = i;
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            (Cow::Borrowed(&s[v0..i]), false)
+        };
+        f(Field {
+            key: Cow::Borrowed(key),
+            value,
+            quoted,
+            span: start..i,
+        });
+    }
+}
+
+fn logfmt_quoted(s: &str, i: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
+    let body = &s[i + 1..];
+    match body.find(['"', '\\']) {
+        Some(k) if body.as_bytes()[k] == b'"' => {
+            return Ok((Cow::Borrowed(&body[..k]), i + 1 + k + 1))
+        }
+        None => return Err(Invalid),
+        _ => {}
+    }
+    let mut out = String::new();
+    let mut chars = body.char_indices();
+    while let Some((k, c)) = chars.next() {
+        match c {
+            '"' => return Ok((Cow::Owned(out), i + 1 + k + 1)),
+            '\\' => match chars.next().ok_or(Invalid)?.1 {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                c => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    Err(Invalid)
+}
+
+/// Parses a timestamp into nanoseconds since the Unix epoch: RFC 3339 (`T` or space
+/// between date and time; no offset reads as UTC) or a Unix number whose magnitude tells
+/// the unit (< 1e11 seconds, < 1e14 ms, < 1e17 us, else ns; a fraction is allowed).
+pub fn timestamp(v: &str) -> Option<i64> {
+    let v = v.trim();
+    let b = v.as_bytes();
+    if b.len() >= 19 && b[4] == b'-' && b[7] == b'-' {
+        return rfc3339(b);
+    }
+    unix_number(v)
+}
+
+fn unix_number(v: &str) -> Option<i64> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if int.is_empty()
+        || !int.bytes().all(|c| c.is_ascii_digit())
+        || !frac.bytes().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let n: i64 = int.parse().ok()?;
+    let unit: i64 = if n < 100_000_000_000 {
+        1_000_000_000 // seconds until the year 5138
+    } else if n < 100_000_000_000_000 {
+        1_000_000 // ms
+    } else if n < 100_000_000_000_000_000 {
+        1_000 // us
+    } else {
+        1
+    };
+    let mut frac_ns = 0i64;
+    let mut scale = unit;
+    for d in frac.bytes().take(9) {
+        scale /= 10;
+        frac_ns += i64::from(d - b'0') * scale;
+    }
+    n.checked_mul(unit)?.checked_add(frac_ns)
+}
+
+fn rfc3339(b: &[u8]) -> Option<i64> {
+    let num = |r: Range<usize>| -> Option<i64> {
+        let d = b.get(r)?;
+        d.iter().try_fold(0i64, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+        })
+    };
+    if !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let mut scale = 100_000_000;
+        while i < b.len() && b[i].is_ascii_digit() {
+            nanos += i64::from(b[i] - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+    }
+    let offset = match b.get(i) {
+        None => 0,
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if b.len() == i + 6 && b[i + 3] == b':' => {
+            let off = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
+            if sign == b'+' {
+                off
+            } else {
+                -off
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(r: Result<(), Invalid>, v: Vec<Field<'_>>) -> Option<Vec<(String, String, bool)>> {
+        r.ok()?;
+        Some(
+            v.into_iter()
+                .map(|f| (f.key.into_owned(), f.value.into_owned(), f.quoted))
+                .collect(),
+        )
+    }
+
+    fn j(s: &str) -> Option<Vec<(String, String, bool)>> {
+        let mut v = Vec::new();
+        let r = json(s, |f| v.push(f));
+        fields(r, v)
+    }
+
+    fn l(s: &str) -> Option<Vec<(String, String, bool)>> {
+        let mut v = Vec::new();
+        let r = logfmt(s, |f| v.push(f));
+        fields(r, v)
+    }
+
+    fn t(k: &str, v: &str, q: bool) -> (String, String, bool) {
+        (k.into(), v.into(), q)
+    }
+
+    #[test]
+    fn json_fields() {
+        assert_eq!(
+            j(r#" {"a":"x", "n": 12.5 ,"b":true,"o":{"k":[1,"}"]},"e":"q\"\u00e9\n","z":null} "#)
+                .unwrap(),
+            [
+                t("a", "x", true),
+                t("n", "12.5", false),
+                t("b", "true", false),
+                t("o", r#"{"k":[1,"}"]}"#, false),
+                t("e", "q\"é\n", true),
+                t("z", "null", false)
+            ]
+        );
+        assert_eq!(j("{}").unwrap(), []);
+        assert_eq!(j(r#"{"s":"\ud83d\ude00"}"#).unwrap(), [t("s", "😀", true)]);
+        for bad in [
+            "",
+            "plain text",
+            "[1,2]",
+            r#"{"a":1"#,
+            r#"{"a" 1}"#,
+            r#"{"a":"x}"#,
+            r#"{"a":1} x"#,
+            r#"{a:1}"#,
+        ] {
+            assert_eq!(j(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_spans() {
+        let s = r#"{"a":"x", "b":2}"#;
+        let mut spans = Vec::new();
+        json(s, |f| spans.push(&s[f.span])).unwrap();
+        assert_eq!(spans, [r#""a":"x""#, r#""b":2"#]);
+    }
+
+    #[test]
+    fn logfmt_fields() {
+        assert_eq!(
+            l(r#"level=info msg="hello \"world\"" dur=1.5s flag empty= x="é\\""#).unwrap(),
+            [
+                t("level", "info", false),
+                t("msg", "hello \"world\"", true),
+                t("dur", "1.5s", false),
+                t("flag", "true", false),
+                t("empty", "", false),
+                t("x", "é\\", true)
+            ]
+        );
+        assert_eq!(l("just some words"), None);
+        assert_eq!(l(r#"a=1 b="unterminated"#), None);
+        assert_eq!(l(""), None);
+    }
+
+    #[test]
+    fn timestamps() {
+        let base = 1_705_314_225_000_000_000; // 2024-01-15T10:23:45Z
+        assert_eq!(timestamp("2024-01-15T10:23:45Z"), Some(base));
+        assert_eq!(
+            timestamp("2024-01-15T10:23:45.123Z"),
+            Some(base + 123_000_000)
+        );
+        assert_eq!(
+            timestamp("2024-01-15 10:23:45.123456789"),
+            Some(base + 123_456_789)
+        );
+        assert_eq!(timestamp("2024-01-15T11:23:45+01:00"), Some(base));
+        assert_eq!(timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(timestamp("1705314225"), Some(base));
+        assert_eq!(timestamp("1705314225.5"), Some(base + 500_000_000));
+        assert_eq!(timestamp("1705314225123"), Some(base + 123_000_000));
+        assert_eq!(timestamp("1705314225123456"), Some(base + 123_456_000));
+        assert_eq!(timestamp("1705314225123456789"), Some(base + 123_456_789));
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-01-15T10:23:45X",
+            "-5",
+            "1e9",
+        ] {
+            assert_eq!(timestamp(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,873 @@
+//! [`Batch`]: records to read and change on top of the WIT `log-batch` columns.
+//!
+//! Reads slice the columns directly. Edits rebuild only the columns they touch, in one pass,
+//! copying nothing until the first change: [`Batch::map_lines`] (the hot path for
+//! redaction), [`Batch::map_metadata_values`], [`Batch::retain`]. Label edits re-intern
+//! label sets through a hash index; metadata edits are queued and applied in one pass.
+//! [`Batch::into_log_batch`] returns columns that satisfy every rule in the WIT doc comment.
+
+use crate::LogBatch;
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// One label: (name, value).
+pub type Label = (String, String);
+
+/// A batch of log records (see the module docs). Build one from the host's columns with
+/// `Batch::from(log_batch)`, or empty with [`Batch::default`] and [`Batch::push`].
+#[derive(Debug, Default)]
+pub struct Batch {
+    cols: LogBatch,
+    /// Hash of a label set -> indices of the sets with that hash; built on first label edit.
+    set_index: Option<HashMap<u64, Vec<u32>>>,
+    /// Label sets may be unused, duplicated or unsorted: normalise on return.
+    labels_dirty: bool,
+    /// Queued metadata edits; their keys and values live in `edit_buf`.
+    edits: Vec<MetaEdit>,
+    edit_buf: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MetaEdit {
+    record: u32,
+    /// `edit_buf[start..key_end]` is the key, `edit_buf[key_end..value_end]` the value.
+    start: u32,
+    key_end: u32,
+    value_end: u32,
+    remove: bool,
+}
+
+impl From<LogBatch> for Batch {
+    /// Wraps the host's columns without copying or checking them (the host only sends
+    /// batches that satisfy the WIT rules; see [`validate`]).
+    fn from(cols: LogBatch) -> Batch {
+        Batch {
+            cols,
+            ..Batch::default()
+        }
+    }
+}
+
+/// Start of entry `i` in an end-offset column (`ends[i-1]`, or 0).
+#[inline]
+fn start(ends: &[u32], i: usize) -> usize {
+    if i == 0 {
+        0
+    } else {
+        ends[i - 1] as usize
+    }
+}
+
+#[inline]
+fn span(ends: &[u32], i: usize) -> Range<usize> {
+    start(ends, i)..ends[i] as usize
+}
+
+/// FNV-1a over a label set, for interning.
+fn hash_set<'a>(set: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (n, v) in set {
+        for b in n.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+fn as_refs(set: &[Label]) -> impl Iterator<Item = (&str, &str)> + Clone {
+    set.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+}
+
+/// `set` (sorted by name) with `name` set to `value`, or removed when `value` is `None`.
+fn edited<'a>(
+    set: &'a [Label],
+    name: &'a str,
+    value: Option<&'a str>,
+) -> impl Iterator<Item = (&'a str, &'a str)> + Clone {
+    let p = set.partition_point(|(n, _)| n.as_str() < name);
+    let skip = usize::from(set.get(p).is_some_and(|(n, _)| n == name));
+    as_refs(&set[..p])
+        .chain(value.map(|v| (name, v)))
+        .chain(as_refs(&set[p + skip..]))
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.cols.line_ends.len()
+    }
+
+    /// True when the batch holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Record `i` (panics when `i >= len()`).
+    pub fn record(&self, i: usize) -> Record<'_> {
+        assert!(i < self.len(), "record {i} out of range ({})", self.len());
+        Record { batch: self, i }
+    }
+
+    /// The records, in order.
+    pub fn iter(&self) -> Records<'_> {
+        Records {
+            batch: self,
+            range: 0..self.len(),
+        }
+    }
+
+    /// The columns, read-only (metadata edits not yet applied are not in them).
+    pub fn columns(&self) -> &LogBatch {
+        &self.cols
+    }
+
+    /// Applies queued edits, normalises label sets and returns columns that satisfy every
+    /// rule of the WIT `log-batch` doc comment.
+    pub fn into_log_batch(mut self) -> LogBatch {
+        self.apply_metadata_edits();
+        self.normalise_label_sets();
+        self.cols
+    }
+
+    // ----- lines and timestamps -----
+
+    /// Rewrites lines in one pass: `f(i, line, out)` writes a replacement for record `i`
+    /// into `out` (cleared before each call) and returns true, or returns false to keep the
+    /// line. Nothing is copied until the first replacement; the new `lines` buffer is built
+    /// once and `out` is reused, so there is no per-record allocation.
+    pub fn map_lines(&mut self, mut f: impl FnMut(usize, &str, &mut String) -> bool) {
+        let lines = &self.cols.lines;
+        let ends = &mut self.cols.line_ends;
+        let mut out = String::new();
+        let mut new: Option<String> = None;
+        let mut old_start = 0usize;
+        for (i, end) in ends.iter_mut().enumerate() {
+            let old_end = *end as usize;
+            let line = &lines[old_start..old_end];
+            out.clear();
+            let changed = f(i, line, &mut out);
+            if changed && new.is_none() {
+                let mut buf = String::with_capacity(lines.len() + lines.len() / 8 + out.len());
+                buf.push_str(&lines[..old_start]);
+                new = Some(buf);
+            }
+            if let Some(buf) = new.as_mut() {
+                buf.push_str(if changed { &out } else { line });
+                *end = buf.len() as u32;
+            }
+            old_start = old_end;
+        }
+        if let Some(buf) = new {
+            self.cols.lines = buf;
+        }
+    }
+
+    /// Sets record `i`'s timestamp (nanoseconds since the Unix epoch).
+    pub fn set_timestamp(&mut self, i: usize, nanos: i64) {
+        self.cols.timestamps[i] = nanos;
+    }
+
+    // ----- labels -----
+
+    /// Sets label `name` of record `i` to `value` (adding it if missing), re-interning the
+    /// record's label set: sets stay sorted by name, without duplicates, each listed once.
+    pub fn set_label(&mut self, i: usize, name: &str, value: &str) {
+        let set = &self.cols.label_sets[self.cols.label_set_of[i] as usize];
+        if set.iter().any(|(n, v)| n == name && v == value) {
+            return;
+        }
+        self.relabel(i, name, Some(value));
+    }
+
+    /// Removes label `name` from record `i` (no-op when absent).
+    pub fn remove_label(&mut self, i: usize, name: &str) {
+        let set = &self.cols.label_sets[self.cols.label_set_of[i] as usize];
+        if set.iter().any(|(n, _)| n == name) {
+            self.relabel(i, name, None);
+        }
+    }
+
+    fn relabel(&mut self, i: usize, name: &str, value: Option<&str>) {
+        if self.set_index.is_none() {
+            let mut index: HashMap<u64, Vec<u32>> = HashMap::new();
+            for (s, set) in self.cols.label_sets.iter().enumerate() {
+                index
+                    .entry(hash_set(as_refs(set)))
+                    .or_default()
+                    .push(s as u32);
+            }
+            self.set_index = Some(index);
+        }
+        let sets = &mut self.cols.label_sets;
+        let index = self.set_index.as_mut().expect("built above");
+        let old = &sets[self.cols.label_set_of[i] as usize];
+        let want = edited(old, name, value);
+        let hash = hash_set(want.clone());
+        let candidates = index.entry(hash).or_default();
+        let found = candidates
+            .iter()
+            .copied()
+            .find(|&c| as_refs(&sets[c as usize]).eq(want.clone()));
+        let target = match found {
+            Some(c) => c,
+            None => {
+                let set: Vec<Label> = want.map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+                sets.push(set);
+                let c = (sets.len() - 1) as u32;
+                candidates.push(c);
+                c
+            }
+        };
+        self.cols.label_set_of[i] = target;
+        self.labels_dirty = true;
+    }
+
+    /// Calls `f` once on each distinct label set (not once per record): the cheap way to
+    /// add, change or redact labels batch-wide. `f` returns whether it changed the set; it
+    /// may push or edit labels in any order: changed sets are re-sorted by name (the last
+    /// of duplicate names wins) and re-interned.
+    pub fn map_label_sets(&mut self, mut f: impl FnMut(&mut Vec<Label>) -> bool) {
+        let mut any = false;
+        for set in &mut self.cols.label_sets {
+            if f(set) {
+                set.reverse();
+                set.sort_by(|a, b| a.0.cmp(&b.0)); // stable: the last-pushed name comes first
+                set.dedup_by(|later, first| later.0 == first.0);
+                any = true;
+            }
+        }
+        if any {
+            self.set_index = None;
+            self.labels_dirty = true;
+        }
+    }
+
+    /// Drops unused label sets and merges equal ones.
+    fn normalise_label_sets(&mut self) {
+        if !self.labels_dirty {
+            return;
+        }
+        let cols = &mut self.cols;
+        let mut used = vec![false; cols.label_sets.len()];
+        for &s in &cols.label_set_of {
+            used[s as usize] = true;
+        }
+        let mut remap = vec![u32::MAX; cols.label_sets.len()];
+        let mut kept: Vec<Vec<Label>> = Vec::new();
+        {
+            let mut seen: HashMap<&[Label], u32> = HashMap::new();
+            for (s, set) in cols.label_sets.iter().enumerate() {
+                if used[s] {
+                    let next = seen.len() as u32;
+                    remap[s] = *seen.entry(set.as_slice()).or_insert(next);
+                }
+            }
+        }
+        for (s, set) in cols.label_sets.iter_mut().enumerate() {
+            if used[s] && remap[s] as usize == kept.len() {
+                kept.push(std::mem::take(set));
+            }
+        }
+        for s in &mut cols.label_set_of {
+            *s = remap[*s as usize];
+        }
+        cols.label_sets = kept;
+        self.set_index = None;
+        self.labels_dirty = false;
+    }
+
+    // ----- metadata -----
+
+    /// Sets metadata `key` of record `i` to `value` (replacing it if present). Edits are
+    /// queued and applied in one pass by [`Batch::apply_metadata_edits`], which
+    /// [`Batch::retain`], [`Batch::map_metadata_values`] and returning from `process` call;
+    /// reads see them after that.
+    pub fn set_metadata(&mut self, i: usize, key: &str, value: &str) {
+        self.queue_edit(i, key, value, false);
+    }
+
+    /// Removes metadata `key` from record `i` (queued like [`Batch::set_metadata`]).
+    pub fn remove_metadata(&mut self, i: usize, key: &str) {
+        self.queue_edit(i, key, "", true);
+    }
+
+    fn queue_edit(&mut self, i: usize, key: &str, value: &str, remove: bool) {
+        assert!(i < self.len(), "record {i} out of range ({})", self.len());
+        let start = self.edit_buf.len() as u32;
+        self.edit_buf.push_str(key);
+        let key_end = self.edit_buf.len() as u32;
+        self.edit_buf.push_str(value);
+        self.edits.push(MetaEdit {
+            record: i as u32,
+            start,
+            key_end,
+            value_end: self.edit_buf.len() as u32,
+            remove,
+        });
+    }
+
+    /// Applies queued metadata edits, rebuilding the metadata columns from the first edited
+    /// record on, in one pass.
+    pub fn apply_metadata_edits(&mut self) {
+        if self.edits.is_empty() {
+            return;
+        }
+        let mut edits = std::mem::take(&mut self.edits);
+        edits.sort_by_key(|e| e.record); // stable: later edits of a key stay later
+        let buf = &self.edit_buf;
+        let key = |e: &MetaEdit| &buf[e.start as usize..e.key_end as usize];
+        let value = |e: &MetaEdit| &buf[e.key_end as usize..e.value_end as usize];
+        let c = &mut self.cols;
+        let first = edits[0].record as usize;
+        let first_pair = start(&c.record_metadata_ends, first);
+        let keep_bytes = start(&c.metadata_ends, 2 * first_pair);
+        let mut meta = String::with_capacity(c.metadata.len() + buf.len());
+        meta.push_str(&c.metadata[..keep_bytes]);
+        let mut ends = c.metadata_ends[..2 * first_pair].to_vec();
+        let mut pairs = first_pair as u32;
+        fn push(meta: &mut String, ends: &mut Vec<u32>, k: &str, v: &str) {
+            meta.push_str(k);
+            ends.push(meta.len() as u32);
+            meta.push_str(v);
+            ends.push(meta.len() as u32);
+        }
+        let mut e = 0;
+        let mut old_start = first_pair; // the column is rewritten in place
+        for r in first..c.record_metadata_ends.len() {
+            let old = old_start..c.record_metadata_ends[r] as usize;
+            old_start = old.end;
+            let e0 = e;
+            while e < edits.len() && edits[e].record as usize == r {
+                e += 1;
+            }
+            let mine = &edits[e0..e];
+            let last_for = |k: &str| mine.iter().rev().find(|x| key(x) == k);
+            for p in old.clone() {
+                let k = &c.metadata[span(&c.metadata_ends, 2 * p)];
+                let v = &c.metadata[span(&c.metadata_ends, 2 * p + 1)];
+                match last_for(k) {
+                    None => push(&mut meta, &mut ends, k, v),
+                    Some(x) if !x.remove => push(&mut meta, &mut ends, k, value(x)),
+                    Some(_) => continue,
+                }
+                pairs += 1;
+            }
+            // New keys: the last edit of each key not already in the record.
+            for (j, x) in mine.iter().enumerate() {
+                let k = key(x);
+                let later = mine[j + 1..].iter().any(|y| key(y) == k);
+                let existing = old
+                    .clone()
+                    .any(|p| &c.metadata[span(&c.metadata_ends, 2 * p)] == k);
+                if !x.remove && !later && !existing {
+                    push(&mut meta, &mut ends, k, value(x));
+                    pairs += 1;
+                }
+            }
+            c.record_metadata_ends[r] = pairs;
+        }
+        c.metadata = meta;
+        c.metadata_ends = ends;
+        self.edit_buf.clear();
+        edits.clear();
+        self.edits = edits; // keep the allocation
+    }
+
+    /// Rewrites metadata values in one pass (keys and pair counts stay): `f(i, key, value,
+    /// out)` writes a replacement value for a pair of record `i` into `out` (cleared before
+    /// each call) and returns true, or returns false to keep it. Applies queued edits first.
+    pub fn map_metadata_values(
+        &mut self,
+        mut f: impl FnMut(usize, &str, &str, &mut String) -> bool,
+    ) {
+        self.apply_metadata_edits();
+        let c = &mut self.cols;
+        let mut out = String::new();
+        let mut new: Option<String> = None;
+        let mut p = 0usize;
+        let mut k0 = 0usize; // old start of pair p's key (the column is rewritten in place)
+        for (r, &rend) in c.record_metadata_ends.iter().enumerate() {
+            while p < rend as usize {
+                let (k1, v1) = (
+                    c.metadata_ends[2 * p] as usize,
+                    c.metadata_ends[2 * p + 1] as usize,
+                );
+                out.clear();
+                let changed = f(r, &c.metadata[k0..k1], &c.metadata[k1..v1], &mut out);
+                if changed && new.is_none() {
+                    let mut buf = String::with_capacity(c.metadata.len() + out.len());
+                    buf.push_str(&c.metadata[..k0]);
+                    new = Some(buf);
+                }
+                if let Some(buf) = new.as_mut() {
+                    buf.push_str(&c.metadata[k0..k1]);
+                    c.metadata_ends[2 * p] = buf.len() as u32;
+                    buf.push_str(if changed { &out } else { &c.metadata[k1..v1] });
+                    c.metadata_ends[2 * p + 1] = buf.len() as u32;
+                }
+                k0 = v1;
+                p += 1;
+            }
+        }
+        if let Some(buf) = new {
+            c.metadata = buf;
+        }
+    }
+
+    // ----- records -----
+
+    /// Keeps only the records for which `f` returns true, compacting every column in one
+    /// pass (nothing is rebuilt when all are kept). Applies queued metadata edits first.
+    pub fn retain(&mut self, mut f: impl FnMut(&Record<'_>) -> bool) {
+        self.apply_metadata_edits();
+        let keep: Vec<bool> = self.iter().map(|r| f(&r)).collect();
+        if keep.iter().all(|&k| k) {
+            return;
+        }
+        let old = std::mem::take(&mut self.cols);
+        let c = &mut self.cols;
+        c.label_sets = old.label_sets;
+        for (i, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+            c.lines.push_str(&old.lines[span(&old.line_ends, i)]);
+            c.line_ends.push(c.lines.len() as u32);
+            c.timestamps.push(old.timestamps[i]);
+            c.label_set_of.push(old.label_set_of[i]);
+            for p in span(&old.record_metadata_ends, i) {
+                c.metadata
+                    .push_str(&old.metadata[span(&old.metadata_ends, 2 * p)]);
+                c.metadata_ends.push(c.metadata.len() as u32);
+                c.metadata
+                    .push_str(&old.metadata[span(&old.metadata_ends, 2 * p + 1)]);
+                c.metadata_ends.push(c.metadata.len() as u32);
+            }
+            c.record_metadata_ends
+                .push((c.metadata_ends.len() / 2) as u32);
+        }
+        self.labels_dirty = true;
+    }
+
+    /// Appends a record. `labels` may be in any order (sorted and deduplicated here, the
+    /// last of duplicate names wins); `metadata` pairs are kept in order.
+    pub fn push(
+        &mut self,
+        line: &str,
+        nanos: i64,
+        labels: &[(&str, &str)],
+        metadata: &[(&str, &str)],
+    ) {
+        let mut set: Vec<(&str, &str)> = labels.iter().rev().copied().collect();
+        set.sort_by(|a, b| a.0.cmp(b.0));
+        set.dedup_by(|later, first| later.0 == first.0);
+        let hash = hash_set(set.iter().copied());
+        let c = &mut self.cols;
+        let found = match &self.set_index {
+            Some(index) => index.get(&hash).and_then(|cands| {
+                cands
+                    .iter()
+                    .copied()
+                    .find(|&s| as_refs(&c.label_sets[s as usize]).eq(set.iter().copied()))
+            }),
+            None => c
+                .label_sets
+                .iter()
+                .position(|s| as_refs(s).eq(set.iter().copied()))
+                .map(|s| s as u32),
+        };
+        let s = found.unwrap_or_else(|| {
+            c.label_sets.push(
+                set.iter()
+                    .map(|&(n, v)| (n.to_owned(), v.to_owned()))
+                    .collect(),
+            );
+            let s = (c.label_sets.len() - 1) as u32;
+            if let Some(index) = self.set_index.as_mut() {
+                index.entry(hash).or_default().push(s);
+            }
+            s
+        });
+        c.lines.push_str(line);
+        c.line_ends.push(c.lines.len() as u32);
+        c.timestamps.push(nanos);
+        c.label_set_of.push(s);
+        for (k, v) in metadata {
+            c.metadata.push_str(k);
+            c.metadata_ends.push(c.metadata.len() as u32);
+            c.metadata.push_str(v);
+            c.metadata_ends.push(c.metadata.len() as u32);
+        }
+        c.record_metadata_ends
+            .push((c.metadata_ends.len() / 2) as u32);
+    }
+}
+
+/// A read-only view of one record of a [`Batch`].
+#[derive(Clone, Copy)]
+pub struct Record<'a> {
+    batch: &'a Batch,
+    i: usize,
+}
+
+impl<'a> Record<'a> {
+    /// The record's index in its batch.
+    pub fn index(&self) -> usize {
+        self.i
+    }
+
+    /// The log line.
+    pub fn line(&self) -> &'a str {
+        let c = &self.batch.cols;
+        &c.lines[span(&c.line_ends, self.i)]
+    }
+
+    /// Nanoseconds since the Unix epoch.
+    pub fn timestamp(&self) -> i64 {
+        self.batch.cols.timestamps[self.i]
+    }
+
+    /// The label set, sorted by name.
+    pub fn labels(&self) -> &'a [Label] {
+        let c = &self.batch.cols;
+        &c.label_sets[c.label_set_of[self.i] as usize]
+    }
+
+    /// The value of label `name`.
+    pub fn label(&self, name: &str) -> Option<&'a str> {
+        self.labels()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The structured metadata pairs, in order.
+    pub fn metadata(&self) -> Metadata<'a> {
+        let c = &self.batch.cols;
+        Metadata {
+            cols: c,
+            pairs: span(&c.record_metadata_ends, self.i),
+        }
+    }
+
+    /// The value of metadata `key` (the first, if repeated).
+    pub fn metadata_value(&self, key: &str) -> Option<&'a str> {
+        self.metadata().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+impl std::fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("line", &self.line())
+            .field("timestamp", &self.timestamp())
+            .field("labels", &self.labels())
+            .field("metadata", &self.metadata().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Iterator over a batch's records (from [`Batch::iter`]).
+pub struct Records<'a> {
+    batch: &'a Batch,
+    range: Range<usize>,
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Record<'a>;
+    fn next(&mut self) -> Option<Record<'a>> {
+        let i = self.range.next()?;
+        Some(Record {
+            batch: self.batch,
+            i,
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Records<'_> {}
+
+impl<'a> IntoIterator for &'a Batch {
+    type Item = Record<'a>;
+    type IntoIter = Records<'a>;
+    fn into_iter(self) -> Records<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over one record's metadata pairs (from [`Record::metadata`]).
+pub struct Metadata<'a> {
+    cols: &'a LogBatch,
+    pairs: Range<usize>,
+}
+
+impl<'a> Iterator for Metadata<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<(&'a str, &'a str)> {
+        let p = self.pairs.next()?;
+        let c = self.cols;
+        Some((
+            &c.metadata[span(&c.metadata_ends, 2 * p)],
+            &c.metadata[span(&c.metadata_ends, 2 * p + 1)],
+        ))
+    }
+}
+
+/// Checks every rule of the WIT `log-batch` doc comment: column lengths, monotonic offsets
+/// on UTF-8 boundaries, label-set indices in range, sets sorted by name and listed once.
+pub fn validate(b: &LogBatch) -> Result<(), String> {
+    let n = b.line_ends.len();
+    for (name, len) in [
+        ("timestamps", b.timestamps.len()),
+        ("label-set-of", b.label_set_of.len()),
+        ("record-metadata-ends", b.record_metadata_ends.len()),
+    ] {
+        if len != n {
+            return Err(format!("{name} has {len} entries, line-ends {n}"));
+        }
+    }
+    let offsets = |what: &str, s: &str, ends: &[u32]| -> Result<(), String> {
+        let mut prev = 0;
+        for (i, &e) in ends.iter().enumerate() {
+            if e < prev || e as usize > s.len() || !s.is_char_boundary(e as usize) {
+                return Err(format!(
+                    "{what}[{i}] = {e} is out of order or not a char boundary"
+                ));
+            }
+            prev = e;
+        }
+        Ok(())
+    };
+    offsets("line-ends", &b.lines, &b.line_ends)?;
+    offsets("metadata-ends", &b.metadata, &b.metadata_ends)?;
+    if !b.metadata_ends.len().is_multiple_of(2) {
+        return Err("metadata-ends has an odd number of entries".into());
+    }
+    let pairs = (b.metadata_ends.len() / 2) as u32;
+    let mut prev = 0;
+    for (i, &e) in b.record_metadata_ends.iter().enumerate() {
+        if e < prev || e > pairs {
+            return Err(format!(
+                "record-metadata-ends[{i}] = {e} is out of order or range"
+            ));
+        }
+        prev = e;
+    }
+    if prev != pairs {
+        return Err(format!("{pairs} metadata pairs but records use {prev}"));
+    }
+    if let Some(&s) = b
+        .label_set_of
+        .iter()
+        .find(|&&s| s as usize >= b.label_sets.len())
+    {
+        return Err(format!("label-set-of refers to missing set {s}"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (s, set) in b.label_sets.iter().enumerate() {
+        if set.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(format!(
+                "label set {s} is not sorted by name or repeats a name"
+            ));
+        }
+        if !seen.insert(set) {
+            return Err(format!("label set {s} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Batch {
+        let mut b = Batch::new();
+        b.push(
+            "alpha",
+            1,
+            &[("app", "a"), ("env", "prod")],
+            &[("trace_id", "t1")],
+        );
+        b.push("beta", 2, &[("env", "prod"), ("app", "a")], &[]);
+        b.push(
+            "gamma",
+            3,
+            &[("app", "b")],
+            &[("trace_id", "t3"), ("user", "u3")],
+        );
+        b
+    }
+
+    fn lines(b: &Batch) -> Vec<&str> {
+        b.iter().map(|r| r.line()).collect()
+    }
+
+    fn check(b: Batch) -> LogBatch {
+        let out = b.into_log_batch();
+        validate(&out).unwrap();
+        out
+    }
+
+    #[test]
+    fn push_interns_and_reads() {
+        let b = sample();
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.columns().label_sets.len(), 2);
+        let r = b.record(1);
+        assert_eq!((r.line(), r.timestamp()), ("beta", 2));
+        assert_eq!(r.label("env"), Some("prod"));
+        assert_eq!(r.labels()[0].0, "app");
+        assert_eq!(
+            b.record(2).metadata().collect::<Vec<_>>(),
+            [("trace_id", "t3"), ("user", "u3")]
+        );
+        assert_eq!(b.record(0).metadata_value("trace_id"), Some("t1"));
+        assert_eq!(b.record(1).metadata_value("trace_id"), None);
+        check(b);
+    }
+
+    #[test]
+    fn map_lines_copies_lazily() {
+        let mut b = sample();
+        b.map_lines(|_, _, _| false);
+        assert_eq!(lines(&b), ["alpha", "beta", "gamma"]);
+        b.map_lines(|i, line, out| {
+            if i == 1 {
+                out.push_str(&line.to_uppercase());
+                out.push('!');
+            }
+            i == 1
+        });
+        assert_eq!(lines(&b), ["alpha", "BETA!", "gamma"]);
+        b.map_lines(|i, _, out| {
+            out.push_str(if i == 0 { "" } else { "x" });
+            i == 0
+        });
+        assert_eq!(lines(&b), ["", "BETA!", "gamma"]);
+        check(b);
+    }
+
+    #[test]
+    fn retain_compacts_all_columns() {
+        let mut b = sample();
+        b.retain(|r| r.line() != "beta");
+        assert_eq!(lines(&b), ["alpha", "gamma"]);
+        assert_eq!(b.record(1).timestamp(), 3);
+        assert_eq!(b.record(1).metadata_value("user"), Some("u3"));
+        assert_eq!(b.record(0).metadata_value("trace_id"), Some("t1"));
+        b.retain(|r| r.index() == 1);
+        let out = check(b);
+        assert_eq!(out.label_sets, [vec![("app".into(), "b".into())]]);
+        assert_eq!(out.label_set_of, [0]);
+        assert_eq!(out.record_metadata_ends, [2]);
+    }
+
+    #[test]
+    fn set_and_remove_labels_reintern() {
+        let mut b = sample();
+        b.set_label(2, "env", "prod");
+        b.set_label(2, "app", "a"); // now equal to record 0's set
+        assert_eq!(b.columns().label_set_of[2], b.columns().label_set_of[0]);
+        b.set_label(0, "zone", "z1");
+        b.set_label(1, "level", "info");
+        assert_eq!(
+            b.record(1).labels(),
+            [
+                ("app".into(), "a".into()),
+                ("env".into(), "prod".into()),
+                ("level".into(), "info".into())
+            ]
+        );
+        b.remove_label(1, "level");
+        b.remove_label(1, "missing");
+        assert_eq!(b.columns().label_set_of[1], b.columns().label_set_of[2]);
+        let out = check(b);
+        assert_eq!(out.label_sets.len(), 2); // {app,env} and {app,env,zone}; the rest unused
+    }
+
+    #[test]
+    fn map_label_sets_sorts_and_merges() {
+        let mut b = sample();
+        b.map_label_sets(|set| {
+            set.retain(|(n, _)| n != "app");
+            set.push(("env".into(), "staging".into()));
+            set.push(("cluster".into(), "c1".into()));
+            true
+        });
+        assert_eq!(b.record(2).label("env"), Some("staging"));
+        let out = check(b);
+        assert_eq!(out.label_sets.len(), 1);
+        assert_eq!(out.label_sets[0][0].0, "cluster");
+    }
+
+    #[test]
+    fn metadata_edits_apply_in_one_pass() {
+        let mut b = sample();
+        b.set_metadata(1, "req", "r2");
+        b.set_metadata(2, "user", "UX");
+        b.set_metadata(2, "user", "U3");
+        b.remove_metadata(2, "trace_id");
+        b.set_metadata(0, "trace_id", "T1");
+        b.remove_metadata(0, "nothing");
+        b.apply_metadata_edits();
+        assert_eq!(
+            b.record(0).metadata().collect::<Vec<_>>(),
+            [("trace_id", "T1")]
+        );
+        assert_eq!(b.record(1).metadata().collect::<Vec<_>>(), [("req", "r2")]);
+        assert_eq!(b.record(2).metadata().collect::<Vec<_>>(), [("user", "U3")]);
+        b.set_metadata(2, "late", "l");
+        let out = check(b); // applied on return
+        assert_eq!(out.record_metadata_ends, [1, 2, 4]);
+    }
+
+    #[test]
+    fn map_metadata_values_rewrites_values_only() {
+        let mut b = sample();
+        b.set_metadata(1, "user", "u2");
+        b.map_metadata_values(|_, k, v, out| {
+            out.push_str(&v.repeat(2));
+            k == "user"
+        });
+        assert_eq!(b.record(1).metadata_value("user"), Some("u2u2"));
+        assert_eq!(b.record(2).metadata_value("user"), Some("u3u3"));
+        assert_eq!(b.record(2).metadata_value("trace_id"), Some("t3"));
+        check(b);
+    }
+
+    #[test]
+    fn validate_rejects_bad_columns() {
+        let good = sample().into_log_batch();
+        let mut bad = good.clone();
+        bad.timestamps.pop();
+        assert!(validate(&bad).is_err());
+        let mut bad = good.clone();
+        bad.label_sets.push(bad.label_sets[0].clone());
+        assert!(validate(&bad).is_err());
+        let mut bad = good.clone();
+        bad.line_ends[0] = 100;
+        assert!(validate(&bad).is_err());
+        let mut bad = good;
+        bad.record_metadata_ends[0] = 9;
+        assert!(validate(&bad).is_err());
+        validate(&LogBatch::default()).unwrap();
+    }
+
+    #[test]
+    fn unicode_lines() {
+        let mut b = Batch::new();
+        b.push("héllo", 0, &[], &[]);
+        b.push("wörld", 0, &[], &[]);
+        b.map_lines(|i, l, out| {
+            out.push_str(&l.replace('ö', "oe"));
+            i == 1
+        });
+        assert_eq!(lines(&b), ["héllo", "woerld"]);
+        check(b);
+    }
+}
