@@ -5,5 +5,5 @@ wasmtime::component::bindgen!({
     world: "log-transform",
 });
 
-pub use sluice::plugin::host::Host;
-pub use sluice::plugin::types::{Level, LogBatch as WitBatch};
+pub use self::sluice::plugin::host::Host;
+pub use self::sluice::plugin::types::{Level, LogBatch as WitBatch};

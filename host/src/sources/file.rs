@@ -99,6 +99,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
             // Every file is at its end: whatever is left without a newline is a last line.
             for t in files.values_mut() {
                 if !t.partial.is_empty() {
+                    batcher.mark_read_time();
                     let partial = std::mem::take(&mut t.partial);
                     if batcher.push_raw(&partial, t.labels) && !flush(&mut batcher, &ctx) {
                         return;
@@ -207,6 +208,7 @@ fn split_lines(
     batcher: &mut LineBatcher,
     ctx: &SourceContext,
 ) -> bool {
+    batcher.mark_read_time();
     let mut start = 0;
     for nl in memchr::memchr_iter(b'\n', data) {
         let full = if t.partial.is_empty() {

@@ -69,6 +69,8 @@ pub struct LineBatcher {
     /// For each label set the source registered, its index in the current batch.
     set_index: Vec<Option<u32>>,
     sets: Vec<Vec<Label>>,
+    /// Timestamp given to the lines pushed next: when their bytes were read.
+    read_time: i64,
 }
 
 /// A label set registered with a [`LineBatcher`].
@@ -86,6 +88,7 @@ impl LineBatcher {
             first_at: None,
             set_index: Vec::new(),
             sets: Vec::new(),
+            read_time: crate::event::now_ns(),
         }
     }
 
@@ -97,6 +100,12 @@ impl LineBatcher {
         self.sets.push(labels);
         self.set_index.push(None);
         LabelKey(self.sets.len() - 1)
+    }
+
+    /// Stamps the lines pushed from now on with the current time; call once per read, so
+    /// the clock is read per chunk rather than per line.
+    pub fn mark_read_time(&mut self) {
+        self.read_time = crate::event::now_ns();
     }
 
     /// Adds one raw line (without its newline). Returns true when the batch is full.
@@ -133,7 +142,7 @@ impl LineBatcher {
                 i
             }
         };
-        self.batch.push(line, crate::event::now_ns(), set, &[]);
+        self.batch.push(line, self.read_time, set, &[]);
         self.first_at.get_or_insert_with(Instant::now);
         self.batch.len() >= self.config.max_records
             || self.batch.line_bytes() >= self.config.max_bytes

@@ -54,6 +54,7 @@ pub async fn run(config: StdinSourceConfig, ctx: SourceContext) {
             chunk = rx.recv() => {
                 let Some(chunk) = chunk else { break };
                 let data = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
+                batcher.mark_read_time();
                 for line in data.split(|b| *b == b'\n') {
                     if batcher.push_raw(line, labels) && !send(&mut batcher, &ctx).await {
                         return;
