@@ -5,7 +5,7 @@ WASM_TARGET := wasm32-wasip2
 PLUGIN_TARGET_DIR := target/plugins
 PLUGIN_OUT := $(PLUGIN_TARGET_DIR)/$(WASM_TARGET)/release
 PLUGINS := identity parse redact-pii enrich
-TEST_PLUGINS := bad-trap bad-loop bad-oom
+TEST_PLUGINS := bad-trap bad-loop bad-oom wrong-world
 
 .PHONY: help build plugins run test lint bench wasm-target clean
 
@@ -35,7 +35,7 @@ run: plugins build
 	target/release/sluice run pipelines/quickstart.toml
 
 test: plugins
-	$(CARGO) test --workspace --exclude identity --exclude bad-trap --exclude bad-loop --exclude bad-oom
+	$(CARGO) test --workspace --exclude identity --exclude bad-trap --exclude bad-loop --exclude bad-oom --exclude wrong-world
 	$(CARGO) build -p sluice
 	@for f in pipelines/*.toml; do target/debug/sluice validate $$f || exit 1; done
 	target/debug/sluice test pipelines/quickstart.toml
