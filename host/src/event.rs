@@ -191,13 +191,6 @@ impl LogBatch {
             .push((self.metadata_ends.len() / 2) as u32);
     }
 
-    /// Appends record `i` of `other` (labels re-interned here).
-    pub fn push_record_from(&mut self, other: &LogBatch, i: usize) {
-        let set = self.intern_labels(other.labels(i));
-        let metadata: Vec<(&str, &str)> = other.metadata_pairs(i).collect();
-        self.push(other.line(i), other.timestamps[i], set, &metadata);
-    }
-
     /// Moves every record (and acknowledgement) of `other` to the end of this batch.
     pub fn append(&mut self, mut other: LogBatch) {
         if self.is_empty() && self.acks.is_empty() {
@@ -309,6 +302,18 @@ fn check_ends(column: &'static str, ends: &[u32], text: &str) -> Result<(), Batc
         });
     }
     Ok(())
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+pub fn prefix_within(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
 }
 
 /// Nanoseconds since the Unix epoch, now.
@@ -453,6 +458,13 @@ mod tests {
         let mut b = sample();
         b.label_set_of[1] = 9;
         assert!(matches!(b.validate(), Err(BatchError::BadLabelSet { .. })));
+    }
+
+    #[test]
+    fn prefix_within_never_splits_a_character() {
+        assert_eq!(prefix_within("abé", 3), "ab");
+        assert_eq!(prefix_within("abé", 4), "abé");
+        assert_eq!(prefix_within("abc", 10), "abc");
     }
 
     #[tokio::test]

@@ -106,14 +106,7 @@ impl Host for PluginState {
             self.host.component.plugin_log_dropped();
             return;
         }
-        let mut message = message;
-        if message.len() > 1024 {
-            let mut cut = 1024;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
+        let message = crate::event::prefix_within(&message, 1024);
         let id = &self.host.component.id;
         match level {
             Level::Trace => tracing::trace!(component_id = %id, plugin_message = %message),

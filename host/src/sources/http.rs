@@ -220,9 +220,5 @@ fn truncate<'a>(line: &'a str, max: usize, src: &HttpSource) -> &'a str {
         return line;
     }
     src.ctx.metrics.repaired("truncated");
-    let mut cut = max;
-    while !line.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &line[..cut]
+    crate::event::prefix_within(line, max)
 }
