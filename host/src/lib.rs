@@ -9,6 +9,7 @@
 //! - [`runtime`]: wasmtime engine, compiled-component cache, sandboxed plugin instances.
 //! - [`channel`]: bounded channels and fan-out between components.
 //! - [`encode`]: records as raw lines or JSON.
+//! - [`loki`]: the Loki push protocol (protobuf + snappy, JSON, stream labels).
 //! - [`event`]: the columnar [`event::LogBatch`] and its acknowledgement.
 //! - [`config`]: TOML to typed config, with located errors.
 //! - [`telemetry`]: the collector's own metrics and logs.
@@ -17,6 +18,7 @@ pub mod channel;
 pub mod config;
 pub mod encode;
 pub mod event;
+pub mod loki;
 pub mod runtime;
 pub mod server;
 pub mod sinks;

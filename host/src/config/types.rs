@@ -119,6 +119,8 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     /// NDJSON, JSON arrays or text lines POSTed to the API server.
     Http(HttpSourceConfig),
+    /// Loki push requests (Promtail, Alloy, Docker's driver, another sluice).
+    LokiPush(LokiPushSourceConfig),
 }
 
 impl SourceConfig {
@@ -128,6 +130,7 @@ impl SourceConfig {
             SourceConfig::Stdin(_) => "stdin",
             SourceConfig::File(_) => "file",
             SourceConfig::Http(_) => "http",
+            SourceConfig::LokiPush(_) => "loki_push",
         }
     }
 
@@ -237,6 +240,49 @@ fn default_max_body() -> usize {
 }
 fn default_ack_timeout() -> u64 {
     30
+}
+
+/// `type = "loki_push"`: serves Loki's push API on the API server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiPushSourceConfig {
+    /// The route on the API server.
+    #[serde(default = "default_loki_push_path")]
+    pub path: String,
+    /// When set, requests must carry `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Keep the request's `X-Scope-OrgID` as this label (a `__`-prefixed name passes it to a
+    /// `loki` sink's `tenant_label` without it becoming a stream label in Loki).
+    #[serde(default)]
+    pub tenant_label: Option<String>,
+    /// Labels added to every record (a pushed label of the same name wins).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Larger bodies (as sent, compressed) get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Bodies that decompress to more get 413.
+    #[serde(default = "default_max_decompressed")]
+    pub max_decompressed_bytes: usize,
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// How long a request may wait for room in the pipeline before it gets 429.
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout_ms: u64,
+    /// How long a request waits for its records to be delivered before it gets 503.
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout_secs: u64,
+}
+
+fn default_loki_push_path() -> String {
+    crate::loki::PUSH_PATH.into()
+}
+fn default_max_decompressed() -> usize {
+    100 << 20
+}
+fn default_queue_timeout() -> u64 {
+    1000
 }
 
 /// What a transform does with a batch whose plugin call failed.
@@ -379,6 +425,8 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     /// Counts and discards records.
     Blackhole(BlackholeSinkConfig),
+    /// Pushes records to Grafana Loki.
+    Loki(Box<LokiSinkConfig>),
 }
 
 impl SinkConfig {
@@ -388,6 +436,7 @@ impl SinkConfig {
             SinkConfig::Stdout(s) => &s.inputs,
             SinkConfig::File(s) => &s.inputs,
             SinkConfig::Blackhole(s) => &s.inputs,
+            SinkConfig::Loki(s) => &s.inputs,
         }
     }
 
@@ -397,14 +446,23 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::File(_) => "file",
             SinkConfig::Blackhole(_) => "blackhole",
+            SinkConfig::Loki(_) => "loki",
         }
     }
 
     pub(super) fn resolve_paths(&mut self, base: &Path) {
-        if let SinkConfig::File(f) = self {
-            if f.path.is_relative() {
-                f.path = base.join(&f.path);
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
             }
+        };
+        match self {
+            SinkConfig::File(f) => resolve(&mut f.path),
+            SinkConfig::Loki(l) => {
+                l.dead_letter_path.as_mut().map(resolve);
+                l.tls.ca_file.as_mut().map(resolve);
+            }
+            _ => {}
         }
     }
 }
@@ -436,4 +494,135 @@ pub struct FileSinkConfig {
 #[serde(deny_unknown_fields)]
 pub struct BlackholeSinkConfig {
     pub inputs: Vec<String>,
+}
+
+/// How the `loki` sink encodes a push request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LokiEncoding {
+    /// Protobuf with snappy block compression (what Promtail and Alloy send).
+    #[default]
+    Protobuf,
+    /// Loki's JSON push format.
+    Json,
+}
+
+/// Body compression of JSON pushes (protobuf is always snappy-compressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LokiCompression {
+    #[default]
+    None,
+    Gzip,
+}
+
+/// `[sinks.NAME.auth]`: credentials for Loki (or the gateway in front of it). Use
+/// `${ENV}` or `${file:PATH}` for the secrets.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiAuth {
+    /// Basic auth user (with `password`).
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Bearer token.
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+}
+
+/// `[sinks.NAME.tls]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiTls {
+    /// PEM file of a CA to trust besides the built-in roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `type = "loki"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiSinkConfig {
+    pub inputs: Vec<String>,
+    /// Loki's base URL (`http://loki:3100`); the push path is added unless the URL already
+    /// ends with it.
+    pub endpoint: String,
+    /// Labels added to every stream (a record's own label of the same name wins).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub encoding: LokiEncoding,
+    /// For `encoding = "json"` only.
+    #[serde(default)]
+    pub compression: LokiCompression,
+    /// Static tenant (`X-Scope-OrgID`).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// Take the tenant from this label of each record (falls back to `tenant_id`); the
+    /// label is not sent as a stream label.
+    #[serde(default)]
+    pub tenant_label: Option<String>,
+    #[serde(default)]
+    pub auth: LokiAuth,
+    #[serde(default)]
+    pub tls: LokiTls,
+    /// Per-request timeout.
+    #[serde(default = "default_loki_timeout")]
+    pub timeout_secs: u64,
+    /// A request is sent once its entries reach this many bytes...
+    #[serde(default = "default_loki_batch_bytes")]
+    pub batch_max_bytes: usize,
+    /// ...or its first entry has waited this long.
+    #[serde(default = "default_loki_batch_wait")]
+    pub batch_wait_ms: u64,
+    /// Requests in flight at once. Streams are spread over this many lanes, each sending
+    /// one request at a time, so entries stay in order per stream.
+    #[serde(default = "default_loki_in_flight")]
+    pub max_in_flight: usize,
+    /// First retry delay; it doubles (with jitter) up to `max_backoff_ms`.
+    #[serde(default = "default_loki_min_backoff")]
+    pub min_backoff_ms: u64,
+    #[serde(default = "default_loki_max_backoff")]
+    pub max_backoff_ms: u64,
+    /// Give up on a request after this many retries (its records are counted as dropped and
+    /// their sources told the delivery failed). Unset: retry until Loki takes them.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// Entries Loki refuses for good (400) are appended here as JSON lines.
+    #[serde(default)]
+    pub dead_letter_path: Option<PathBuf>,
+    /// Lines longer than this are cut (Loki's default `max_line_size` is 256 KiB).
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// Loki's label limits, checked before sending.
+    #[serde(default = "default_loki_max_label_names")]
+    pub max_label_names: usize,
+    #[serde(default = "default_loki_max_label_value")]
+    pub max_label_value_bytes: usize,
+}
+
+fn default_loki_timeout() -> u64 {
+    10
+}
+fn default_loki_batch_bytes() -> usize {
+    1 << 20
+}
+fn default_loki_batch_wait() -> u64 {
+    50
+}
+fn default_loki_in_flight() -> usize {
+    4
+}
+fn default_loki_min_backoff() -> u64 {
+    500
+}
+fn default_loki_max_backoff() -> u64 {
+    30_000
+}
+fn default_loki_max_label_names() -> usize {
+    15
+}
+fn default_loki_max_label_value() -> usize {
+    2048
 }

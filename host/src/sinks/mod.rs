@@ -6,6 +6,7 @@
 
 pub mod blackhole;
 pub mod file;
+pub mod loki;
 pub mod stdout;
 
 use futures::future::BoxFuture;
@@ -14,15 +15,19 @@ use crate::channel::Input;
 use crate::config::SinkConfig;
 use crate::telemetry::ComponentMetrics;
 
-/// The task that runs the sink `config` until its input closes.
+/// The task that runs the sink `config` until its input closes, or why it cannot start.
 pub fn build(
     config: &SinkConfig,
     input: Input,
     metrics: ComponentMetrics,
-) -> BoxFuture<'static, ()> {
-    match config {
+) -> Result<BoxFuture<'static, ()>, String> {
+    Ok(match config {
         SinkConfig::Stdout(c) => Box::pin(stdout::run(c.clone(), input, metrics)),
         SinkConfig::File(c) => Box::pin(file::run(c.clone(), input, metrics)),
         SinkConfig::Blackhole(_) => Box::pin(blackhole::run(input, metrics)),
-    }
+        SinkConfig::Loki(c) => {
+            let sink = loki::LokiSink::new((**c).clone(), metrics).map_err(|e| e.to_string())?;
+            Box::pin(sink.run(input))
+        }
+    })
 }

@@ -8,16 +8,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
+use super::push::{self, Delivery};
 use super::{label_set, SourceContext};
 use crate::config::HttpSourceConfig;
-use crate::event::{now_ns, Ack, AckStatus, LogBatch};
+use crate::event::{now_ns, LogBatch};
 use crate::telemetry::events;
 
 struct HttpSource {
@@ -47,47 +48,38 @@ fn error_body(message: &str) -> String {
 }
 
 async fn handle(State(src): State<Arc<HttpSource>>, headers: HeaderMap, body: Body) -> Response {
-    if let Some(token) = &src.config.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
-            events::component_error(
-                &src.ctx.metrics,
-                "unauthorized",
-                "missing or wrong bearer token",
-            );
-            return reply(
-                &src,
-                StatusCode::UNAUTHORIZED,
-                error_body("missing or wrong bearer token"),
-            );
-        }
+    if !push::bearer_ok(&headers, src.config.token.as_deref()) {
+        events::component_error(
+            &src.ctx.metrics,
+            "unauthorized",
+            "missing or wrong bearer token",
+        );
+        return reply(
+            &src,
+            StatusCode::UNAUTHORIZED,
+            error_body("missing or wrong bearer token"),
+        );
     }
-    let body: Bytes = match axum::body::to_bytes(body, src.config.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => {
-            events::component_error(
-                &src.ctx.metrics,
-                "body_too_large",
-                "request body over max_body_bytes",
-            );
-            return reply(
-                &src,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                error_body(&format!(
-                    "body larger than {} bytes",
-                    src.config.max_body_bytes
-                )),
-            );
-        }
+    let Some(body) = push::read_body(body, src.config.max_body_bytes).await else {
+        events::component_error(
+            &src.ctx.metrics,
+            "body_too_large",
+            "request body over max_body_bytes",
+        );
+        return reply(
+            &src,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            error_body(&format!(
+                "body larger than {} bytes",
+                src.config.max_body_bytes
+            )),
+        );
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("text/plain");
-    let mut batch = match decode(&src, content_type, &body) {
+    let batch = match decode(&src, content_type, &body) {
         Ok(b) => b,
         Err(message) => {
             events::component_error(&src.ctx.metrics, "bad_body", &message);
@@ -104,52 +96,41 @@ async fn handle(State(src): State<Arc<HttpSource>>, headers: HeaderMap, body: Bo
     }
     let bytes = batch.line_bytes();
     src.ctx.metrics.received(records, bytes);
-    let (ack, settled) = Ack::new();
-    batch.acks.push(ack);
     let wait = Duration::from_secs(src.config.ack_timeout_secs);
-    match tokio::time::timeout(wait, src.ctx.out.send(batch)).await {
-        Ok(Ok(())) => src.ctx.metrics.sent(records, bytes),
-        Ok(Err(_)) => {
-            return reply(
-                &src,
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_body("the pipeline is shutting down"),
-            )
-        }
-        Err(_) => {
-            return reply(
-                &src,
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_body("the pipeline is full; retry later"),
-            )
-        }
+    let delivery = push::deliver(&src.ctx.out, batch, wait, wait).await;
+    if !matches!(delivery, Delivery::QueueFull | Delivery::Closed) {
+        src.ctx.metrics.sent(records, bytes);
     }
-    match tokio::time::timeout(wait, settled).await {
-        Ok(Ok(AckStatus::Delivered)) => reply(
-            &src,
-            StatusCode::OK,
-            serde_json::json!({ "accepted": records }).to_string(),
-        ),
-        Ok(Ok(AckStatus::Rejected)) => reply(
-            &src,
+    let (status, message) = match delivery {
+        Delivery::Delivered => {
+            return reply(
+                &src,
+                StatusCode::OK,
+                serde_json::json!({ "accepted": records }).to_string(),
+            )
+        }
+        Delivery::Rejected => (
             StatusCode::BAD_REQUEST,
-            error_body("a sink refused the records permanently"),
+            "a sink refused the records permanently",
         ),
-        Ok(Ok(AckStatus::Failed)) | Ok(Err(_)) => reply(
-            &src,
+        Delivery::Failed => (
             StatusCode::SERVICE_UNAVAILABLE,
-            error_body("the records could not be delivered; retry"),
+            "the records could not be delivered; retry",
         ),
-        Err(_) => reply(
-            &src,
+        Delivery::QueueFull => (
             StatusCode::SERVICE_UNAVAILABLE,
-            error_body("delivery is taking too long; retry"),
+            "the pipeline is full; retry later",
         ),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        Delivery::Closed => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the pipeline is shutting down",
+        ),
+        Delivery::TimedOut => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "delivery is taking too long; retry",
+        ),
+    };
+    reply(&src, status, error_body(message))
 }
 
 /// Decodes a body into records; any malformed part refuses the whole body.

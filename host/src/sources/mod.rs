@@ -7,6 +7,8 @@
 
 pub mod file;
 pub mod http;
+pub mod loki_push;
+pub mod push;
 pub mod stdin;
 
 use std::collections::BTreeMap;
@@ -49,6 +51,10 @@ pub fn build(config: &SourceConfig, ctx: SourceContext) -> BuiltSource {
         SourceConfig::Http(c) => BuiltSource {
             task: None,
             route: Some(http::route(c.clone(), ctx)),
+        },
+        SourceConfig::LokiPush(c) => BuiltSource {
+            task: None,
+            route: Some(loki_push::route(c.clone(), ctx)),
         },
     }
 }

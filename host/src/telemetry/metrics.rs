@@ -39,6 +39,14 @@ fn size_histogram() -> Histogram {
     Histogram::new(exponential_buckets(1.0, 4.0, 10))
 }
 
+fn request_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.5, 12))
+}
+
+fn ratio_histogram() -> Histogram {
+    Histogram::new([0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
+}
+
 /// Every metric family the collector itself owns.
 #[derive(Clone)]
 pub struct CoreMetrics {
@@ -56,6 +64,10 @@ pub struct CoreMetrics {
     plugin_instances_started: Family<ComponentLabels, Counter>,
     plugin_log_messages_dropped: Family<ComponentLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
+    sink_requests: Family<HttpLabels, Counter>,
+    sink_retries: Family<ReasonLabels, Counter>,
+    sink_request_seconds: HistogramFamily<ComponentLabels>,
+    sink_batch_fill: HistogramFamily<ComponentLabels>,
 }
 
 /// Labels of push-endpoint request counters.
@@ -172,6 +184,38 @@ impl ComponentMetrics {
             .plugin_log_messages_dropped
             .get_or_create(&self.labels())
             .inc();
+    }
+
+    /// Counts one request a sink made, by the status it got (`error` when there was no
+    /// answer), and its duration.
+    pub fn sink_request(&self, status: &str, seconds: f64) {
+        self.core
+            .sink_requests
+            .get_or_create(&HttpLabels {
+                component_id: self.id.clone(),
+                status: status.to_string(),
+            })
+            .inc();
+        self.core
+            .sink_request_seconds
+            .get_or_create(&self.labels())
+            .observe(seconds);
+    }
+
+    /// Counts one retry of a sink request, by why it was retried.
+    pub fn sink_retry(&self, reason: &str) {
+        self.core
+            .sink_retries
+            .get_or_create(&self.reason(reason))
+            .inc();
+    }
+
+    /// Observes how full a sink's request was (its bytes over the batch size limit).
+    pub fn sink_batch_fill(&self, ratio: f64) {
+        self.core
+            .sink_batch_fill
+            .get_or_create(&self.labels())
+            .observe(ratio);
     }
 
     /// Counts one push request answered with `status`.
@@ -318,6 +362,10 @@ impl Telemetry {
             plugin_instances_started: Family::default(),
             plugin_log_messages_dropped: Family::default(),
             http_requests: Family::default(),
+            sink_requests: Family::default(),
+            sink_retries: Family::default(),
+            sink_request_seconds: Family::new_with_constructor(request_histogram),
+            sink_batch_fill: Family::new_with_constructor(ratio_histogram),
         };
         let r = registry.sub_registry_with_prefix("sluice");
         r.register(
@@ -389,6 +437,26 @@ impl Telemetry {
             "http_requests",
             "Push requests answered, by status",
             core.http_requests.clone(),
+        );
+        r.register(
+            "sink_requests",
+            "Requests a sink made, by the status it got (error: no answer)",
+            core.sink_requests.clone(),
+        );
+        r.register(
+            "sink_retries",
+            "Sink requests retried, by reason (429, 5xx, connection, timeout)",
+            core.sink_retries.clone(),
+        );
+        r.register(
+            "sink_request_duration_seconds",
+            "Wall time of one sink request, answer included",
+            core.sink_request_seconds.clone(),
+        );
+        r.register(
+            "sink_batch_fill_ratio",
+            "Bytes of a sink request over the sink's batch size limit",
+            core.sink_batch_fill.clone(),
         );
         Telemetry {
             registry: Arc::new(RwLock::new(registry)),

@@ -95,7 +95,10 @@ pub async fn run(loaded: LoadedConfig, shutdown: CancellationToken) -> anyhow::R
         let input = inputs.remove(name).expect("a channel per sink");
         let metrics = telemetry.component(name, "sink");
         sink_metrics.push(metrics.clone());
-        downstream.spawn(sinks::build(sink, input, metrics));
+        let task = sinks::build(sink, input, metrics)
+            .map_err(|e| loaded.error_at(&["sinks", name], &e))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        downstream.spawn(task);
     }
     for (name, transform) in transforms {
         let input = inputs.remove(&name).expect("a channel per transform");

@@ -1,0 +1,288 @@
+//! One HTTP request to Loki and what its answer means for the entries in it: delivered,
+//! retry later (and when), split and resend (400/413), or refused for good.
+
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::StatusCode;
+
+use crate::config::{LokiCompression, LokiEncoding, LokiSinkConfig};
+use crate::loki::{json, proto, PUSH_PATH};
+use crate::telemetry::ComponentMetrics;
+
+/// What one push request came to.
+#[derive(Debug)]
+pub enum Outcome {
+    Delivered,
+    /// Try again later: 429, 5xx, no connection, timeout. `after` is Loki's Retry-After.
+    Retry {
+        reason: &'static str,
+        after: Option<Duration>,
+    },
+    /// 400 or 413: some entries are bad (or the body is too big); split and resend.
+    Split {
+        status: u16,
+        message: String,
+    },
+    /// Any other answer (401, 403, 404, ...): resending will not help.
+    Refused {
+        status: u16,
+        message: String,
+    },
+}
+
+/// Why the client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot read tls.ca_file `{0}`: {1}")]
+    CaFile(String, std::io::Error),
+    #[error("tls.ca_file `{0}` is not a PEM certificate: {1}")]
+    CaPem(String, reqwest::Error),
+    #[error("auth: {0}")]
+    Auth(&'static str),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(reqwest::Error),
+    #[error("endpoint `{0}` is not an http(s) URL")]
+    Endpoint(String),
+}
+
+/// The push endpoint with its headers, TLS and timeout set up once.
+pub struct LokiClient {
+    http: reqwest::Client,
+    url: String,
+    encoding: LokiEncoding,
+    compression: LokiCompression,
+    headers: HeaderMap,
+    tenant_id: Option<String>,
+}
+
+/// The URL to POST to: `endpoint` plus the push path unless it already ends with it.
+pub fn push_url(endpoint: &str) -> Result<String, ClientError> {
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(ClientError::Endpoint(endpoint.to_string()));
+    }
+    let base = endpoint.trim_end_matches('/');
+    Ok(if base.ends_with(PUSH_PATH) {
+        base.to_string()
+    } else {
+        format!("{base}{PUSH_PATH}")
+    })
+}
+
+impl LokiClient {
+    pub fn new(config: &LokiSinkConfig) -> Result<LokiClient, ClientError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
+            .connect_timeout(Duration::from_secs(config.timeout_secs.clamp(1, 10)))
+            .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(config.max_in_flight.max(1));
+        if let Some(ca) = &config.tls.ca_file {
+            let shown = ca.display().to_string();
+            let pem = std::fs::read(ca).map_err(|e| ClientError::CaFile(shown.clone(), e))?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|e| ClientError::CaPem(shown, e))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let mut headers = HeaderMap::new();
+        let auth = &config.auth;
+        let authorization = match (&auth.user, &auth.password, &auth.bearer_token) {
+            (Some(_), _, Some(_)) => {
+                return Err(ClientError::Auth(
+                    "set either user/password or bearer_token",
+                ))
+            }
+            (Some(user), password, None) => {
+                Some(basic_auth(user, password.as_deref()).into_bytes())
+            }
+            (None, Some(_), _) => return Err(ClientError::Auth("password without user")),
+            (None, None, Some(token)) => Some(format!("Bearer {token}").into_bytes()),
+            (None, None, None) => None,
+        };
+        if let Some(value) = authorization {
+            let mut value = HeaderValue::from_bytes(&value).map_err(|_| {
+                ClientError::Auth("credentials contain characters not allowed in a header")
+            })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let content_type = match config.encoding {
+            LokiEncoding::Protobuf => "application/x-protobuf",
+            LokiEncoding::Json => "application/json",
+        };
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if config.encoding == LokiEncoding::Json && config.compression == LokiCompression::Gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        Ok(LokiClient {
+            http: builder.build().map_err(ClientError::Build)?,
+            url: push_url(&config.endpoint)?,
+            encoding: config.encoding,
+            compression: config.compression,
+            headers,
+            tenant_id: config.tenant_id.clone(),
+        })
+    }
+
+    /// The request body for `request` in the configured encoding.
+    pub fn body(&self, request: &proto::PushRequest) -> Vec<u8> {
+        match self.encoding {
+            LokiEncoding::Protobuf => proto::encode(request),
+            LokiEncoding::Json => {
+                let text = json::encode(request).expect("the sink writes valid stream labels");
+                match self.compression {
+                    LokiCompression::None => text,
+                    LokiCompression::Gzip => {
+                        let mut gz = flate2::write::GzEncoder::new(
+                            Vec::with_capacity(text.len() / 4),
+                            flate2::Compression::fast(),
+                        );
+                        gz.write_all(&text).expect("writing to a Vec cannot fail");
+                        gz.finish().expect("writing to a Vec cannot fail")
+                    }
+                }
+            }
+        }
+    }
+
+    /// POSTs `body` for `tenant` (or the static tenant) and classifies the answer.
+    pub async fn push(
+        &self,
+        tenant: Option<&str>,
+        body: bytes::Bytes,
+        metrics: &ComponentMetrics,
+    ) -> Outcome {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body);
+        if let Some(t) = tenant.or(self.tenant_id.as_deref()) {
+            request = request.header("X-Scope-OrgID", t);
+        }
+        let started = Instant::now();
+        let response = request.send().await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                metrics.sink_request("error", elapsed);
+                let reason = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection"
+                };
+                tracing::debug!(component_id = %metrics.id, error = %e, "push failed");
+                return Outcome::Retry {
+                    reason,
+                    after: None,
+                };
+            }
+        };
+        let status = response.status();
+        metrics.sink_request(status.as_str(), elapsed);
+        if status.is_success() {
+            return Outcome::Delivered;
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let message = match response.text().await {
+            Ok(text) => crate::event::prefix_within(text.trim(), 512).to_string(),
+            Err(_) => String::new(),
+        };
+        classify(status, retry_after, message)
+    }
+}
+
+fn classify(status: StatusCode, after: Option<Duration>, message: String) -> Outcome {
+    let code = status.as_u16();
+    match code {
+        429 => Outcome::Retry {
+            reason: "429",
+            after,
+        },
+        500..=599 => Outcome::Retry {
+            reason: "5xx",
+            after,
+        },
+        400 | 413 => Outcome::Split {
+            status: code,
+            message,
+        },
+        _ => Outcome::Refused {
+            status: code,
+            message,
+        },
+    }
+}
+
+/// The `Authorization` value for basic auth.
+fn basic_auth(user: &str, password: Option<&str>) -> String {
+    use base64::Engine;
+    let pair = format!("{user}:{}", password.unwrap_or(""));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// A Retry-After value: delay seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_url_adds_the_path_once() {
+        assert_eq!(
+            push_url("http://loki:3100").unwrap(),
+            "http://loki:3100/loki/api/v1/push"
+        );
+        assert_eq!(
+            push_url("https://x/loki/api/v1/push/").unwrap(),
+            "https://x/loki/api/v1/push"
+        );
+        assert!(push_url("loki:3100").is_err());
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        let d = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn statuses_map_to_what_to_do() {
+        let c = |code| classify(StatusCode::from_u16(code).unwrap(), None, String::new());
+        assert!(matches!(c(429), Outcome::Retry { reason: "429", .. }));
+        assert!(matches!(c(503), Outcome::Retry { reason: "5xx", .. }));
+        assert!(matches!(c(400), Outcome::Split { status: 400, .. }));
+        assert!(matches!(c(413), Outcome::Split { status: 413, .. }));
+        assert!(matches!(c(401), Outcome::Refused { status: 401, .. }));
+    }
+
+    #[test]
+    fn basic_auth_is_base64() {
+        assert_eq!(
+            basic_auth("Aladdin", Some("open sesame")),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+}

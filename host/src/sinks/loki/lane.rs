@@ -1,0 +1,386 @@
+//! A lane: one of the sink's `max_in_flight` senders. Each stream always goes to the same
+//! lane and a lane sends one request at a time, so entries reach Loki in order per stream
+//! while several requests are in flight. A lane batches entries by bytes and wait time,
+//! retries with backoff, and splits a request Loki refuses (400/413) until only the bad
+//! entries are left, which it dead-letters.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::client::{LokiClient, Outcome};
+use super::dead_letter::DeadLetter;
+use super::StreamKey;
+use crate::event::{settle, Ack, AckStatus};
+use crate::loki::proto::{Entry, PushRequest, Stream};
+use crate::telemetry::ComponentMetrics;
+
+/// The longest Retry-After the sink honours as given.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Entries of one upstream batch bound for one lane, with that batch's acknowledgements.
+pub struct Part {
+    pub serial: u64,
+    pub streams: Vec<(Arc<StreamKey>, Vec<Entry>)>,
+    pub acks: Vec<Ack>,
+}
+
+/// What every lane of a sink shares.
+pub struct Shared {
+    pub client: LokiClient,
+    pub metrics: ComponentMetrics,
+    pub dead_letter: DeadLetter,
+    pub batch_max_bytes: usize,
+    pub batch_wait: Duration,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub max_retries: Option<u32>,
+}
+
+/// Exponential backoff with jitter; back to the start after a success.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn delay(&mut self, shared: &Shared) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(shared.max_backoff);
+        // Jitter in [base/2, base): lanes and collectors that failed together do not retry
+        // together.
+        base.mul_f64(0.5 + fastrand::f64() * 0.5)
+    }
+}
+
+/// A request being filled for one tenant.
+struct Pending {
+    streams: Vec<Stream>,
+    index: HashMap<Arc<StreamKey>, usize>,
+    bytes: usize,
+    entries: usize,
+    first_at: Instant,
+    acks: Vec<Ack>,
+    last_part: u64,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            streams: Vec::new(),
+            index: HashMap::new(),
+            bytes: 0,
+            entries: 0,
+            first_at: Instant::now(),
+            acks: Vec::new(),
+            last_part: u64::MAX,
+        }
+    }
+}
+
+/// Bytes an entry adds to a request (line, metadata and a little framing).
+pub fn entry_size(entry: &Entry) -> usize {
+    entry.line.len()
+        + entry
+            .structured_metadata
+            .iter()
+            .map(|p| p.name.len() + p.value.len() + 4)
+            .sum::<usize>()
+        + 16
+}
+
+fn line_bytes(streams: &[Stream]) -> usize {
+    streams
+        .iter()
+        .flat_map(|s| &s.entries)
+        .map(|e| e.line.len())
+        .sum()
+}
+
+fn entry_count(streams: &[Stream]) -> usize {
+    streams.iter().map(|s| s.entries.len()).sum()
+}
+
+/// Splits a request's streams in two halves by entries, keeping the order within each
+/// stream (the first half is sent first).
+fn split(streams: Vec<Stream>) -> (Vec<Stream>, Vec<Stream>) {
+    let half = entry_count(&streams) / 2;
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    let mut taken = 0;
+    for mut stream in streams {
+        if taken >= half {
+            second.push(stream);
+        } else if taken + stream.entries.len() <= half {
+            taken += stream.entries.len();
+            first.push(stream);
+        } else {
+            let rest = stream.entries.split_off(half - taken);
+            taken = half;
+            second.push(Stream {
+                labels: stream.labels.clone(),
+                entries: rest,
+                hash: 0,
+            });
+            first.push(stream);
+        }
+    }
+    (first, second)
+}
+
+/// Runs one lane until its channel closes, then sends what is left.
+pub async fn run(mut rx: mpsc::Receiver<Part>, shared: Arc<Shared>) {
+    let mut lane = Lane {
+        backoff: Backoff {
+            next: shared.min_backoff,
+        },
+        shared,
+    };
+    let mut pending: HashMap<Option<String>, Pending> = HashMap::new();
+    loop {
+        let deadline = pending
+            .values()
+            .map(|p| p.first_at + lane.shared.batch_wait)
+            .min();
+        tokio::select! {
+            part = rx.recv() => match part {
+                Some(part) => lane.add(&mut pending, part).await,
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                let now = Instant::now();
+                let due: Vec<Option<String>> = pending
+                    .iter()
+                    .filter(|(_, p)| p.first_at + lane.shared.batch_wait <= now)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                for tenant in due {
+                    if let Some(p) = pending.remove(&tenant) {
+                        lane.flush(tenant, p).await;
+                    }
+                }
+            }
+        }
+    }
+    for (tenant, p) in pending.drain() {
+        lane.flush(tenant, p).await;
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400)
+}
+
+struct Lane {
+    shared: Arc<Shared>,
+    backoff: Backoff,
+}
+
+impl Lane {
+    async fn add(&mut self, pending: &mut HashMap<Option<String>, Pending>, part: Part) {
+        let max = self.shared.batch_max_bytes;
+        for (key, entries) in part.streams {
+            for entry in entries {
+                let size = entry_size(&entry);
+                let full = pending
+                    .get(&key.tenant)
+                    .is_some_and(|p| p.entries > 0 && p.bytes + size > max);
+                if full {
+                    let p = pending.remove(&key.tenant).expect("checked above");
+                    self.flush(key.tenant.clone(), p).await;
+                }
+                let p = pending
+                    .entry(key.tenant.clone())
+                    .or_insert_with(Pending::new);
+                if p.last_part != part.serial {
+                    p.last_part = part.serial;
+                    p.acks.extend(part.acks.iter().cloned());
+                }
+                let at = match p.index.get(&key) {
+                    Some(at) => *at,
+                    None => {
+                        p.streams.push(Stream {
+                            labels: key.labels.as_bytes().to_vec(),
+                            entries: Vec::new(),
+                            hash: 0,
+                        });
+                        p.index.insert(key.clone(), p.streams.len() - 1);
+                        p.streams.len() - 1
+                    }
+                };
+                p.streams[at].entries.push(entry);
+                p.bytes += size;
+                p.entries += 1;
+            }
+        }
+        // Batches close on size right away; on time, in the loop.
+        let full: Vec<Option<String>> = pending
+            .iter()
+            .filter(|(_, p)| p.bytes >= max)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for tenant in full {
+            let p = pending.remove(&tenant).expect("listed above");
+            self.flush(tenant, p).await;
+        }
+    }
+
+    async fn flush(&mut self, tenant: Option<String>, p: Pending) {
+        if p.entries == 0 {
+            return;
+        }
+        self.shared
+            .metrics
+            .sink_batch_fill(p.bytes as f64 / self.shared.batch_max_bytes.max(1) as f64);
+        let status = self.deliver(tenant.as_deref(), p.streams).await;
+        settle(p.acks, status);
+    }
+
+    /// Sends `streams` until Loki takes them, splitting on 400/413; returns the worst
+    /// outcome for the entries in it.
+    fn deliver<'a>(
+        &'a mut self,
+        tenant: Option<&'a str>,
+        streams: Vec<Stream>,
+    ) -> BoxFuture<'a, AckStatus> {
+        Box::pin(async move {
+            let shared = self.shared.clone();
+            let metrics = &shared.metrics;
+            let entries = entry_count(&streams);
+            let request = PushRequest { streams };
+            let body = bytes::Bytes::from(shared.client.body(&request));
+            let mut retries = 0u32;
+            loop {
+                match shared.client.push(tenant, body.clone(), metrics).await {
+                    Outcome::Delivered => {
+                        metrics.sent(entries, line_bytes(&request.streams));
+                        self.backoff.next = shared.min_backoff;
+                        return AckStatus::Delivered;
+                    }
+                    Outcome::Retry { reason, after } => {
+                        retries += 1;
+                        metrics.sink_retry(reason);
+                        if shared.max_retries.is_some_and(|max| retries > max) {
+                            shared.dead_letter.write(
+                                tenant,
+                                &request.streams,
+                                "retries_exhausted",
+                                None,
+                                reason,
+                            );
+                            crate::telemetry::events::records_discarded(
+                                metrics,
+                                "retries_exhausted",
+                                entries,
+                            );
+                            return AckStatus::Failed;
+                        }
+                        let delay = match after {
+                            Some(after) => after.min(MAX_RETRY_AFTER),
+                            None => self.backoff.delay(&shared),
+                        };
+                        if retries == 1 || retries.is_power_of_two() {
+                            tracing::warn!(
+                                component_id = %metrics.id,
+                                reason,
+                                retries,
+                                entries,
+                                delay_ms = delay.as_millis() as u64,
+                                "push not accepted; retrying"
+                            );
+                        }
+                        tokio::time::sleep(delay).await;
+                    }
+                    Outcome::Split { status, message } => {
+                        if entries <= 1 {
+                            shared.dead_letter.write(
+                                tenant,
+                                &request.streams,
+                                "rejected",
+                                Some(status),
+                                &message,
+                            );
+                            metrics.discarded("rejected", entries);
+                            tracing::warn!(
+                                component_id = %metrics.id,
+                                status,
+                                loki_message = %message,
+                                "Loki refused an entry; it was dead-lettered"
+                            );
+                            return AckStatus::Rejected;
+                        }
+                        metrics.error("split_request");
+                        let (first, second) = split(request.streams);
+                        let a = self.deliver(tenant, first).await;
+                        let b = self.deliver(tenant, second).await;
+                        return a.max(b);
+                    }
+                    Outcome::Refused { status, message } => {
+                        shared.dead_letter.write(
+                            tenant,
+                            &request.streams,
+                            "refused",
+                            Some(status),
+                            &message,
+                        );
+                        crate::telemetry::events::records_discarded(
+                            metrics,
+                            &format!("http_{status}"),
+                            entries,
+                        );
+                        tracing::error!(
+                            component_id = %metrics.id,
+                            status,
+                            loki_message = %message,
+                            "Loki refused the request; check the endpoint, tenant and credentials"
+                        );
+                        return AckStatus::Rejected;
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(name: &str, n: usize) -> Stream {
+        Stream {
+            labels: name.as_bytes().to_vec(),
+            entries: (0..n)
+                .map(|i| Entry {
+                    timestamp: None,
+                    line: format!("{name}{i}").into_bytes(),
+                    structured_metadata: vec![],
+                })
+                .collect(),
+            hash: 0,
+        }
+    }
+
+    fn lines(streams: &[Stream]) -> Vec<String> {
+        streams
+            .iter()
+            .flat_map(|s| &s.entries)
+            .map(|e| String::from_utf8(e.line.clone()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn split_halves_by_entries_and_keeps_stream_order() {
+        let (a, b) = split(vec![stream("a", 4), stream("b", 2)]);
+        assert_eq!(lines(&a), ["a0", "a1", "a2"]);
+        assert_eq!(lines(&b), ["a3", "b0", "b1"]);
+        assert_eq!(a.len(), 1);
+        assert_eq!(b.len(), 2);
+        let (a, b) = split(vec![stream("a", 1), stream("b", 1)]);
+        assert_eq!(
+            (lines(&a), lines(&b)),
+            (vec!["a0".into()], vec!["b0".into()])
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The `loki` sink: pushes records to Grafana Loki's `/loki/api/v1/push`, protobuf + snappy
+//! by default or JSON (optionally gzipped). Records become streams by label set; labels are
+//! checked against Loki's rules first (fixed where they can be, refused and counted where
+//! not); record metadata is sent as structured metadata. Streams are spread over
+//! `max_in_flight` lanes ([`lane`]) that batch, retry and split; a batch is acknowledged
+//! upstream only once Loki answered 2xx for every entry of it (or refused some for good).
+
+mod client;
+mod dead_letter;
+mod lane;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::channel::Input;
+use crate::config::LokiSinkConfig;
+use crate::event::{prefix_within, AckStatus, Label, LogBatch};
+use crate::loki::labels::{self, LabelLimits, Refused};
+use crate::loki::proto::{Entry, LabelPair, Stream, Timestamp};
+use crate::telemetry::{events, ComponentMetrics};
+
+pub use client::ClientError;
+
+/// A stream's identity in a request: its tenant and its labels in selector form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub tenant: Option<String>,
+    pub labels: String,
+}
+
+/// Where a record label set goes: its stream and lane, or why it cannot be sent.
+type Route = Result<(Arc<StreamKey>, usize), Refused>;
+
+/// Per lane, the streams of one batch bound for it with their entries.
+type LaneParts = Vec<Vec<(Arc<StreamKey>, Vec<Entry>)>>;
+
+/// Label sets seen recently and what they became; cleared when it grows past this.
+const STREAM_CACHE_LIMIT: usize = 10_000;
+
+/// Parts a lane may have queued before the sink waits (backpressure).
+const LANE_QUEUE: usize = 2;
+
+/// The sink, checked and ready to run: fails on a config it cannot work with (bad CA file,
+/// endpoint, credentials) so the error shows at start-up.
+pub struct LokiSink {
+    config: LokiSinkConfig,
+    shared: Arc<lane::Shared>,
+    limits: LabelLimits,
+    static_labels: Vec<Label>,
+    streams: HashMap<Vec<Label>, Route>,
+}
+
+impl LokiSink {
+    pub fn new(config: LokiSinkConfig, metrics: ComponentMetrics) -> Result<LokiSink, ClientError> {
+        let client = client::LokiClient::new(&config)?;
+        let shared = Arc::new(lane::Shared {
+            client,
+            dead_letter: dead_letter::DeadLetter::new(config.dead_letter_path.clone(), &metrics.id),
+            metrics,
+            batch_max_bytes: config.batch_max_bytes.max(1),
+            batch_wait: Duration::from_millis(config.batch_wait_ms),
+            min_backoff: Duration::from_millis(config.min_backoff_ms.max(1)),
+            max_backoff: Duration::from_millis(config.max_backoff_ms.max(config.min_backoff_ms)),
+            max_retries: config.max_retries,
+        });
+        let limits = LabelLimits {
+            max_names: config.max_label_names,
+            max_value_bytes: config.max_label_value_bytes,
+            ..LabelLimits::default()
+        };
+        Ok(LokiSink {
+            static_labels: crate::sources::label_set(&config.labels),
+            config,
+            shared,
+            limits,
+            streams: HashMap::new(),
+        })
+    }
+
+    /// Sends every batch of `input` to Loki; returns once the input closed and every lane
+    /// has delivered (or given up on) what it holds.
+    pub async fn run(mut self, mut input: Input) {
+        let lanes = self.config.max_in_flight.max(1);
+        let mut senders = Vec::with_capacity(lanes);
+        let mut tasks = Vec::with_capacity(lanes);
+        for _ in 0..lanes {
+            let (tx, rx) = mpsc::channel(LANE_QUEUE);
+            senders.push(tx);
+            tasks.push(tokio::spawn(lane::run(rx, self.shared.clone())));
+        }
+        let mut serial = 0u64;
+        while let Some(mut batch) = input.recv().await {
+            serial += 1;
+            let metrics = &self.shared.metrics;
+            metrics.received(batch.len(), batch.line_bytes());
+            let acks = batch.take_acks();
+            let (parts, refused) = self.split_by_lane(&batch, lanes);
+            if refused > 0 {
+                for ack in &acks {
+                    ack.mark(AckStatus::Rejected);
+                }
+            }
+            for (lane, streams) in parts.into_iter().enumerate() {
+                if streams.is_empty() {
+                    continue;
+                }
+                let part = lane::Part {
+                    serial,
+                    streams,
+                    acks: acks.clone(),
+                };
+                if senders[lane].send(part).await.is_err() {
+                    // The lane task died (a bug): the source must not think this delivered.
+                    for ack in &acks {
+                        ack.mark(AckStatus::Failed);
+                    }
+                }
+            }
+        }
+        drop(senders);
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!(component_id = %self.shared.metrics.id, error = %e, "a Loki sink lane failed");
+            }
+        }
+    }
+
+    /// The stream key and lane of a record label set, computed once per distinct set.
+    fn stream_of(&mut self, record_labels: &[Label], lanes: usize) -> Route {
+        if let Some(known) = self.streams.get(record_labels) {
+            return known.clone();
+        }
+        if self.streams.len() >= STREAM_CACHE_LIMIT {
+            self.streams.clear();
+        }
+        let mut merged = self.static_labels.clone();
+        for (k, v) in record_labels {
+            merged.retain(|(n, _)| n != k);
+            merged.push((k.clone(), v.clone()));
+        }
+        let mut tenant = None;
+        if let Some(name) = &self.config.tenant_label {
+            if let Some(pos) = merged.iter().position(|(n, _)| n == name) {
+                tenant = Some(merged.remove(pos).1).filter(|t| !t.is_empty());
+            }
+        }
+        let tenant = tenant.or_else(|| self.config.tenant_id.clone());
+        let metrics = &self.shared.metrics;
+        let result = labels::sanitize(&merged, &self.limits).map(|(set, fixes)| {
+            if fixes.renamed > 0 {
+                events::component_error(
+                    metrics,
+                    "label_name_fixed",
+                    "label names outside [a-zA-Z0-9_] were rewritten with `_`",
+                );
+            }
+            if fixes.truncated > 0 {
+                events::component_error(
+                    metrics,
+                    "label_value_truncated",
+                    "label values over max_label_value_bytes were cut",
+                );
+            }
+            let key = StreamKey {
+                tenant,
+                labels: labels::format(&set),
+            };
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            key.hash(&mut h);
+            let lane = (h.finish() % lanes as u64) as usize;
+            (Arc::new(key), lane)
+        });
+        if let Err(e) = &result {
+            events::component_error(metrics, "labels_refused", &e.to_string());
+        }
+        self.streams.insert(record_labels.to_vec(), result.clone());
+        result
+    }
+
+    /// The batch's entries grouped by lane and stream, in record order; returns how many
+    /// records were refused (dead-lettered and counted).
+    fn split_by_lane(&mut self, batch: &LogBatch, lanes: usize) -> (LaneParts, usize) {
+        let set_info: Vec<_> = batch
+            .label_sets
+            .iter()
+            .map(|set| self.stream_of(set, lanes))
+            .collect();
+        let mut parts: LaneParts = vec![Vec::new(); lanes];
+        // Per label set: where its stream sits in its lane's part.
+        let mut slot: Vec<Option<usize>> = vec![None; batch.label_sets.len()];
+        let mut refused: Vec<Stream> = Vec::new();
+        let mut truncated = 0usize;
+        let max_line = self.config.max_line_bytes;
+        for record in 0..batch.len() {
+            let set = batch.label_set_of[record] as usize;
+            let line = batch.line(record);
+            let cut = prefix_within(line, max_line);
+            if cut.len() < line.len() {
+                truncated += 1;
+            }
+            let entry = Entry {
+                timestamp: Some(Timestamp::from_nanos(batch.timestamps[record])),
+                line: cut.as_bytes().to_vec(),
+                structured_metadata: batch
+                    .metadata_pairs(record)
+                    .map(|(k, v)| LabelPair {
+                        name: metadata_name(k).into_bytes(),
+                        value: v.as_bytes().to_vec(),
+                    })
+                    .collect(),
+            };
+            match &set_info[set] {
+                Ok((key, lane)) => {
+                    let part = &mut parts[*lane];
+                    let at = *slot[set].get_or_insert_with(|| {
+                        part.push((key.clone(), Vec::new()));
+                        part.len() - 1
+                    });
+                    part[at].1.push(entry);
+                }
+                Err(_) => refused.push(Stream {
+                    labels: labels::format(batch.labels(record)).into_bytes(),
+                    entries: vec![entry],
+                    hash: 0,
+                }),
+            }
+        }
+        if truncated > 0 {
+            self.shared.metrics.error("line_truncated");
+        }
+        let refused_count = refused.len();
+        if refused_count > 0 {
+            let reason = set_info
+                .iter()
+                .find_map(|r| r.as_ref().err())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            self.shared
+                .dead_letter
+                .write(None, &refused, "labels_refused", None, &reason);
+            events::records_discarded(&self.shared.metrics, "labels_refused", refused_count);
+        }
+        (parts, refused_count)
+    }
+}
+
+/// A structured metadata name Loki accepts: like a label name, `[a-zA-Z_][a-zA-Z0-9_]*`.
+fn metadata_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() || out.as_bytes()[0].is_ascii_digit() {
+        out.insert(0, '_');
+    }
+    out
+}
