@@ -7,12 +7,14 @@ PLUGIN_OUT := $(PLUGIN_TARGET_DIR)/$(WASM_TARGET)/release
 PLUGINS := identity parse redact-pii enrich
 TEST_PLUGINS := bad-trap bad-loop bad-oom wrong-world
 
-.PHONY: help build plugins run test lint bench wasm-target clean
+.PHONY: help build plugins run test lint bench pii-score pii-bench wasm-target clean
 
 help:
 	@echo "make run      build everything and run pipelines/quickstart.toml (Ctrl-C stops it)"
 	@echo "make test     build the plugins, then run every test (unit, end-to-end, pipeline tests)"
 	@echo "make bench    run the benchmark harness (bench/README.md)"
+	@echo "make pii-score  score redact-pii through sluice on the PII corpora (needs plugins, build)"
+	@echo "make pii-bench  redact-pii: native vs Wasm in sluice vs no plugin (bench/pii.sh)"
 	@echo "make plugins  build the WebAssembly plugins into dist/"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 
@@ -39,6 +41,8 @@ test: plugins
 	$(CARGO) build -p sluice
 	@for f in pipelines/*.toml; do target/debug/sluice validate $$f || exit 1; done
 	target/debug/sluice test pipelines/quickstart.toml
+	SLUICE=target/debug/sluice tests/pii/score.sh ../shared/corpus/pii/dev.jsonl
+	SLUICE=target/debug/sluice tests/pii/score.sh tests/pii/variants.jsonl
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -46,6 +50,15 @@ lint:
 
 bench: plugins
 	bench/run.sh
+
+# Scores redact-pii through a real pipeline (file -> plugin -> file) on the dev corpus and
+# on tests/pii/variants.jsonl. Assumes `make plugins build` ran.
+pii-score:
+	tests/pii/score.sh ../shared/corpus/pii/dev.jsonl
+	tests/pii/score.sh tests/pii/variants.jsonl
+
+pii-bench:
+	bench/pii.sh
 
 clean:
 	rm -rf target dist

@@ -60,11 +60,11 @@ inputs = ["redact"]
         );
     }
     assert_eq!(
-        metric_value(&text, "redactions_total{rule=\"email\"}"),
+        metric_value(&text, "redactions_total{rule=\"email\",component_id=\"redact\"}"),
         Some(1.0)
     );
     assert_eq!(
-        metric_value(&text, "redactions_total{rule=\"ipv4\"}"),
+        metric_value(&text, "redactions_total{rule=\"ipv4\",component_id=\"redact\"}"),
         Some(1.0)
     );
 

@@ -133,7 +133,7 @@ impl Host for PluginState {
         trace_id: Option<String>,
     ) {
         if let Some((_, m)) = self.host.metrics.get(metric as usize) {
-            m.counter_add(labels, value, trace_id);
+            m.counter_add(&self.host.component.id, labels, value, trace_id);
         }
     }
 
@@ -145,7 +145,7 @@ impl Host for PluginState {
         trace_id: Option<String>,
     ) {
         if let Some((_, m)) = self.host.metrics.get(metric as usize) {
-            m.histogram_observe(labels, value, trace_id);
+            m.histogram_observe(&self.host.component.id, labels, value, trace_id);
         }
     }
 }

@@ -278,7 +278,9 @@ fn exemplar(trace_id: Option<String>) -> Option<DynLabels> {
 }
 
 impl PluginMetric {
-    fn labels(names: &[String], values: Vec<String>) -> DynLabels {
+    /// The declared labels with the plugin's values (missing ones empty), then
+    /// `component_id`: the transform that emitted the sample.
+    fn labels(names: &[String], values: Vec<String>, component: &str) -> DynLabels {
         names
             .iter()
             .cloned()
@@ -288,11 +290,21 @@ impl PluginMetric {
                     .map(|v| escape_label_value(&v))
                     .chain(std::iter::repeat(String::new())),
             )
+            .chain(std::iter::once((
+                "component_id".to_string(),
+                escape_label_value(component),
+            )))
             .collect()
     }
 
     /// Adds `value` to a counter (rounded to a whole number); a histogram ignores it.
-    pub fn counter_add(&self, values: Vec<String>, value: f64, trace_id: Option<String>) {
+    pub fn counter_add(
+        &self,
+        component: &str,
+        values: Vec<String>,
+        value: f64,
+        trace_id: Option<String>,
+    ) {
         if let PluginMetric::Counter {
             label_names,
             family,
@@ -300,14 +312,20 @@ impl PluginMetric {
         {
             if value.is_finite() && value > 0.0 {
                 family
-                    .get_or_create(&Self::labels(label_names, values))
+                    .get_or_create(&Self::labels(label_names, values, component))
                     .inc_by(value.round() as u64, exemplar(trace_id), None);
             }
         }
     }
 
     /// Observes `value` in a histogram; a counter ignores it.
-    pub fn histogram_observe(&self, values: Vec<String>, value: f64, trace_id: Option<String>) {
+    pub fn histogram_observe(
+        &self,
+        component: &str,
+        values: Vec<String>,
+        value: f64,
+        trace_id: Option<String>,
+    ) {
         if let PluginMetric::Histogram {
             label_names,
             family,
@@ -315,7 +333,7 @@ impl PluginMetric {
         {
             if value.is_finite() {
                 family
-                    .get_or_create(&Self::labels(label_names, values))
+                    .get_or_create(&Self::labels(label_names, values, component))
                     .observe(value, exemplar(trace_id), None);
             }
         }
@@ -495,6 +513,13 @@ impl Telemetry {
         if name.is_empty() || !valid || name.starts_with("sluice_") {
             return Err(format!(
                 "metric name `{}` must match [a-zA-Z_:][a-zA-Z0-9_:]* and not start with `sluice_`",
+                decl.name
+            ));
+        }
+        if decl.labels.iter().any(|l| l == "component_id") {
+            return Err(format!(
+                "metric `{}`: `component_id` is added by the collector (the transform's name); \
+                 do not declare it",
                 decl.name
             ));
         }

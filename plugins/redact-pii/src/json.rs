@@ -1,0 +1,506 @@
+//! JSON-aware redaction: a line that is a JSON object or array is walked, and only string
+//! values (and numbers that are a whole match, e.g. a card number) are redacted, so the
+//! line stays valid JSON.
+//!
+//! - String values are scanned as they are when they hold no escape; otherwise they are
+//!   unescaped, scanned, and written back escaped (a placeholder never breaks an escape).
+//! - Keys are never rewritten. A key listed in `json_keys` (case-insensitive) has its value
+//!   redacted whatever it is (rule `json_key`); a secret-named key (see
+//!   [`crate::rules::secrets`]) likewise (rule `secret`); an `authorization` key's value is a
+//!   credential (rule `bearer_token`); a version-named key's dotted quads are not IPv4.
+//!   Numbers, objects and arrays redacted whole become a JSON string placeholder.
+//! - `drop` removes the member (or array element) whose value matched, commas included.
+//! - Nested objects and arrays are walked; an array's elements inherit its key.
+//!
+//! A line that only looks like JSON (it fails to parse) is redacted as plain text.
+
+use crate::modes::Mode;
+use crate::rules::{network, tokens, Match, Rule};
+use crate::scan::{Ctx, Edit, What};
+use crate::Redactor;
+
+/// How a value is treated, from the key it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyKind {
+    /// Scan it.
+    Scan(Ctx),
+    /// Redact it whole under this rule.
+    Whole(usize),
+    /// An Authorization value: its credential.
+    Auth,
+}
+
+impl Redactor {
+    /// How the value of `key` is treated.
+    pub(crate) fn key_kind(&self, key: &str) -> KeyKind {
+        if self.on(Rule::JsonKey) && self.json_keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            return KeyKind::Whole(Rule::JsonKey as usize);
+        }
+        if self.on(Rule::Secret) && self.secret_keys.matches(key.as_bytes()) {
+            return KeyKind::Whole(Rule::Secret as usize);
+        }
+        if self.on(Rule::BearerToken)
+            && key.len() >= 13
+            && key[key.len() - 13..].eq_ignore_ascii_case("authorization")
+        {
+            return KeyKind::Auth;
+        }
+        KeyKind::Scan(Ctx {
+            version: network::is_version_key(key),
+        })
+    }
+
+    /// Matches in a string value `s` of a key of kind `kind` (relative to `s`).
+    pub(crate) fn value_matches(&self, s: &str, kind: KeyKind, out: &mut Vec<Match>) {
+        match kind {
+            KeyKind::Scan(ctx) => self.scan(s, ctx, out),
+            KeyKind::Whole(rule) => {
+                if !s.is_empty() {
+                    out.push(Match {
+                        start: 0,
+                        end: s.len(),
+                        rule,
+                    })
+                }
+            }
+            KeyKind::Auth => {
+                let b = s.as_bytes();
+                match tokens::scheme_at(b, 0).or_else(|| tokens::auth_value_at(b, 0)) {
+                    Some((start, end)) => out.push(Match {
+                        start,
+                        end,
+                        rule: Rule::BearerToken as usize,
+                    }),
+                    None => self.scan(s, Ctx::default(), out),
+                }
+            }
+        }
+    }
+}
+
+/// Walks one JSON line, collecting edits. `Err(())` when the line is not JSON.
+pub(crate) struct Walker<'a> {
+    r: &'a Redactor,
+    s: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    /// The edits, in order.
+    pub edits: Vec<Edit>,
+    /// Rules counted by `What::Text` edits.
+    pub counted: Vec<usize>,
+    matches: Vec<Match>,
+    scratch: String,
+}
+
+type Res<T> = Result<T, ()>;
+
+impl<'a> Walker<'a> {
+    /// A walker over `s` that reuses `edits` and `matches` (cleared here) as buffers.
+    pub(crate) fn new(
+        r: &'a Redactor,
+        s: &'a str,
+        mut edits: Vec<Edit>,
+        mut matches: Vec<Match>,
+    ) -> Walker<'a> {
+        edits.clear();
+        matches.clear();
+        Walker {
+            r,
+            s,
+            b: s.as_bytes(),
+            pos: 0,
+            edits,
+            counted: Vec::new(),
+            matches,
+            scratch: String::new(),
+        }
+    }
+
+    /// The edits and the match buffer back.
+    pub(crate) fn into_buffers(self) -> (Vec<Edit>, Vec<Match>) {
+        (self.edits, self.matches)
+    }
+
+    /// Walks the whole line.
+    pub(crate) fn walk(&mut self) -> Res<()> {
+        self.ws();
+        match self.peek() {
+            Some(b'{') => self.object()?,
+            Some(b'[') => self.array(KeyKind::Scan(Ctx::default()))?,
+            _ => return Err(()),
+        }
+        self.ws();
+        if self.pos == self.b.len() {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Res<()> {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    /// A string at `pos` (its `"`): the content span and whether it has escapes.
+    fn string(&mut self) -> Res<(usize, usize, bool)> {
+        self.expect(b'"')?;
+        let cs = self.pos;
+        let mut esc = false;
+        loop {
+            let k = memchr::memchr2(b'"', b'\\', &self.b[self.pos..]).ok_or(())?;
+            self.pos += k;
+            if self.b[self.pos] == b'\\' {
+                esc = true;
+                self.pos += 2;
+                if self.pos > self.b.len() {
+                    return Err(());
+                }
+            } else {
+                let ce = self.pos;
+                self.pos += 1;
+                return Ok((cs, ce, esc));
+            }
+        }
+    }
+
+    fn object(&mut self) -> Res<()> {
+        self.expect(b'{')?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        let mut emitted = false;
+        let mut prev_end = 0;
+        let mut k = 0;
+        loop {
+            self.ws();
+            let ks = self.pos;
+            let (kcs, kce, kesc) = self.string()?;
+            let kind = if kesc {
+                let key = unescape(&self.s[kcs..kce]).ok_or(())?;
+                self.r.key_kind(&key)
+            } else {
+                self.r.key_kind(&self.s[kcs..kce])
+            };
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            self.member(ks, kind, k, &mut emitted, &mut prev_end)?;
+            k += 1;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(()),
+            }
+        }
+    }
+
+    fn array(&mut self, kind: KeyKind) -> Res<()> {
+        self.expect(b'[')?;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        let mut emitted = false;
+        let mut prev_end = 0;
+        let mut k = 0;
+        loop {
+            self.ws();
+            let es = self.pos;
+            self.member(es, kind, k, &mut emitted, &mut prev_end)?;
+            k += 1;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(()),
+            }
+        }
+    }
+
+    /// One object member (starting at `ms`, its key) or array element (starting at `ms`,
+    /// its value) whose value is at `pos`; removes it when its value is dropped.
+    fn member(
+        &mut self,
+        ms: usize,
+        kind: KeyKind,
+        k: usize,
+        emitted: &mut bool,
+        prev_end: &mut usize,
+    ) -> Res<()> {
+        let mark = self.edits.len();
+        let counted = self.counted.len();
+        let dropped = self.value(kind)?;
+        let ve = self.pos;
+        if let Some(rule) = dropped {
+            self.edits.truncate(mark);
+            self.counted.truncate(counted);
+            let start = if k > 0 { *prev_end } else { ms };
+            self.edits.push(Edit {
+                start,
+                end: ve,
+                what: What::Cut(Some(rule)),
+            });
+        } else {
+            if !*emitted && k > 0 {
+                self.edits.insert(
+                    mark,
+                    Edit {
+                        start: *prev_end,
+                        end: ms,
+                        what: What::Cut(None),
+                    },
+                );
+            }
+            *emitted = true;
+        }
+        *prev_end = ve;
+        Ok(())
+    }
+
+    /// A value at `pos`; `Ok(Some(rule))` when it is to be dropped (its member with it).
+    fn value(&mut self, kind: KeyKind) -> Res<Option<usize>> {
+        let vs = self.pos;
+        match self.peek().ok_or(())? {
+            b'"' => {
+                let (cs, ce, esc) = self.string()?;
+                self.string_value(cs, ce, esc, kind)
+            }
+            b'{' | b'[' => {
+                if let KeyKind::Whole(rule) = kind {
+                    self.skip_value()?;
+                    return Ok(self.whole(vs, self.pos, rule));
+                }
+                if self.peek() == Some(b'{') {
+                    self.object()?;
+                } else {
+                    self.array(kind)?;
+                }
+                Ok(None)
+            }
+            b'-' | b'0'..=b'9' => {
+                let e = vs
+                    + self.b[vs..]
+                        .iter()
+                        .take_while(|&&c| {
+                            c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')
+                        })
+                        .count();
+                self.pos = e;
+                match kind {
+                    KeyKind::Whole(rule) => Ok(self.whole(vs, e, rule)),
+                    _ => {
+                        // A number that is itself a match (a card number, say).
+                        self.matches.clear();
+                        let mut m = std::mem::take(&mut self.matches);
+                        self.r.scan(&self.s[vs..e], Ctx::default(), &mut m);
+                        let hit = m
+                            .first()
+                            .filter(|x| x.start == 0 && x.end == e - vs)
+                            .map(|x| x.rule);
+                        self.matches = m;
+                        Ok(hit.and_then(|rule| self.whole(vs, e, rule)))
+                    }
+                }
+            }
+            b't' | b'f' | b'n' => {
+                let lit: &[u8] = match self.b[vs] {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                };
+                if !self.b[vs..].starts_with(lit) {
+                    return Err(());
+                }
+                self.pos += lit.len();
+                Ok(None)
+            }
+            _ => Err(()),
+        }
+    }
+
+    /// A non-string value `[s, e)` redacted whole: a quoted placeholder, or dropped.
+    fn whole(&mut self, s: usize, e: usize, rule: usize) -> Option<usize> {
+        if self.r.modes[rule] == Mode::Drop {
+            return Some(rule);
+        }
+        self.edits.push(Edit {
+            start: s,
+            end: e,
+            what: What::Quoted(rule),
+        });
+        None
+    }
+
+    fn string_value(
+        &mut self,
+        cs: usize,
+        ce: usize,
+        esc: bool,
+        kind: KeyKind,
+    ) -> Res<Option<usize>> {
+        let mut m = std::mem::take(&mut self.matches);
+        m.clear();
+        let result = if !esc {
+            self.r.value_matches(&self.s[cs..ce], kind, &mut m);
+            if let Some(d) = m.iter().find(|x| self.r.modes[x.rule] == Mode::Drop) {
+                Some(d.rule)
+            } else {
+                for x in &m {
+                    self.edits.push(Edit {
+                        start: cs + x.start,
+                        end: cs + x.end,
+                        what: What::Render(x.rule),
+                    });
+                }
+                None
+            }
+        } else {
+            let text = unescape(&self.s[cs..ce]).ok_or(())?;
+            self.r.value_matches(&text, kind, &mut m);
+            if let Some(d) = m.iter().find(|x| self.r.modes[x.rule] == Mode::Drop) {
+                Some(d.rule)
+            } else if !m.is_empty() {
+                let mut redacted = std::mem::take(&mut self.scratch);
+                redacted.clear();
+                let mut copied = 0;
+                for x in &m {
+                    redacted.push_str(&text[copied..x.start]);
+                    self.r.render(x.rule, &text[x.start..x.end], &mut redacted);
+                    self.counted.push(x.rule);
+                    copied = x.end;
+                }
+                redacted.push_str(&text[copied..]);
+                let mut escaped = String::with_capacity(redacted.len() + 8);
+                escape(&redacted, &mut escaped);
+                self.scratch = redacted;
+                self.edits.push(Edit {
+                    start: cs,
+                    end: ce,
+                    what: What::Text(escaped),
+                });
+                None
+            } else {
+                None
+            }
+        };
+        self.matches = m;
+        Ok(result)
+    }
+
+    /// Skips any value (used for values redacted whole).
+    fn skip_value(&mut self) -> Res<()> {
+        let mut depth = 0usize;
+        loop {
+            self.ws();
+            match self.peek().ok_or(())? {
+                b'"' => {
+                    self.string()?;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.pos += 1;
+                }
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1).ok_or(())?;
+                    self.pos += 1;
+                }
+                _ => self.pos += 1,
+            }
+            if depth == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The text of a JSON string's content (between the quotes); `None` when an escape is
+/// invalid.
+pub fn unescape(raw: &str) -> Option<String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '"' => out.push('"'),
+            '\\' => out.push('\\'),
+            '/' => out.push('/'),
+            'b' => out.push('\u{8}'),
+            'f' => out.push('\u{c}'),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            'u' => {
+                let hex = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
+                    let s: String = chars.by_ref().take(4).collect();
+                    (s.len() == 4).then(|| u32::from_str_radix(&s, 16).ok())?
+                };
+                let hi = hex(&mut chars)?;
+                let cp = if (0xD800..0xDC00).contains(&hi) {
+                    let rest = chars.as_str();
+                    if rest.starts_with("\\u") {
+                        chars.next();
+                        chars.next();
+                        let lo = hex(&mut chars)?;
+                        if (0xDC00..0xE000).contains(&lo) {
+                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                        } else {
+                            0xFFFD
+                        }
+                    } else {
+                        0xFFFD
+                    }
+                } else {
+                    hi
+                };
+                out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Appends `s` escaped as JSON string content.
+pub fn escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The built-in rules: their names, and one matcher module per family.
+//!
+//! Every matcher is a plain function over the line's bytes that is called only where the
+//! scanner ([`crate::scan`]) saw a cheap trigger (a word start with the right first byte,
+//! an `@`, a `+`, a `:`, a `=` ...) and returns the end (or the span) of a match. Matchers
+//! check their own boundaries so that a match never starts or ends inside a longer word or
+//! number: that is what keeps trace ids, hashes and order ids out.
+
+pub mod custom;
+pub mod email;
+pub mod iban;
+pub mod network;
+pub mod numbers;
+pub mod secrets;
+pub mod tokens;
+
+/// A built-in redaction rule. Custom rules from config come after these in a
+/// [`crate::Redactor`]'s rule table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// Email addresses.
+    Email = 0,
+    /// IPv4 addresses.
+    Ipv4,
+    /// IPv6 addresses, full and compressed.
+    Ipv6,
+    /// Payment card numbers (Luhn-checked).
+    CreditCard,
+    /// IBANs (mod-97 checked).
+    Iban,
+    /// US social security numbers.
+    Ssn,
+    /// Phone numbers: E.164 and common national formats.
+    Phone,
+    /// JSON Web Tokens.
+    Jwt,
+    /// `Bearer`/`Basic` credentials and Authorization header values.
+    BearerToken,
+    /// AWS access key ids.
+    AwsAccessKey,
+    /// GitHub tokens.
+    GithubToken,
+    /// Slack tokens and webhook URLs.
+    SlackToken,
+    /// Values of secret-named keys (`password=...`, `"api_key": ...`).
+    Secret,
+    /// `user:password` in URLs.
+    UrlCredentials,
+    /// Values of the JSON keys / labels / metadata keys listed in `json_keys`.
+    JsonKey,
+}
+
+/// Number of built-in rules.
+pub const BUILTIN: usize = 15;
+
+impl Rule {
+    /// Every built-in rule, in index order.
+    pub const ALL: [Rule; BUILTIN] = [
+        Rule::Email,
+        Rule::Ipv4,
+        Rule::Ipv6,
+        Rule::CreditCard,
+        Rule::Iban,
+        Rule::Ssn,
+        Rule::Phone,
+        Rule::Jwt,
+        Rule::BearerToken,
+        Rule::AwsAccessKey,
+        Rule::GithubToken,
+        Rule::SlackToken,
+        Rule::Secret,
+        Rule::UrlCredentials,
+        Rule::JsonKey,
+    ];
+
+    /// The rule's config name (also its placeholder `<name>` and the `rule` label value of
+    /// `redactions_total`).
+    pub fn name(self) -> &'static str {
+        [
+            "email",
+            "ipv4",
+            "ipv6",
+            "credit_card",
+            "iban",
+            "ssn",
+            "phone",
+            "jwt",
+            "bearer_token",
+            "aws_access_key",
+            "github_token",
+            "slack_token",
+            "secret",
+            "url_credentials",
+            "json_key",
+        ][self as usize]
+    }
+
+    /// The text a match is replaced with in mode `mask`.
+    pub fn placeholder(self) -> String {
+        format!("<{}>", self.name())
+    }
+
+    /// The rule of a config name.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The built-in rule at table index `i`, if `i` is one.
+    pub fn from_index(i: usize) -> Option<Rule> {
+        Rule::ALL.get(i).copied()
+    }
+}
+
+/// A match inside a scanned text: `[start, end)` and the index of its rule in the
+/// redactor's rule table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match {
+    /// Start byte offset.
+    pub start: usize,
+    /// End byte offset (exclusive).
+    pub end: usize,
+    /// Rule table index.
+    pub rule: usize,
+}
+
+/// `[A-Za-z0-9_]`.
+#[inline]
+pub fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// The byte before `i`, or a space at the start.
+#[inline]
+pub fn before(b: &[u8], i: usize) -> u8 {
+    if i > 0 {
+        b[i - 1]
+    } else {
+        b' '
+    }
+}
+
+/// True when `b[i..]` starts with `lit`, ASCII case-insensitively.
+#[inline]
+pub fn starts_with_ci(b: &[u8], i: usize, lit: &[u8]) -> bool {
+    b.len() >= i + lit.len() && b[i..i + lit.len()].eq_ignore_ascii_case(lit)
+}
+
+/// End of the run of bytes from `i` for which `f` holds.
+#[inline]
+pub fn run(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
+    while i < b.len() && f(b[i]) {
+        i += 1;
+    }
+    i
+}

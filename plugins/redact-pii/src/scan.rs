@@ -1,0 +1,341 @@
+//! The single pass over a text: finds every match of every enabled rule, left to right,
+//! without overlaps, and turns matches into edits.
+//!
+//! The loop looks at each byte once. Inside a word it only skips; at a word start it
+//! dispatches on the first byte (a digit: IPv4/IPv6/card/SSN/phone; `e`: `eyJ` JWT; `A`:
+//! `AKIA`/`Authorization`; `g`: `ghp_`; `x`: `xoxb-`; `h`: Slack webhook; `B`/`b`:
+//! `Bearer`/`Basic`; a capital: IBAN; a hex letter with a `:` within 5 bytes: IPv6); on
+//! punctuation it looks at `@` and `%40` (email, looking back), `+` and `%2B` (E.164),
+//! `(` (`(555) 123-4567`), `:` (`://` URL credentials, `::` IPv6, `key: value` secrets) and
+//! `=` (`key=value` secrets). Each matcher runs only there, and checks its own boundaries.
+//! Custom regex rules, when configured, are one more pass (all patterns at once) whose
+//! matches are merged in.
+
+use crate::modes::Mode;
+use crate::rules::{
+    before, email, iban, is_word, network, numbers, run, secrets, tokens, Match, Rule,
+};
+use crate::Redactor;
+
+/// What the text around a scanned value says about it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ctx {
+    /// The value belongs to a version-named key: dotted quads are versions, not IPv4.
+    pub version: bool,
+}
+
+/// An edit of a line: replace `[start, end)`.
+#[derive(Debug)]
+pub struct Edit {
+    /// Start byte offset in the line.
+    pub start: usize,
+    /// End byte offset in the line (exclusive).
+    pub end: usize,
+    /// The replacement.
+    pub what: What,
+}
+
+/// The replacement of an [`Edit`].
+#[derive(Debug)]
+pub enum What {
+    /// The rule's rendering of the replaced text (mask, pseudonym or partial).
+    Render(usize),
+    /// The same, in double quotes (a JSON number/object/array replaced by a string).
+    Quoted(usize),
+    /// Ready text (already counted).
+    Text(String),
+    /// Nothing: the text is removed (`Some(rule)` counts a dropped field).
+    Cut(Option<usize>),
+}
+
+impl Redactor {
+    #[inline]
+    pub(crate) fn on(&self, rule: Rule) -> bool {
+        self.on[rule as usize]
+    }
+
+    /// Appends the matches in `s` (offsets relative to `s`) to `out`, sorted, without
+    /// overlaps.
+    pub(crate) fn scan(&self, s: &str, ctx: Ctx, out: &mut Vec<Match>) {
+        let first = out.len();
+        self.scan_builtin(s.as_bytes(), ctx, out);
+        if let Some(custom) = &self.custom {
+            let before_custom = out.len();
+            custom.find(s, out);
+            if out.len() > before_custom {
+                let all = &mut out[first..];
+                all.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+                let mut kept: Vec<Match> = Vec::with_capacity(all.len());
+                for m in all.iter() {
+                    if kept.last().is_none_or(|k| m.start >= k.end) {
+                        kept.push(*m);
+                    }
+                }
+                out.truncate(first);
+                out.extend(kept);
+            }
+        }
+    }
+
+    fn scan_builtin(&self, b: &[u8], ctx: Ctx, out: &mut Vec<Match>) {
+        let n = b.len();
+        let mut i = 0;
+        let mut floor = 0;
+        while i < n {
+            let c = b[i];
+            let hit = if is_word(c) {
+                if i > 0 && is_word(b[i - 1]) {
+                    i = run(b, i + 1, is_word);
+                    continue;
+                }
+                match self.word_start(b, i, floor, ctx) {
+                    Some(h) => Some(h),
+                    None => {
+                        i = run(b, i + 1, is_word);
+                        continue;
+                    }
+                }
+            } else {
+                self.punct(b, i, floor)
+            };
+            match hit {
+                Some((s, e, rule)) => {
+                    out.push(Match {
+                        start: s,
+                        end: e,
+                        rule: rule as usize,
+                    });
+                    i = e.max(i + 1);
+                    floor = e;
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    /// Matches that start at the punctuation byte `b[i]`.
+    #[inline]
+    fn punct(&self, b: &[u8], i: usize, floor: usize) -> Option<(usize, usize, Rule)> {
+        match b[i] {
+            b'@' if self.on(Rule::Email) => {
+                email::email_at(b, i, 1, floor).map(|(s, e)| (s, e, Rule::Email))
+            }
+            b'%' => {
+                let code = b.get(i + 1..i + 3)?;
+                if code == b"40" && self.on(Rule::Email) {
+                    email::email_at(b, i, 3, floor).map(|(s, e)| (s, e, Rule::Email))
+                } else if code.eq_ignore_ascii_case(b"2B")
+                    && self.on(Rule::Phone)
+                    && !before(b, i).is_ascii_alphanumeric()
+                {
+                    numbers::e164_at(b, i, true).map(|e| (i, e, Rule::Phone))
+                } else {
+                    None
+                }
+            }
+            b'+' if self.on(Rule::Phone) && !before(b, i).is_ascii_alphanumeric() => {
+                numbers::e164_at(b, i, false).map(|e| (i, e, Rule::Phone))
+            }
+            b'(' if self.on(Rule::Phone) && !is_word(before(b, i)) => {
+                numbers::nanp_paren_at(b, i).map(|e| (i, e, Rule::Phone))
+            }
+            b':' => {
+                let next = b.get(i + 1).copied();
+                if next == Some(b'/') {
+                    if self.on(Rule::UrlCredentials) {
+                        return secrets::url_credentials_at(b, i)
+                            .map(|(s, e)| (s, e, Rule::UrlCredentials));
+                    }
+                    None
+                } else if next == Some(b':') {
+                    if self.on(Rule::Ipv6) && network::ipv6_can_start(b, i) {
+                        return network::ipv6_at(b, i).map(|e| (i, e, Rule::Ipv6));
+                    }
+                    None
+                } else {
+                    self.secret_kv(b, i, floor)
+                }
+            }
+            b'=' => self.secret_kv(b, i, floor),
+            _ => None,
+        }
+    }
+
+    /// `key=value` / `key: value` with a secret-named key: the value.
+    #[inline]
+    fn secret_kv(&self, b: &[u8], i: usize, floor: usize) -> Option<(usize, usize, Rule)> {
+        if !self.on(Rule::Secret) {
+            return None;
+        }
+        let (ks, ke) = secrets::key_before(b, i, floor)?;
+        if !self.secret_keys.matches(&b[ks..ke]) {
+            return None;
+        }
+        if matches!(b.get(run(b, i + 1, |c| c == b' ')), Some(b'{') | Some(b'[')) {
+            return None;
+        }
+        secrets::value_after(b, i).map(|(s, e)| (s, e, Rule::Secret))
+    }
+
+    /// Matches that start at the word start `b[i]`.
+    #[inline]
+    fn word_start(
+        &self,
+        b: &[u8],
+        i: usize,
+        floor: usize,
+        ctx: Ctx,
+    ) -> Option<(usize, usize, Rule)> {
+        let c = b[i];
+        let colon_soon = || b[i + 1..b.len().min(i + 6)].contains(&b':');
+        if c.is_ascii_digit() {
+            let p = before(b, i);
+            if p == b'.' || (p == b'-' && before(b, i - 1).is_ascii_digit()) {
+                return None;
+            }
+            if self.on(Rule::Ipv6) && colon_soon() && network::ipv6_can_start(b, i) {
+                if let Some(e) = network::ipv6_at(b, i) {
+                    return Some((i, e, Rule::Ipv6));
+                }
+            }
+            if p == b':' && before(b, i - 1).is_ascii_digit() {
+                return None; // a port or a time field
+            }
+            if self.on(Rule::Ipv4) && !ctx.version && !network::preceded_by_version(b, i) {
+                if let Some(e) = network::ipv4_at(b, i) {
+                    return Some((i, e, Rule::Ipv4));
+                }
+            }
+            if self.on(Rule::CreditCard) {
+                if let Some(e) = numbers::card_at(b, i) {
+                    return Some((i, e, Rule::CreditCard));
+                }
+            }
+            if self.on(Rule::Ssn) {
+                if let Some(e) = numbers::ssn_at(b, i) {
+                    return Some((i, e, Rule::Ssn));
+                }
+            }
+            if self.on(Rule::Phone) {
+                if let Some(e) = numbers::national_at(b, i) {
+                    return Some((i, e, Rule::Phone));
+                }
+            }
+            return None;
+        }
+        let hit = match c {
+            b'e' if self.on(Rule::Jwt) && b[i..].starts_with(b"eyJ") => {
+                tokens::jwt_at(b, i).map(|e| (i, e, Rule::Jwt))
+            }
+            b'A' if self.on(Rule::AwsAccessKey) => {
+                tokens::aws_at(b, i).map(|e| (i, e, Rule::AwsAccessKey))
+            }
+            b'g' if self.on(Rule::GithubToken) => {
+                tokens::github_at(b, i).map(|e| (i, e, Rule::GithubToken))
+            }
+            b'x' if self.on(Rule::SlackToken) => {
+                tokens::slack_at(b, i).map(|e| (i, e, Rule::SlackToken))
+            }
+            b'h' if self.on(Rule::SlackToken) => {
+                tokens::slack_webhook_at(b, i, floor).map(|(s, e)| (s, e, Rule::SlackToken))
+            }
+            _ => None,
+        };
+        if hit.is_some() {
+            return hit;
+        }
+        if self.on(Rule::BearerToken) {
+            let auth = match c {
+                b'B' | b'b' => tokens::scheme_at(b, i),
+                b'A' | b'a' => tokens::authorization_at(b, i),
+                _ => None,
+            };
+            if let Some((s, e)) = auth {
+                return Some((s, e, Rule::BearerToken));
+            }
+        }
+        if c.is_ascii_uppercase() && self.on(Rule::Iban) {
+            if let Some(e) = iban::iban_at(b, i) {
+                return Some((i, e, Rule::Iban));
+            }
+        }
+        if c.is_ascii_hexdigit()
+            && self.on(Rule::Ipv6)
+            && colon_soon()
+            && network::ipv6_can_start(b, i)
+        {
+            return network::ipv6_at(b, i).map(|e| (i, e, Rule::Ipv6));
+        }
+        None
+    }
+
+    /// Edits for the matches of a plain (non-JSON) text that starts at `base` in `line`:
+    /// drop-mode matches remove their `key=value` pair when they are its whole value, or
+    /// else themselves.
+    pub(crate) fn plain_edits(
+        &self,
+        line: &str,
+        base: usize,
+        matches: &[Match],
+        edits: &mut Vec<Edit>,
+    ) {
+        let b = line.as_bytes();
+        let mut floor = edits.last().map_or(0, |e| e.end);
+        for m in matches {
+            let (s, e) = (base + m.start, base + m.end);
+            let edit = if self.modes[m.rule] == Mode::Drop {
+                let (ds, de) = drop_span(b, s, e, floor);
+                Edit {
+                    start: ds,
+                    end: de,
+                    what: What::Cut(Some(m.rule)),
+                }
+            } else {
+                Edit {
+                    start: s,
+                    end: e,
+                    what: What::Render(m.rule),
+                }
+            };
+            floor = edit.end;
+            edits.push(edit);
+        }
+    }
+}
+
+/// What a drop-mode match at `[s, e)` removes: the whole `key=value` / `key: value` /
+/// `key="value"` pair (and one separator next to it) when the match is the pair's whole
+/// value, else only the match.
+fn drop_span(b: &[u8], s: usize, e: usize, floor: usize) -> (usize, usize) {
+    let n = b.len();
+    let (mut vs, mut ve) = (s, e);
+    if vs > floor && ve < n && matches!(b[vs - 1], b'"' | b'\'') && b[ve] == b[vs - 1] {
+        vs -= 1;
+        ve += 1;
+    }
+    let mut k = vs;
+    while k > floor && b[k - 1] == b' ' {
+        k -= 1;
+    }
+    if k > floor && (b[k - 1] == b'=' || (b[k - 1] == b':' && k - 1 > floor)) {
+        if let Some((mut ks, _)) = secrets::key_before(b, k - 1, floor) {
+            if ks > floor && matches!(b[ks - 1], b'"' | b'\'') && b[k - 2] == b[ks - 1] {
+                ks -= 1;
+            }
+            let at_end = ve == n || matches!(b[ve], b' ' | b'\t' | b'&' | b',' | b';');
+            let key_start_ok = ks == floor || !is_word(b[ks - 1]);
+            if at_end && key_start_ok {
+                if ve < n && matches!(b[ve], b' ' | b'&' | b',' | b';') {
+                    ve += 1;
+                    if b[ve - 1] == b',' && b.get(ve) == Some(&b' ') {
+                        ve += 1;
+                    }
+                } else if ks > floor && matches!(b[ks - 1], b' ' | b'&') {
+                    ks -= 1;
+                }
+                return (ks, ve);
+            }
+        }
+    }
+    (s, e)
+}
