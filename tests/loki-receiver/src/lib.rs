@@ -58,6 +58,9 @@ struct Inner {
     bearer: Option<String>,
     require_tenant: bool,
     request_bytes: usize,
+    /// Count entries without storing them (benchmarks).
+    count_only: bool,
+    counted: usize,
 }
 
 /// Shared state of a running receiver.
@@ -126,6 +129,12 @@ impl Receiver {
         self.shared.0.lock().unwrap().reject_marker = Some(marker.to_string());
     }
 
+    /// Counts entries instead of storing them (for benchmarks: no memory growth, no
+    /// duplicate check); [`Receiver::entry_count`] still reports them.
+    pub fn count_only(&self) {
+        self.shared.0.lock().unwrap().count_only = true;
+    }
+
     /// Requires `Authorization: Bearer <token>`.
     pub fn require_bearer(&self, token: &str) {
         self.shared.0.lock().unwrap().bearer = Some(token.to_string());
@@ -173,14 +182,8 @@ impl Receiver {
 
     /// How many entries are stored.
     pub fn entry_count(&self) -> usize {
-        self.shared
-            .0
-            .lock()
-            .unwrap()
-            .streams
-            .values()
-            .map(Vec::len)
-            .sum()
+        let inner = self.shared.0.lock().unwrap();
+        inner.counted + inner.streams.values().map(Vec::len).sum::<usize>()
     }
 
     /// Exact duplicates dropped (as Loki's ingesters drop them).
@@ -303,6 +306,10 @@ async fn push(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     };
     let old = now_ns() - 7 * 24 * 3600 * 1_000_000_000;
     let mut errors = Vec::new();
+    if inner.count_only {
+        inner.counted += streams.iter().map(|s| s.entries.len()).sum::<usize>();
+        return answer(&mut inner, StatusCode::NO_CONTENT, String::new());
+    }
     for stream in streams {
         if stream.labels.len() > MAX_LABEL_NAMES {
             errors.push(format!(
