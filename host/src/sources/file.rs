@@ -2,19 +2,28 @@
 //! or the end, and follows what is appended. Files that appear later are picked up; a file
 //! that shrinks (truncated in place) is read again from its start.
 //!
+//! Read positions are checkpointed ([`super::checkpoint`]) once the sinks acknowledged the
+//! lines before them, so a restart resumes where delivery stopped (the file must be the same
+//! one: same device and inode, not shorter), and `read_from` applies only to files without
+//! a checkpoint.
+//!
 //! Runs on a blocking thread: reading from the page cache is fast and a thread keeps the
-//! async workers free. Rotation by rename and persisted checkpoints come in a later change.
+//! async workers free. Rotation by rename (following the renamed file to its end) is not
+//! handled yet: a renamed file is forgotten and the new file at the path is read from its
+//! start.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use super::checkpoint::{identity, Checkpoints, Position, Snapshot};
 use super::{label_set, LabelKey, LineBatcher, SourceContext};
 use crate::config::{FileSourceConfig, ReadFrom};
+use crate::event::Ack;
 use crate::telemetry::events;
 
 /// How much one file may be read in one round before the others get a turn.
@@ -24,11 +33,43 @@ const DISCOVER_EVERY: Duration = Duration::from_secs(1);
 
 struct Tailed {
     file: File,
+    /// Where the next read starts.
     offset: u64,
+    /// The offset after the last complete line handed to the batcher.
+    pushed_to: u64,
+    dev: u64,
+    ino: u64,
     /// Bytes after the last newline, waiting for the rest of their line.
     partial: Vec<u8>,
     labels: LabelKey,
 }
+
+/// Batches sent and not yet acknowledged, and what they would commit.
+struct Progress {
+    checkpoints: Checkpoints,
+}
+
+impl Progress {
+    fn snapshot(files: &BTreeMap<PathBuf, Tailed>) -> Snapshot {
+        files
+            .iter()
+            .map(|(path, t)| {
+                (
+                    path.clone(),
+                    Position {
+                        offset: t.pushed_to,
+                        dev: t.dev,
+                        ino: t.ino,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// How long a stopping source waits for its last batches' acknowledgements (the topology's
+/// shutdown deadline usually ends it sooner).
+const FINAL_ACK_WAIT: Duration = Duration::from_secs(600);
 
 /// Runs the source until shutdown (or, with `stop_at_eof`, until every file is read).
 pub async fn run(config: FileSourceConfig, ctx: SourceContext) {
@@ -50,7 +91,6 @@ fn exclude_set(patterns: &[String]) -> GlobSet {
 }
 
 fn tail(config: FileSourceConfig, ctx: SourceContext) {
-    let exclude = exclude_set(&config.exclude);
     let static_labels = label_set(&config.labels);
     let mut batcher = LineBatcher::new(
         config.batch.clone(),
@@ -58,6 +98,9 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         ctx.metrics.clone(),
     );
     let mut files: BTreeMap<PathBuf, Tailed> = BTreeMap::new();
+    let mut progress = Progress {
+        checkpoints: Checkpoints::load(&ctx.data_dir, &ctx.name),
+    };
     let mut first_scan = true;
     let mut last_discover: Option<Instant> = None;
     let mut buf = vec![0u8; READ_CHUNK];
@@ -68,23 +111,33 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         if last_discover.is_none_or(|t| t.elapsed() >= DISCOVER_EVERY) {
             discover(
                 &config,
-                &exclude,
                 &static_labels,
                 &mut batcher,
                 &mut files,
                 first_scan,
                 &ctx,
+                &progress.checkpoints,
             );
             first_scan = false;
             last_discover = Some(Instant::now());
         }
+        progress.checkpoints.poll();
         let mut read_any = false;
-        for (path, t) in files.iter_mut() {
+        let paths: Vec<PathBuf> = files.keys().cloned().collect();
+        for path in paths {
+            let t = files.get_mut(&path).expect("listed above");
             match read_some(t, &mut buf) {
                 Ok(0) => {}
                 Ok(n) => {
                     read_any = true;
-                    if !split_lines(t, &buf[..n], &mut batcher, &ctx) {
+                    if !split_lines(
+                        &path,
+                        &mut files,
+                        &buf[..n],
+                        &mut batcher,
+                        &ctx,
+                        &mut progress,
+                    ) {
                         return;
                     }
                 }
@@ -97,23 +150,31 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         }
         if !read_any && config.stop_at_eof {
             // Every file is at its end: whatever is left without a newline is a last line.
-            for t in files.values_mut() {
+            let paths: Vec<PathBuf> = files.keys().cloned().collect();
+            for path in paths {
+                let t = files.get_mut(&path).expect("listed above");
                 if !t.partial.is_empty() {
                     batcher.mark_read_time();
                     let partial = std::mem::take(&mut t.partial);
-                    if batcher.push_raw(&partial, t.labels) && !flush(&mut batcher, &ctx) {
+                    t.pushed_to = t.offset;
+                    let full = batcher.push_raw(&partial, t.labels);
+                    if full && !flush(&mut batcher, &ctx, &files, &mut progress) {
                         return;
                     }
                 }
             }
-            flush(&mut batcher, &ctx);
+            flush(&mut batcher, &ctx, &files, &mut progress);
+            progress.checkpoints.finish(FINAL_ACK_WAIT);
             return;
         }
         if stopping {
-            flush(&mut batcher, &ctx);
+            flush(&mut batcher, &ctx, &files, &mut progress);
+            progress.checkpoints.finish(FINAL_ACK_WAIT);
             return;
         }
-        if batcher.time_left() == Some(Duration::ZERO) && !flush(&mut batcher, &ctx) {
+        if batcher.time_left() == Some(Duration::ZERO)
+            && !flush(&mut batcher, &ctx, &files, &mut progress)
+        {
             return;
         }
         if !read_any {
@@ -126,13 +187,14 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
 /// Expands the include globs and opens files not yet followed.
 fn discover(
     config: &FileSourceConfig,
-    exclude: &GlobSet,
     static_labels: &[crate::event::Label],
     batcher: &mut LineBatcher,
     files: &mut BTreeMap<PathBuf, Tailed>,
     first_scan: bool,
     ctx: &SourceContext,
+    checkpoints: &Checkpoints,
 ) {
+    let exclude = exclude_set(&config.exclude);
     for pattern in &config.include {
         let paths = match glob::glob(pattern) {
             Ok(p) => p,
@@ -156,12 +218,17 @@ fn discover(
                     continue;
                 }
             };
-            // Files present at start-up honour read_from; files that appear later are new,
-            // so everything in them is read.
-            let offset = if first_scan && config.read_from == ReadFrom::End {
-                file.seek(SeekFrom::End(0)).unwrap_or(0)
-            } else {
-                0
+            let Ok(meta) = file.metadata() else { continue };
+            let (dev, ino) = identity(&meta);
+            // A checkpointed file resumes where delivery stopped. Otherwise files present
+            // at start-up honour read_from; files that appear later are new, so everything
+            // in them is read.
+            let offset = match checkpoints.resume_at(&path, &meta) {
+                Some(offset) => offset,
+                None if first_scan && config.read_from == ReadFrom::End => {
+                    file.seek(SeekFrom::End(0)).unwrap_or(0)
+                }
+                None => 0,
             };
             let mut labels = static_labels.to_vec();
             if config.filename_label {
@@ -175,6 +242,9 @@ fn discover(
                 Tailed {
                     file,
                     offset,
+                    pushed_to: offset,
+                    dev,
+                    ino,
                     partial: Vec::new(),
                     labels,
                 },
@@ -189,6 +259,7 @@ fn read_some(t: &mut Tailed, buf: &mut [u8]) -> std::io::Result<usize> {
     if len < t.offset {
         // Truncated in place: start over.
         t.offset = 0;
+        t.pushed_to = 0;
         t.partial.clear();
     }
     if len == t.offset {
@@ -200,17 +271,22 @@ fn read_some(t: &mut Tailed, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Cuts `data` into lines for the batcher, keeping an unfinished last line for later.
-/// Returns false when the pipeline has stopped.
+/// Cuts `data` (just read from `path`) into lines for the batcher, keeping an unfinished
+/// last line for later. Returns false when the pipeline has stopped.
 fn split_lines(
-    t: &mut Tailed,
+    path: &Path,
+    files: &mut BTreeMap<PathBuf, Tailed>,
     data: &[u8],
     batcher: &mut LineBatcher,
     ctx: &SourceContext,
+    progress: &mut Progress,
 ) -> bool {
     batcher.mark_read_time();
+    let t = files.get_mut(path).expect("a followed file");
+    let chunk_start = t.offset - data.len() as u64;
     let mut start = 0;
     for nl in memchr::memchr_iter(b'\n', data) {
+        let t = files.get_mut(path).expect("a followed file");
         let full = if t.partial.is_empty() {
             batcher.push_raw(&data[start..nl], t.labels)
         } else {
@@ -218,24 +294,37 @@ fn split_lines(
             let line = std::mem::take(&mut t.partial);
             batcher.push_raw(&line, t.labels)
         };
+        t.pushed_to = chunk_start + nl as u64 + 1;
         start = nl + 1;
-        if full && !flush(batcher, ctx) {
+        if full && !flush(batcher, ctx, files, progress) {
             return false;
         }
     }
+    let t = files.get_mut(path).expect("a followed file");
     t.partial.extend_from_slice(&data[start..]);
     true
 }
 
-/// Sends the waiting batch. Returns false when the pipeline has stopped.
-fn flush(batcher: &mut LineBatcher, ctx: &SourceContext) -> bool {
-    let Some(batch) = batcher.take() else {
+/// Sends the waiting batch with an acknowledgement that commits the files' positions once
+/// settled. Returns false when the pipeline has stopped.
+fn flush(
+    batcher: &mut LineBatcher,
+    ctx: &SourceContext,
+    files: &BTreeMap<PathBuf, Tailed>,
+    progress: &mut Progress,
+) -> bool {
+    let Some(mut batch) = batcher.take() else {
         return true;
     };
     let (records, bytes) = (batch.len(), batch.line_bytes());
+    let (ack, settled) = Ack::new();
+    batch.acks.push(ack);
     if ctx.out.blocking_send(batch).is_err() {
         return false;
     }
+    progress
+        .checkpoints
+        .sent(settled, Progress::snapshot(files));
     ctx.metrics.sent(records, bytes);
     true
 }

@@ -5,6 +5,7 @@
 //! [`build`]. A push source returns an HTTP route instead of (or besides) a task; the
 //! server mounts it, so the server never names a source.
 
+pub mod checkpoint;
 pub mod file;
 pub mod http;
 pub mod loki_push;
@@ -29,6 +30,8 @@ pub struct SourceContext {
     pub out: Fanout,
     /// Cancelled when the collector shuts down: finish the current batch and return.
     pub shutdown: CancellationToken,
+    /// The collector's `data_dir` (checkpoints live under it).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// A built source: a task to run, a route to mount on the API server, or both.

@@ -116,6 +116,7 @@ pub async fn run(loaded: LoadedConfig, shutdown: CancellationToken) -> anyhow::R
                 metrics: telemetry.component(name, "source"),
                 out: fanout(name),
                 shutdown: source_stop.clone(),
+                data_dir: config.data_dir.clone(),
             },
         );
         if let Some(task) = built.task {
