@@ -60,11 +60,17 @@ inputs = ["redact"]
         );
     }
     assert_eq!(
-        metric_value(&text, "redactions_total{rule=\"email\",component_id=\"redact\"}"),
+        metric_value(
+            &text,
+            "redactions_total{rule=\"email\",component_id=\"redact\"}"
+        ),
         Some(1.0)
     );
     assert_eq!(
-        metric_value(&text, "redactions_total{rule=\"ipv4\",component_id=\"redact\"}"),
+        metric_value(
+            &text,
+            "redactions_total{rule=\"ipv4\",component_id=\"redact\"}"
+        ),
         Some(1.0)
     );
 

@@ -29,7 +29,11 @@ fn main() {
     eprintln!("loki-receiver listening on {}", receiver.addr);
     let start = Instant::now();
     loop {
-        std::thread::sleep(Duration::from_millis(if expect.is_some() { 20 } else { 1000 }));
+        std::thread::sleep(Duration::from_millis(if expect.is_some() {
+            20
+        } else {
+            1000
+        }));
         let entries = receiver.entry_count();
         let summary = format!(
             "t={:.2}s entries={} requests={:?} bytes={} duplicates={} rejected={}",

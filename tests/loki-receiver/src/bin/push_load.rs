@@ -17,7 +17,10 @@ fn body(bytes: usize, seq: usize) -> Vec<u8> {
                 seconds: 1_700_000_000 + seq as i64,
                 nanos: i as i32,
             }),
-            line: format!("{seq:08} {i:06} {}", "x".repeat(line_len.saturating_sub(16))),
+            line: format!(
+                "{seq:08} {i:06} {}",
+                "x".repeat(line_len.saturating_sub(16))
+            ),
             structured_metadata: vec![],
         })
         .collect();
@@ -53,8 +56,13 @@ fn main() {
         let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
-            let (client, url, bodies, next, token) =
-                (client.clone(), url.clone(), bodies.clone(), next.clone(), token.clone());
+            let (client, url, bodies, next, token) = (
+                client.clone(),
+                url.clone(),
+                bodies.clone(),
+                next.clone(),
+                token.clone(),
+            );
             tasks.push(tokio::spawn(async move {
                 let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
                 loop {
