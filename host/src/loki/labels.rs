@@ -235,6 +235,25 @@ pub enum Refused {
     TooManyNames(usize, usize),
 }
 
+/// `name` as a valid Loki label (or structured metadata) name, `[a-zA-Z_][a-zA-Z0-9_]*`:
+/// other characters become `_`, and a leading digit (or nothing) gets a `_` in front.
+pub fn sanitize_name(name: &str) -> String {
+    let mut fixed: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if fixed.is_empty() || fixed.as_bytes()[0].is_ascii_digit() {
+        fixed.insert(0, '_');
+    }
+    fixed
+}
+
 /// Makes `labels` acceptable to Loki: internal names (`__` prefix) and empty values are
 /// left out (Loki treats an empty value as no label), invalid names are rewritten with `_`,
 /// over-long names and values are cut; two names that collide after rewriting keep the
@@ -247,19 +266,7 @@ pub fn sanitize(labels: &[Label], limits: &LabelLimits) -> Result<(Vec<Label>, F
         if name.starts_with("__") || value.is_empty() {
             continue;
         }
-        let mut fixed: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if fixed.is_empty() || fixed.as_bytes()[0].is_ascii_digit() {
-            fixed.insert(0, '_');
-        }
+        let mut fixed = sanitize_name(name);
         if fixed.len() > limits.max_name_bytes {
             fixed.truncate(limits.max_name_bytes);
         }

@@ -208,7 +208,7 @@ impl LokiSink {
                 structured_metadata: batch
                     .metadata_pairs(record)
                     .map(|(k, v)| LabelPair {
-                        name: metadata_name(k).into_bytes(),
+                        name: labels::sanitize_name(k).into_bytes(),
                         value: v.as_bytes().to_vec(),
                     })
                     .collect(),
@@ -246,22 +246,4 @@ impl LokiSink {
         }
         (parts, refused_count)
     }
-}
-
-/// A structured metadata name Loki accepts: like a label name, `[a-zA-Z_][a-zA-Z0-9_]*`.
-fn metadata_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() || out.as_bytes()[0].is_ascii_digit() {
-        out.insert(0, '_');
-    }
-    out
 }
