@@ -510,3 +510,60 @@ encoding = "json"
         Some(2.0)
     );
 }
+
+/// When Loki is unreachable the pipeline fills up: pushes beyond what it can hold get 429
+/// (with Retry-After) after `queue_timeout_ms`, the ones it holds get 503 once
+/// `ack_timeout_secs` passes without delivery; none gets 204.
+#[test]
+fn a_stuck_pipeline_answers_429_and_503_never_204() {
+    let dead = free_port();
+    let sluice = Running::start(&format!(
+        r#"
+data_dir = "{{dir}}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.push]
+type = "loki_push"
+queue_timeout_ms = 300
+ack_timeout_secs = 3
+[sinks.loki]
+type = "loki"
+inputs = ["push"]
+endpoint = "http://127.0.0.1:{dead}"
+max_in_flight = 1
+min_backoff_ms = 1000
+"#
+    ));
+    let port = sluice.port;
+    // A first push gets the sink's only lane stuck retrying; then 29 more arrive.
+    let pushes: Vec<_> = (0..30)
+        .map(|i| {
+            if i == 1 {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            std::thread::spawn(move || {
+                let body = protobuf_body(r#"{app="stuck"}"#, &[&format!("push {i}")]);
+                let r = reqwest::blocking::Client::new()
+                    .post(format!("http://127.0.0.1:{port}/loki/api/v1/push"))
+                    .header("content-type", "application/x-protobuf")
+                    .timeout(Duration::from_secs(30))
+                    .body(body)
+                    .send()
+                    .unwrap();
+                let retry_after = r.headers().get("retry-after").is_some();
+                (r.status().as_u16(), retry_after)
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, bool)> = pushes.into_iter().map(|t| t.join().unwrap()).collect();
+    let count = |s: u16| answers.iter().filter(|(status, _)| *status == s).count();
+    assert_eq!(count(204), 0, "{answers:?}");
+    assert!(count(429) >= 1, "{answers:?}");
+    assert!(count(503) >= 1, "{answers:?}");
+    assert_eq!(count(429) + count(503), 30, "{answers:?}");
+    assert!(
+        answers.iter().all(|(s, ra)| *s != 429 || *ra),
+        "429 carries Retry-After"
+    );
+    assert_eq!(sluice.get("/healthz").unwrap().0, 200);
+}
