@@ -52,6 +52,7 @@ enabled = false
 type = "file"
 include = ["{input_path}"]
 stop_at_eof = true
+checkpoint = false
 filename_label = false
 labels = {{ job = "bench" }}
 [sinks.loki]

@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """The benchmark harness: runs whole sluice processes over a generated file and prints one
-table (pipeline, lines/s, lines per CPU-second, MB/s, peak RSS). CPU time and peak RSS come
-from the operating system (getrusage of the child); the sink's final record count (the
-collector's "sink total" log line) proves nothing was skipped.
+table (pipeline, lines/s, lines per CPU-second, MB/s, peak RSS, ratio to native). CPU time and
+peak RSS come from the operating system (getrusage of the child); the sink's final record
+count (the collector's "sink total" log line, and for the Loki row the receiver's count)
+proves nothing was skipped. The redact-pii row is paired with the same crate built natively
+and called in process (plugins/redact-pii/examples/native_bench.rs) in the same run: "ratio
+to native" is the plugin's own records per CPU-second inside sluice (CPU of the row minus
+CPU of file -> blackhole) over the native records per second.
 
-usage: pipelines.py [LINES]        (default 1,000,000; run from the repository root)
+usage: pipelines.py [LINES]        (default 1,000,000; run from the repository root after
+                                    `make plugins`, `cargo build --release -p sluice -p
+                                    loki-receiver`)
 """
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -17,34 +24,77 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICE = os.path.join(ROOT, "target/release/sluice")
 PLUGINS = os.path.join(ROOT, "dist/plugins")
 
-def pipeline(data_dir, input_path, transforms):
+REDACT_RULES = '{ rules = ["email", "ipv4", "credit_card"] }'
+REDACT_RULES_JSON = '{"rules": ["email", "ipv4", "credit_card"]}'
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pipeline(data_dir, input_path, transforms, loki_port=None):
     lines = [f'data_dir = "{data_dir}"', "[api]", "enabled = false",
              "[sources.app]", 'type = "file"', f'include = ["{input_path}"]',
-             "stop_at_eof = true", "filename_label = false"]
+             "stop_at_eof = true", "filename_label = false", "checkpoint = false"]
     previous = "app"
     for name, plugin, config in transforms:
         lines += [f"[transforms.{name}]", 'type = "wasm"', f'inputs = ["{previous}"]',
                   f'plugin = "{PLUGINS}/{plugin}.wasm"', f"config = {config}"]
         previous = name
-    lines += ["[sinks.out]", 'type = "blackhole"', f'inputs = ["{previous}"]']
+    if loki_port is None:
+        lines += ["[sinks.out]", 'type = "blackhole"', f'inputs = ["{previous}"]']
+    else:
+        lines += ["[sinks.out]", 'type = "loki"', f'inputs = ["{previous}"]',
+                  f'endpoint = "http://127.0.0.1:{loki_port}"', 'labels = { job = "bench" }']
     return "\n".join(lines) + "\n"
 
-PIPELINES = [
-    ("file -> blackhole", []),
-    ("file -> identity -> blackhole", [("id", "identity", "{}")]),
-    ("file -> redact-pii -> blackhole",
-     [("redact", "redact_pii", '{ rules = ["email", "ipv4", "credit_card"] }')]),
-    ("file -> parse -> redact-pii -> enrich -> blackhole (quickstart shape)",
-     [("parse", "parse", '{ format = "json", labels = ["level"], metadata = ["req_id"] }'),
-      ("redact", "redact_pii", "{}"),
-      ("enrich", "enrich", '{ labels = { env = "bench" } }')]),
+QUICKSTART_SHAPE = [
+    ("parse", "parse", '{ format = "json", labels = ["level"], metadata = ["req_id"] }'),
+    ("redact", "redact_pii", REDACT_RULES),
+    ("enrich", "enrich", '{ labels = { env = "bench" } }'),
 ]
 
-def run_one(name, transforms, input_path, n, size, tmp):
+# (name, transforms, sink: "blackhole" or "loki", native twin config or None)
+PIPELINES = [
+    ("file -> blackhole", [], "blackhole", None),
+    ("file -> identity -> blackhole", [("id", "identity", "{}")], "blackhole", None),
+    ("file -> redact-pii (email, ipv4, card) -> blackhole",
+     [("redact", "redact_pii", REDACT_RULES)], "blackhole", REDACT_RULES_JSON),
+    ("file -> redact-pii (every rule) -> blackhole",
+     [("redact", "redact_pii", "{}")], "blackhole", "{}"),
+    ("file -> parse -> redact-pii -> enrich -> blackhole", QUICKSTART_SHAPE, "blackhole", None),
+    ("file -> parse -> redact-pii -> enrich -> loki (receiver)", QUICKSTART_SHAPE, "loki", None),
+]
+
+NATIVE_BENCH = os.path.join(ROOT, "target/pii/release/examples/native_bench")
+
+
+def native_twin(input_path, config_json):
+    """Records/s of the redact-pii crate built natively and called in process."""
+    if not os.path.exists(NATIVE_BENCH):
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "redact-pii", "--example",
+                        "native_bench", "--target-dir", os.path.join(ROOT, "target/pii")],
+                       check=True, cwd=ROOT)
+    out = subprocess.run([NATIVE_BENCH, input_path, "--iters", "3", "--config", config_json],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["records_per_s"]
+
+def run_one(name, transforms, input_path, n, size, tmp, sink="blackhole"):
     data_dir = os.path.join(tmp, "data")
     cfg = os.path.join(tmp, "bench.toml")
+    receiver = None
+    loki_port = None
+    if sink == "loki":
+        loki_port = free_port()
+        receiver = subprocess.Popen(
+            [os.path.join(ROOT, "target/release/loki-receiver"), f"127.0.0.1:{loki_port}",
+             "--count-only", "--expect", str(n)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(0.3)
     with open(cfg, "w") as f:
-        f.write(pipeline(data_dir, input_path, transforms))
+        f.write(pipeline(data_dir, input_path, transforms, loki_port))
     # Warm the plugin cache so compile time is not measured.
     subprocess.run([SLUICE, "validate", cfg], check=True, capture_output=True)
     log_path = os.path.join(tmp, "sluice.log")
@@ -67,6 +117,12 @@ def run_one(name, transforms, input_path, n, size, tmp):
             arrived = event["fields"]["records"]
     if arrived != n:
         sys.exit(f"{name}: {arrived} records arrived, expected {n}")
+    if receiver is not None:
+        try:
+            receiver.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            receiver.kill()
+            sys.exit(f"{name}: the Loki receiver did not count {n} records")
     cpu = usage.ru_utime + usage.ru_stime
     rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
     return {"pipeline": name, "lines_per_s": n / wall, "lines_per_cpu_s": n / cpu,
@@ -80,11 +136,20 @@ def main():
         size = os.path.getsize(input_path)
         print(f"input: {n} lines, {size / n:.0f} bytes/line, {size / 1e6:.1f} MB; "
               f"{os.cpu_count()} cores")
-        print(f"{'pipeline':<72} {'lines/s':>10} {'lines/CPU-s':>12} {'MB/s':>7} {'peak RSS MB':>12}")
-        for name, transforms in PIPELINES:
-            r = run_one(name, transforms, input_path, n, size, tmp)
-            print(f"{r['pipeline']:<72} {r['lines_per_s']:>10,.0f} {r['lines_per_cpu_s']:>12,.0f} "
-                  f"{r['mb_per_s']:>7.1f} {r['peak_rss_mb']:>12.0f}")
+        print(f"{'pipeline':<58} {'lines/s':>10} {'lines/CPU-s':>12} {'MB/s':>7} "
+              f"{'peak RSS MB':>12} {'vs native':>10}")
+        baseline_cpu = None
+        for name, transforms, sink, native in PIPELINES:
+            r = run_one(name, transforms, input_path, n, size, tmp, sink)
+            if not transforms:
+                baseline_cpu = r["cpu_s"]
+            ratio = ""
+            if native is not None and baseline_cpu is not None:
+                plugin_rate = n / max(r["cpu_s"] - baseline_cpu, 1e-9)
+                native_rate = native_twin(input_path, native)
+                ratio = f"{plugin_rate / native_rate:.2f}"
+            print(f"{r['pipeline']:<58} {r['lines_per_s']:>10,.0f} {r['lines_per_cpu_s']:>12,.0f} "
+                  f"{r['mb_per_s']:>7.1f} {r['peak_rss_mb']:>12.0f} {ratio:>10}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -183,6 +183,10 @@ pub struct FileSourceConfig {
     /// following appends.
     #[serde(default)]
     pub stop_at_eof: bool,
+    /// Remember read positions in `DATA_DIR/checkpoints/NAME.json` once delivered, and
+    /// resume from them after a restart. With false every run starts at `read_from`.
+    #[serde(default = "yes")]
+    pub checkpoint: bool,
     /// How often to look for appended data and new files, in milliseconds.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,

@@ -36,7 +36,8 @@ const WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// The checkpoints of one source: the last committed positions and the batches in flight.
 pub struct Checkpoints {
-    path: PathBuf,
+    /// None: checkpoints are off (nothing is read or written).
+    path: Option<PathBuf>,
     committed: BTreeMap<PathBuf, Position>,
     in_flight: VecDeque<(oneshot::Receiver<AckStatus>, Snapshot)>,
     dirty: bool,
@@ -66,8 +67,19 @@ impl Checkpoints {
             Err(_) => BTreeMap::new(),
         };
         Checkpoints {
-            path,
+            path: Some(path),
             committed,
+            in_flight: VecDeque::new(),
+            dirty: false,
+            last_write: Instant::now(),
+        }
+    }
+
+    /// Checkpoints that are never read or written (`checkpoint = false`).
+    pub fn disabled() -> Checkpoints {
+        Checkpoints {
+            path: None,
+            committed: BTreeMap::new(),
             in_flight: VecDeque::new(),
             dirty: false,
             last_write: Instant::now(),
@@ -129,22 +141,26 @@ impl Checkpoints {
 
     fn write(&mut self) {
         self.last_write = Instant::now();
+        let Some(path) = self.path.clone() else {
+            self.dirty = false;
+            return;
+        };
         let result = (|| {
-            if let Some(dir) = self.path.parent() {
+            if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let tmp = self.path.with_extension("json.tmp");
+            let tmp = path.with_extension("json.tmp");
             let body = serde_json::to_vec_pretty(&OnDisk {
                 files: self.committed.clone(),
             })?;
             std::fs::write(&tmp, body)?;
             std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
+            std::fs::rename(&tmp, &path)
         })();
         match result {
             Ok(()) => self.dirty = false,
             Err(e) => {
-                tracing::error!(path = %self.path.display(), error = %e, "cannot write checkpoints")
+                tracing::error!(path = %path.display(), error = %e, "cannot write checkpoints")
             }
         }
     }

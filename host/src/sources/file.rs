@@ -8,9 +8,11 @@
 //! a checkpoint.
 //!
 //! Runs on a blocking thread: reading from the page cache is fast and a thread keeps the
-//! async workers free. Rotation by rename (following the renamed file to its end) is not
-//! handled yet: a renamed file is forgotten and the new file at the path is read from its
-//! start.
+//! async workers free. The thread wakes when the file system reports a change in a watched
+//! directory (inotify), and polls every `poll_interval_ms` in any case.
+//!
+//! Rotation by rename (following the renamed file to its end) is not handled yet: a
+//! renamed file is forgotten and the new file at the path is read from its start.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -99,10 +101,16 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
     );
     let mut files: BTreeMap<PathBuf, Tailed> = BTreeMap::new();
     let mut progress = Progress {
-        checkpoints: Checkpoints::load(&ctx.data_dir, &ctx.name),
+        checkpoints: if config.checkpoint {
+            Checkpoints::load(&ctx.data_dir, &ctx.name)
+        } else {
+            Checkpoints::disabled()
+        },
     };
     let mut first_scan = true;
     let mut last_discover: Option<Instant> = None;
+    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
+    let _watcher = watch_dirs(&config.include, wake_tx, &ctx);
     let mut buf = vec![0u8; READ_CHUNK];
     let poll = Duration::from_millis(config.poll_interval_ms.max(1));
 
@@ -178,10 +186,58 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
             return;
         }
         if !read_any {
+            // Sleep until the poll interval or the batch deadline, or until the file system
+            // says something changed (so an appended line is read at once).
             let wait = batcher.time_left().map_or(poll, |left| left.min(poll));
-            std::thread::sleep(wait.max(Duration::from_millis(1)));
+            let _ = wake.recv_timeout(wait.max(Duration::from_millis(1)));
+            while wake.try_recv().is_ok() {}
         }
     }
+}
+
+/// The directory a glob pattern's matches live under: its part before the first wildcard,
+/// up to the last `/`; and whether matches can be deeper (a wildcard before the last `/`).
+fn watch_root(pattern: &str) -> (PathBuf, bool) {
+    let wild = pattern.find(['*', '?', '[', '{']).unwrap_or(pattern.len());
+    let dir_end = pattern[..wild].rfind('/').map_or(0, |i| i + 1);
+    let deeper = pattern[wild..].contains('/');
+    let dir = if dir_end == 0 {
+        "."
+    } else {
+        &pattern[..dir_end]
+    };
+    (PathBuf::from(dir), deeper)
+}
+
+/// Watches the directories of the include globs (inotify on Linux) and sends on `wake` when
+/// anything in them changes. Without it (unsupported, or too many watches) the source still
+/// polls every `poll_interval_ms`.
+fn watch_dirs(
+    include: &[String],
+    wake: std::sync::mpsc::Sender<()>,
+    ctx: &SourceContext,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = wake.send(());
+        }
+    })
+    .map_err(|e| tracing::debug!(component_id = %ctx.name, error = %e, "no file watcher; polling"))
+    .ok()?;
+    for pattern in include {
+        let (dir, deeper) = watch_root(pattern);
+        let mode = if deeper {
+            notify::RecursiveMode::Recursive
+        } else {
+            notify::RecursiveMode::NonRecursive
+        };
+        if let Err(e) = watcher.watch(&dir, mode) {
+            tracing::debug!(component_id = %ctx.name, dir = %dir.display(), error = %e,
+                "cannot watch; polling");
+        }
+    }
+    Some(watcher)
 }
 
 /// Expands the include globs and opens files not yet followed.
@@ -327,4 +383,23 @@ fn flush(
         .sent(settled, Progress::snapshot(files));
     ctx.metrics.sent(records, bytes);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_roots_are_the_literal_directory_part() {
+        assert_eq!(
+            watch_root("/var/log/app/*.log"),
+            (PathBuf::from("/var/log/app/"), false)
+        );
+        assert_eq!(
+            watch_root("/var/log/**/x.log"),
+            (PathBuf::from("/var/log/"), true)
+        );
+        assert_eq!(watch_root("/srv/a.log"), (PathBuf::from("/srv/"), false));
+        assert_eq!(watch_root("*.log"), (PathBuf::from("."), false));
+    }
 }

@@ -214,6 +214,7 @@ pub fn from_config(config: &Map<String, Value>) -> Result<Redactor, String> {
     r.metadata = bool_key(config, "metadata")?;
     r.metric_labels = str_list(config, "metric_labels")?.unwrap_or_default();
     r.on.copy_from_slice(&enabled[..BUILTIN]);
+    r.update_triggers();
     if !patterns.is_empty() {
         // Disabled custom rules are left out of the regex.
         let on: Vec<usize> = (0..patterns.len())

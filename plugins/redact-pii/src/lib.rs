@@ -73,6 +73,12 @@ pub struct Redactor {
     json_keys: Vec<String>,
     custom: Option<Custom>,
     json: bool,
+    /// Use the text-scan fast path for JSON lines where it gives the walker's result
+    /// (always, except in the tests that compare the two).
+    json_fast: bool,
+    /// Bytes at which some enabled built-in rule can start looking ([`Redactor::scan`]
+    /// skips every other byte at once); kept current by [`Redactor::update_triggers`].
+    triggers: [bool; 256],
     labels: bool,
     metadata: bool,
     metric_labels: Vec<String>,
@@ -104,7 +110,7 @@ impl Redactor {
             on[*r as usize] = true;
         }
         on[Rule::JsonKey as usize] = false; // no keys listed
-        Redactor {
+        let mut r = Redactor {
             on,
             names: Rule::ALL.iter().map(|r| r.name().to_owned()).collect(),
             modes: vec![Mode::Mask; BUILTIN],
@@ -113,10 +119,14 @@ impl Redactor {
             json_keys: Vec::new(),
             custom: None,
             json: true,
+            json_fast: true,
+            triggers: [true; 256],
             labels: true,
             metadata: true,
             metric_labels: Vec::new(),
-        }
+        };
+        r.update_triggers();
+        r
     }
 
     /// Builds from the plugin's config table (keys: [`config`]).
@@ -234,6 +244,9 @@ impl Redactor {
     fn line_edits(&self, line: &str, ctx: Ctx, sc: &mut Scratch) -> Vec<usize> {
         let first = line.as_bytes().iter().find(|c| !c.is_ascii_whitespace());
         if self.json && matches!(first, Some(b'{') | Some(b'[')) {
+            if self.json_fast && self.json_scan_is_enough() && self.json_fast_edits(line, ctx, sc) {
+                return Vec::new();
+            }
             let mut w = json::Walker::new(
                 self,
                 line,
@@ -254,6 +267,77 @@ impl Redactor {
             self.plain_edits(line, 0, &sc.matches, &mut sc.edits);
         }
         Vec::new()
+    }
+
+    /// True when no enabled rule depends on JSON keys or removes fields, so a JSON line
+    /// without escapes can be scanned as text (see [`Redactor::json_fast_edits`]).
+    fn json_scan_is_enough(&self) -> bool {
+        !self.on(Rule::JsonKey)
+            && !self.on(Rule::Secret)
+            && !self.on(Rule::BearerToken)
+            && self.custom.is_none()
+            && (0..BUILTIN).all(|r| !self.on[r] || self.modes[r] != Mode::Drop)
+    }
+
+    /// The fast path for a JSON line: when it has no escape, its strings are the spans
+    /// between consecutive quotes, so one text scan of the whole line finds what scanning
+    /// each string value would. A match inside a value string is replaced in place; a match
+    /// that is a whole bare token (a number) is replaced by a quoted placeholder. Anything
+    /// else (a match in a key, across a quote, or inside a longer bare token) returns false
+    /// and the line goes through the JSON walker instead. The line's validity as JSON is not
+    /// checked: a line that only looks like JSON is redacted like text, with bare-token
+    /// matches quoted.
+    fn json_fast_edits(&self, line: &str, ctx: Ctx, sc: &mut Scratch) -> bool {
+        let b = line.as_bytes();
+        if memchr::memchr(b'\\', b).is_some() {
+            return false;
+        }
+        sc.matches.clear();
+        sc.edits.clear();
+        self.scan(line, ctx, &mut sc.matches);
+        let mut quotes = memchr::memchr_iter(b'"', b).peekable();
+        let mut inside = false;
+        let mut string_start = 0;
+        for m in &sc.matches {
+            while let Some(&q) = quotes.peek() {
+                if q >= m.start {
+                    break;
+                }
+                inside = !inside;
+                string_start = q;
+                quotes.next();
+            }
+            if memchr::memchr(b'"', &b[m.start..m.end]).is_some() {
+                return false;
+            }
+            let what = if inside {
+                // A key's string is followed by `:`: keys are never rewritten.
+                let close = quotes.peek().copied().unwrap_or(b.len());
+                let after = b[close.min(b.len())..]
+                    .iter()
+                    .skip(1)
+                    .find(|c| !c.is_ascii_whitespace());
+                if after == Some(&b':') || string_start >= m.start {
+                    return false;
+                }
+                What::Render(m.rule)
+            } else {
+                let before = b[..m.start].iter().rev().find(|c| !c.is_ascii_whitespace());
+                let after = b[m.end..].iter().find(|c| !c.is_ascii_whitespace());
+                if !matches!(before, Some(b':' | b'[' | b','))
+                    || !matches!(after, Some(b',' | b'}' | b']'))
+                {
+                    return false;
+                }
+                What::Quoted(m.rule)
+            };
+            sc.edits.push(Edit {
+                start: m.start,
+                end: m.end,
+                what,
+            });
+        }
+        true
     }
 
     /// Writes `line` with `edits` applied to `out` (nothing when there are none) and counts

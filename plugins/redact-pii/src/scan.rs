@@ -54,6 +54,61 @@ impl Redactor {
         self.on[rule as usize]
     }
 
+    /// Recomputes [`Redactor::triggers`] from the enabled rules: the first bytes the
+    /// dispatch in [`Redactor::word_start`] and [`Redactor::punct`] acts on. Must list a
+    /// superset of them; call after changing `on`.
+    pub(crate) fn update_triggers(&mut self) {
+        let mut t = [false; 256];
+        let mut set = |bytes: &[u8]| bytes.iter().for_each(|b| t[*b as usize] = true);
+        let on = |r: Rule| self.on[r as usize];
+        if on(Rule::Email) {
+            set(b"@%");
+        }
+        if on(Rule::Phone) {
+            set(b"%+(");
+        }
+        if on(Rule::UrlCredentials) || on(Rule::Ipv6) || on(Rule::Secret) {
+            set(b":");
+        }
+        if on(Rule::Secret) {
+            set(b"=");
+        }
+        if [
+            Rule::Ipv6,
+            Rule::Ipv4,
+            Rule::CreditCard,
+            Rule::Ssn,
+            Rule::Phone,
+        ]
+        .into_iter()
+        .any(on)
+        {
+            set(b"0123456789");
+        }
+        if on(Rule::Jwt) {
+            set(b"e");
+        }
+        if on(Rule::AwsAccessKey) {
+            set(b"A");
+        }
+        if on(Rule::GithubToken) {
+            set(b"g");
+        }
+        if on(Rule::SlackToken) {
+            set(b"xh");
+        }
+        if on(Rule::BearerToken) {
+            set(b"BbAa");
+        }
+        if on(Rule::Iban) {
+            set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        }
+        if on(Rule::Ipv6) {
+            set(b"abcdefABCDEF");
+        }
+        self.triggers = t;
+    }
+
     /// Appends the matches in `s` (offsets relative to `s`) to `out`, sorted, without
     /// overlaps.
     pub(crate) fn scan(&self, s: &str, ctx: Ctx, out: &mut Vec<Match>) {
@@ -82,6 +137,13 @@ impl Redactor {
         let mut i = 0;
         let mut floor = 0;
         while i < n {
+            // Most bytes cannot start anything an enabled rule looks for.
+            while i < n && !self.triggers[b[i] as usize] {
+                i += 1;
+            }
+            if i == n {
+                break;
+            }
             let c = b[i];
             let hit = if is_word(c) {
                 if i > 0 && is_word(b[i - 1]) {
@@ -201,9 +263,11 @@ impl Redactor {
             if p == b':' && before(b, i - 1).is_ascii_digit() {
                 return None; // a port or a time field
             }
-            if self.on(Rule::Ipv4) && !ctx.version && !network::preceded_by_version(b, i) {
+            if self.on(Rule::Ipv4) && !ctx.version {
                 if let Some(e) = network::ipv4_at(b, i) {
-                    return Some((i, e, Rule::Ipv4));
+                    if !network::preceded_by_version(b, i) {
+                        return Some((i, e, Rule::Ipv4));
+                    }
                 }
             }
             if self.on(Rule::CreditCard) {

@@ -61,6 +61,9 @@ struct Inner {
     /// Count entries without storing them (benchmarks).
     count_only: bool,
     counted: usize,
+    /// With latency recording on: for each entry whose line starts with the Unix time in
+    /// nanoseconds it was written at, how long it took to arrive.
+    latencies: Option<Vec<i64>>,
 }
 
 /// Shared state of a running receiver.
@@ -133,6 +136,23 @@ impl Receiver {
     /// duplicate check); [`Receiver::entry_count`] still reports them.
     pub fn count_only(&self) {
         self.shared.0.lock().unwrap().count_only = true;
+    }
+
+    /// Records, for every entry whose line starts with a Unix time in nanoseconds (the
+    /// moment it was written), the time from then to its arrival here.
+    pub fn record_latency(&self) {
+        self.shared.0.lock().unwrap().latencies = Some(Vec::new());
+    }
+
+    /// The latencies recorded so far, in nanoseconds, in arrival order.
+    pub fn latencies(&self) -> Vec<i64> {
+        self.shared
+            .0
+            .lock()
+            .unwrap()
+            .latencies
+            .clone()
+            .unwrap_or_default()
     }
 
     /// Requires `Authorization: Bearer <token>`.
@@ -306,6 +326,19 @@ async fn push(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     };
     let old = now_ns() - 7 * 24 * 3600 * 1_000_000_000;
     let mut errors = Vec::new();
+    if let Some(latencies) = inner.latencies.as_mut() {
+        let now = now_ns();
+        for entry in streams.iter().flat_map(|s| &s.entries) {
+            let written = entry
+                .line
+                .split(' ')
+                .next()
+                .and_then(|t| t.parse::<i64>().ok());
+            if let Some(written) = written {
+                latencies.push(now - written);
+            }
+        }
+    }
     if inner.count_only {
         inner.counted += streams.iter().map(|s| s.entries.len()).sum::<usize>();
         return answer(&mut inner, StatusCode::NO_CONTENT, String::new());

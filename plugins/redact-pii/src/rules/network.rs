@@ -44,7 +44,7 @@ pub fn ipv4_at(b: &[u8], d: usize) -> Option<usize> {
 /// `rev` (as a key's last word), then up to three of `space : = " '`.
 pub fn preceded_by_version(b: &[u8], s: usize) -> bool {
     let mut k = s;
-    let stop = s.saturating_sub(3);
+    let stop = s.saturating_sub(4);
     while k > stop && matches!(b[k - 1], b' ' | b':' | b'=' | b'"' | b'\'') {
         k -= 1;
     }
