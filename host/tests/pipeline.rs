@@ -174,3 +174,62 @@ path = "{{dir}}/out.log"
         "every line once, in order; the partial line waits"
     );
 }
+
+/// `audit = true` on redact-pii: every redacted record carries structured metadata
+/// `redactions` naming the rule and byte span of each replacement, never the value.
+#[test]
+fn redaction_audit_names_rules_and_spans_without_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    std::fs::write(
+        &input,
+        "login a@example.com from 10.1.2.3\nnothing to hide\n{\"card\":\"4111 1111 1111 1111\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let config = format!(
+        r#"
+data_dir = "{dir}/data"
+[api]
+enabled = false
+[sources.app]
+type = "file"
+include = ["{input}"]
+stop_at_eof = true
+[transforms.redact]
+type = "wasm"
+inputs = ["app"]
+plugin = "{redact}"
+config = {{ audit = true }}
+[sinks.out]
+type = "file"
+inputs = ["redact"]
+path = "{out}"
+encoding = "json"
+"#,
+        dir = dir.path().display(),
+        input = input.display(),
+        redact = plugin("redact_pii").display(),
+        out = out.display(),
+    );
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, config).unwrap();
+    let status = sluice()
+        .arg("run")
+        .arg(&path)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[0]["line"], "login <email> from <ipv4>");
+    assert_eq!(rows[0]["metadata"]["redactions"], "email@6-19,ipv4@25-33");
+    assert_eq!(rows[1]["metadata"], serde_json::json!({}));
+    assert_eq!(rows[2]["metadata"]["redactions"], "credit_card@9-28");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("a@example.com") && !text.contains("4111"));
+}

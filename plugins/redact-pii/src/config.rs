@@ -14,6 +14,7 @@
 //! | `json` | bool | `true` | JSON-aware redaction of JSON lines |
 //! | `labels` | bool | `true` | redact label values |
 //! | `metadata` | bool | `true` | redact structured metadata values |
+//! | `audit` | bool | `false` | add structured metadata `redactions` = `rule@start-end,...` (byte spans of the input line that were replaced; never the values) |
 //! | `metric_labels` | list of strings | `[]` | extra label values appended after the rule to `redactions_total` samples (e.g. the transform name) |
 //!
 //! Unknown keys, rule names or modes are init errors naming them.
@@ -40,6 +41,7 @@ const KEYS: &[&str] = &[
     "labels",
     "metadata",
     "metric_labels",
+    "audit",
 ];
 
 fn str_list(config: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
@@ -212,6 +214,10 @@ pub fn from_config(config: &Map<String, Value>) -> Result<Redactor, String> {
     r.json = bool_key(config, "json")?;
     r.labels = bool_key(config, "labels")?;
     r.metadata = bool_key(config, "metadata")?;
+    r.audit = matches!(config.get("audit"), Some(Value::Bool(true)));
+    if let Some(v) = config.get("audit").filter(|v| !v.is_boolean()) {
+        return Err(format!("config key `audit` must be a boolean, got {v}"));
+    }
     r.metric_labels = str_list(config, "metric_labels")?.unwrap_or_default();
     r.on.copy_from_slice(&enabled[..BUILTIN]);
     r.update_triggers();

@@ -76,6 +76,8 @@ pub struct Redactor {
     /// Use the text-scan fast path for JSON lines where it gives the walker's result
     /// (always, except in the tests that compare the two).
     json_fast: bool,
+    /// Add structured metadata `redactions` listing what was replaced (rule and position).
+    audit: bool,
     /// Bytes at which some enabled built-in rule can start looking ([`Redactor::scan`]
     /// skips every other byte at once); kept current by [`Redactor::update_triggers`].
     triggers: [bool; 256],
@@ -120,6 +122,7 @@ impl Redactor {
             custom: None,
             json: true,
             json_fast: true,
+            audit: false,
             triggers: [true; 256],
             labels: true,
             metadata: true,
@@ -201,6 +204,48 @@ impl Redactor {
             let counted = self.line_edits(line, Ctx::default(), sc);
             self.apply(line, &sc.edits, &counted, out, counts)
         })
+    }
+
+    /// [`Redactor::redact_counted`], also writing to `audit` what was replaced, for
+    /// operators to check: `rule@start-end` per replaced span of the input line (byte
+    /// offsets, end exclusive), comma-separated; a span rewritten whole (a JSON string with
+    /// escapes, a dropped field) names every rule counted in it, joined by `+`. Never the
+    /// replaced text. `audit` is left empty when nothing was replaced.
+    pub fn redact_audited(
+        &self,
+        line: &str,
+        out: &mut String,
+        counts: &mut [u64],
+        audit: &mut String,
+    ) -> usize {
+        use std::fmt::Write;
+        audit.clear();
+        SCRATCH.with_borrow_mut(|sc| {
+            sc.edits.clear();
+            let counted = self.line_edits(line, Ctx::default(), sc);
+            for e in &sc.edits {
+                let rules: Vec<&str> = match &e.what {
+                    What::Render(r) | What::Quoted(r) | What::Cut(Some(r)) => {
+                        vec![self.names[*r].as_str()]
+                    }
+                    What::Text(_) => counted.iter().map(|r| self.names[*r].as_str()).collect(),
+                    What::Cut(None) => continue,
+                };
+                if rules.is_empty() {
+                    continue;
+                }
+                if !audit.is_empty() {
+                    audit.push(',');
+                }
+                let _ = write!(audit, "{}@{}-{}", rules.join("+"), e.start, e.end);
+            }
+            self.apply(line, &sc.edits, &counted, out, counts)
+        })
+    }
+
+    /// True when the config asks for the `redactions` audit metadata (`audit = true`).
+    pub fn audits(&self) -> bool {
+        self.audit
     }
 
     /// Redacts the value of a label or metadata pair named `key`: a key listed in
@@ -451,7 +496,22 @@ mod plugin {
             let r = &self.redactor;
             let counts = &mut self.counts;
             counts.iter_mut().for_each(|c| *c = 0);
-            batch.map_lines(|_, line, out| r.redact_counted(line, out, counts) > 0);
+            if r.audits() {
+                let mut audit = String::new();
+                let mut audits: Vec<(usize, String)> = Vec::new();
+                batch.map_lines(|i, line, out| {
+                    let n = r.redact_audited(line, out, counts, &mut audit);
+                    if !audit.is_empty() {
+                        audits.push((i, std::mem::take(&mut audit)));
+                    }
+                    n > 0
+                });
+                for (i, spans) in &audits {
+                    batch.set_metadata(*i, "redactions", spans);
+                }
+            } else {
+                batch.map_lines(|_, line, out| r.redact_counted(line, out, counts) > 0);
+            }
             let mut out = String::new();
             if r.redacts_labels() {
                 batch.map_label_sets(|set| {

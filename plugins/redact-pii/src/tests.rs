@@ -714,3 +714,29 @@ fn json_fast_path_matches_the_walker() {
         assert_eq!(a, b, "fast path and walker differ on {line}");
     }
 }
+
+/// The audit trail names the rule and byte span of each replacement, never the value, for
+/// text lines, JSON lines (fast path and walker) and whole-string rewrites.
+#[test]
+fn audit_lists_rule_and_span_never_the_value() {
+    let r = Redactor::from_config_json(r#"{"audit": true}"#).unwrap();
+    assert!(r.audits());
+    let mut counts = r.new_counts();
+    let (mut out, mut audit) = (String::new(), String::new());
+    let line = "login a@example.com from 10.1.2.3";
+    r.redact_audited(line, &mut out, &mut counts, &mut audit);
+    assert_eq!(audit, "email@6-19,ipv4@25-33");
+    assert_eq!(&line[6..19], "a@example.com");
+    let json = r#"{"msg":"from 10.1.2.3","password":"hunter2"}"#;
+    out.clear();
+    r.redact_audited(json, &mut out, &mut counts, &mut audit);
+    assert!(
+        !audit.contains("hunter2") && !audit.contains("10.1.2.3"),
+        "{audit}"
+    );
+    assert!(audit.starts_with("ipv4@13-21,secret@"), "{audit}");
+    out.clear();
+    r.redact_audited("nothing here", &mut out, &mut counts, &mut audit);
+    assert!(audit.is_empty());
+    assert!(Redactor::from_config_json(r#"{"audit": "yes"}"#).is_err());
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Memory over time: the full pipeline (file -> parse -> redact-pii -> enrich -> loki sink ->
+loki-receiver) runs for SECONDS while a writer appends RATE generated lines per second to the
+followed file; the collector's resident memory (VmRSS from /proc) is sampled every 10 s.
+Prints the samples, the peak (VmHWM) and the receiver's final count, which must equal what
+was written.
+
+usage: soak.py [SECONDS] [RATE]     (default 600 s at 20,000 lines/s; after `make plugins`
+                                     and `cargo build --release -p sluice -p loki-receiver`)
+"""
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REL = os.path.join(ROOT, "target/release")
+PLUGINS = os.path.join(ROOT, "dist/plugins")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB -> MB
+    return 0.0
+
+
+def main():
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 600
+    rate = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
+    n = seconds * rate
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "source.log")
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench/gen.py"), str(min(n, 1_000_000)), source],
+                       check=True)
+        with open(source, "rb") as f:
+            pool = f.read().splitlines(keepends=True)
+        log = os.path.join(tmp, "app.log")
+        open(log, "w").close()
+        port = free_port()
+        receiver = subprocess.Popen(
+            [os.path.join(REL, "loki-receiver"), f"127.0.0.1:{port}", "--count-only", "--expect", str(n)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cfg = os.path.join(tmp, "soak.toml")
+        with open(cfg, "w") as f:
+            f.write(f"""data_dir = "{tmp}/data"
+[api]
+enabled = false
+[sources.app]
+type = "file"
+include = ["{log}"]
+filename_label = false
+[transforms.parse]
+type = "wasm"
+inputs = ["app"]
+plugin = "{PLUGINS}/parse.wasm"
+config = {{ format = "json", labels = ["level"], metadata = ["req_id"] }}
+[transforms.redact]
+type = "wasm"
+inputs = ["parse"]
+plugin = "{PLUGINS}/redact_pii.wasm"
+config = {{ rules = ["email", "ipv4", "credit_card"] }}
+[transforms.enrich]
+type = "wasm"
+inputs = ["redact"]
+plugin = "{PLUGINS}/enrich.wasm"
+config = {{ labels = {{ env = "soak" }} }}
+[sinks.loki]
+type = "loki"
+inputs = ["enrich"]
+endpoint = "http://127.0.0.1:{port}"
+""")
+        sluice = subprocess.Popen([os.path.join(REL, "sluice"), "run", cfg],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        start = time.monotonic()
+        written = 0
+        samples = []
+        next_sample = 0.0
+        with open(log, "ab") as f:
+            while written < n:
+                elapsed = time.monotonic() - start
+                if elapsed >= next_sample:
+                    samples.append((elapsed, status(sluice.pid, "VmRSS")))
+                    print(f"t={elapsed:6.0f}s rss={samples[-1][1]:6.1f} MB written={written}", flush=True)
+                    next_sample += 10
+                due = min(int(elapsed * rate), n)
+                if due > written:
+                    f.write(b"".join(pool[i % len(pool)] for i in range(written, due)))
+                    f.flush()
+                    written = due
+                time.sleep(0.01)
+        try:
+            summary = receiver.communicate(timeout=60)[0].strip()
+        except subprocess.TimeoutExpired:
+            receiver.kill()
+            summary = f"receiver did not count all {n}"
+        samples.append((time.monotonic() - start, status(sluice.pid, "VmRSS")))
+        peak = status(sluice.pid, "VmHWM")
+        sluice.terminate()
+        sluice.wait()
+        rss = [r for _, r in samples]
+        first_min = [r for t, r in samples if t >= 60][:1] or rss[:1]
+        print(f"{n} lines at {rate}/s over {seconds} s: RSS after 1 min {first_min[0]:.1f} MB, "
+              f"at the end {rss[-1]:.1f} MB, max sampled {max(rss):.1f} MB, peak (VmHWM) {peak:.1f} MB")
+        print(f"receiver: {summary}")
+
+
+if __name__ == "__main__":
+    main()
