@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
     let host = Arc::new(PluginHostContext {
         component: telemetry.component("bench", "transform"),
         metrics: Vec::new(),
+        recorder: None,
     });
     let settings = InstanceSettings {
         config_json: "{}".into(),

@@ -12,6 +12,7 @@
 //! - [`loki`]: the Loki push protocol (protobuf + snappy, JSON, stream labels).
 //! - [`event`]: the columnar [`event::LogBatch`] and its acknowledgement.
 //! - [`config`]: TOML to typed config, with located errors.
+//! - [`plugin_cli`]: `sluice plugin inspect|test|new`, tools for plugin authors.
 //! - [`telemetry`]: the collector's own metrics and logs.
 
 pub mod channel;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod encode;
 pub mod event;
 pub mod loki;
+pub mod plugin_cli;
 pub mod runtime;
 pub mod server;
 pub mod sinks;

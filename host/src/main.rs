@@ -1,5 +1,6 @@
-//! The `sluice` command: `run`, `validate` and `test` a pipeline file. Thin: the library
-//! does the work; this file parses arguments, prints errors and picks the exit code.
+//! The `sluice` command: `run`, `validate` and `test` a pipeline file, and `plugin
+//! inspect|test|new` for plugin authors. Thin: the library does the work; this file parses
+//! arguments, prints errors and picks the exit code.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,71 @@ enum Command {
         /// The pipeline TOML file.
         config: PathBuf,
     },
+    /// Tools for plugin authors: inspect a component, run it on sample lines, start one.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Print the contract version and world a component implements, its imports, size,
+    /// compile time, cache state, and the time and memory one instance takes.
+    Inspect {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+        /// Use DIR/plugin-cache, as a pipeline with `data_dir = DIR` would.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The config `init` gets when an instance is measured (JSON or TOML).
+        #[arg(long, value_name = "JSON_OR_TOML")]
+        config: Option<String>,
+    },
+    /// Run one plugin on sample lines: print each output record as a JSON line, then each
+    /// metric series it emitted.
+    Test {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+        /// The plugin's config: JSON (`{"labels":{"env":"x"}}`) or TOML
+        /// (`labels = { env = "x" }`).
+        #[arg(long, value_name = "JSON_OR_TOML")]
+        config: Option<String>,
+        /// Input file, one record per line (`-` for stdin).
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// Input lines are JSON records as this command prints them (line, labels,
+        /// metadata, timestamp) rather than raw lines.
+        #[arg(long)]
+        records: bool,
+        /// A label for every raw input line (repeatable).
+        #[arg(long = "label", value_name = "NAME=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// Records per `process` call.
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        /// Use DIR/plugin-cache, as a pipeline with `data_dir = DIR` would.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Start a plugin from the template of a language (see docs/plugins.md).
+    New {
+        /// The language.
+        #[arg(long, value_enum)]
+        lang: sluice::plugin_cli::Lang,
+        /// The plugin's name ([a-z][a-z0-9_-]*).
+        name: String,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        dir: Option<PathBuf>,
+        /// Rust: the SDK crate (plugins/sdk) to depend on, when the new plugin is not inside
+        /// a sluice checkout.
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{text}` is not NAME=VALUE"))
 }
 
 fn main() -> ExitCode {
@@ -44,6 +110,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run(config),
         Command::Validate { config } => validate(config),
         Command::Test { config } => test(config),
+        Command::Plugin(command) => plugin(command),
     };
     match result {
         Ok(code) => code,
@@ -150,4 +217,61 @@ fn test(path: PathBuf) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PluginCommand::Inspect {
+            plugin,
+            data_dir,
+            config,
+        } => {
+            let report =
+                sluice::plugin_cli::inspect(&plugin, data_dir.as_deref(), config.as_deref())?;
+            print!("{report}");
+        }
+        PluginCommand::Test {
+            plugin,
+            config,
+            input,
+            records,
+            labels,
+            batch,
+            data_dir,
+        } => {
+            let options = sluice::plugin_cli::TestOptions {
+                config,
+                input,
+                records,
+                labels,
+                batch,
+                data_dir,
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let summary = sluice::plugin_cli::test(&plugin, &options, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            eprintln!(
+                "{} records in, {} out, {} batches, {} metric samples",
+                summary.records_in, summary.records_out, summary.batches, summary.metric_samples
+            );
+        }
+        PluginCommand::New {
+            lang,
+            name,
+            dir,
+            sdk,
+        } => {
+            let files = sluice::plugin_cli::new(lang, &name, dir.as_deref(), sdk.as_deref())?;
+            for f in &files {
+                println!("created {}", f.display());
+            }
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            print!(
+                "next:\n{}",
+                sluice::plugin_cli::next_steps(lang, &name, &dir)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

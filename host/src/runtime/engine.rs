@@ -11,6 +11,7 @@ use wasmtime::{Config, Engine, EngineWeak};
 
 use super::bindings::{LogTransform, LogTransformPre};
 use super::cache::{self, CacheOutcome};
+use super::contract::{self, ContractInfo};
 use super::instance::PluginState;
 use super::PluginError;
 
@@ -38,6 +39,8 @@ pub struct LoadedPlugin {
     pub load_time: Duration,
     /// Whether it came from the on-disk cache.
     pub cache: CacheOutcome,
+    /// The contract version it was built for and its import and export names.
+    pub contract: ContractInfo,
 }
 
 impl PluginRuntime {
@@ -47,6 +50,10 @@ impl PluginRuntime {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        if std::env::var_os("SLUICE_WASM_PERFMAP").is_some() {
+            // For profiling plugins: `perf` finds JIT code through /tmp/perf-PID.map.
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let wasm_err =
             |e: wasmtime::Error| anyhow::anyhow!("cannot set up the plugin engine: {e:#}");
         let engine = Engine::new(&config).map_err(wasm_err)?;
@@ -87,6 +94,16 @@ impl PluginRuntime {
                 detail: format!("{e:#}"),
             })?;
         let load_time = started.elapsed();
+        // The version check comes first: a plugin of another major version would otherwise
+        // fail below with a linker message that does not say why.
+        let version = |detail: String| PluginError::Version {
+            path: shown.clone(),
+            detail,
+        };
+        let info = contract::inspect(&self.engine, &component).map_err(version)?;
+        if let Some(found) = info.version {
+            contract::compatible(found, contract::host_version()).map_err(version)?;
+        }
         let contract = |e: wasmtime::Error| PluginError::Contract {
             path: shown.clone(),
             detail: format!("{e:#}"),
@@ -100,6 +117,7 @@ impl PluginRuntime {
             size: wasm.len(),
             load_time,
             cache: outcome,
+            contract: info,
         })
     }
 }

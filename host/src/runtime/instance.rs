@@ -4,7 +4,7 @@
 //! Sandbox: the WASI context has no preopened directories, no sockets and no environment
 //! except the variables a pipeline grants by name; the plugin's stdout and stderr go nowhere.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
@@ -25,6 +25,77 @@ pub struct PluginHostContext {
     pub component: ComponentMetrics,
     /// Declared metrics, by id (their index).
     pub metrics: Vec<(String, PluginMetric)>,
+    /// When set, every metric name the plugin asks for gets an id (after the declared
+    /// ones) and its samples are recorded here rather than exported (`sluice plugin test`).
+    pub recorder: Option<Arc<MetricRecorder>>,
+}
+
+/// One sample a plugin emitted through `counter-add` or `histogram-observe`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSample {
+    /// The name the plugin looked up with `metric-id`.
+    pub name: String,
+    /// `counter` or `histogram`.
+    pub kind: &'static str,
+    /// The label values it passed.
+    pub labels: Vec<String>,
+    pub value: f64,
+    pub trace_id: Option<String>,
+}
+
+/// Records the metrics a plugin emits without declaring them (see
+/// [`PluginHostContext::recorder`]).
+#[derive(Debug, Default)]
+pub struct MetricRecorder {
+    names: Mutex<Vec<String>>,
+    samples: Mutex<Vec<MetricSample>>,
+}
+
+impl MetricRecorder {
+    /// The samples recorded so far, in call order.
+    pub fn samples(&self) -> Vec<MetricSample> {
+        self.samples.lock().expect("metric recorder lock").clone()
+    }
+
+    fn id(&self, name: &str) -> usize {
+        let mut names = self.names.lock().expect("metric recorder lock");
+        match names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                names.push(name.to_owned());
+                names.len() - 1
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        id: usize,
+        kind: &'static str,
+        labels: Vec<String>,
+        value: f64,
+        trace_id: Option<String>,
+    ) {
+        let Some(name) = self
+            .names
+            .lock()
+            .expect("metric recorder lock")
+            .get(id)
+            .cloned()
+        else {
+            return;
+        };
+        self.samples
+            .lock()
+            .expect("metric recorder lock")
+            .push(MetricSample {
+                name,
+                kind,
+                labels,
+                value,
+                trace_id,
+            });
+    }
 }
 
 /// Limits and grants for the instances of one transform.
@@ -45,12 +116,15 @@ pub struct InstanceSettings {
 struct MemoryCap {
     max_bytes: usize,
     exceeded: bool,
+    /// Linear memory of every memory of the instance, in bytes, and its high mark.
+    total_bytes: usize,
+    peak_bytes: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -58,6 +132,8 @@ impl ResourceLimiter for MemoryCap {
             self.exceeded = true;
             wasmtime::bail!("memory limit of {} bytes reached", self.max_bytes);
         }
+        self.total_bytes += desired.saturating_sub(current);
+        self.peak_bytes = self.peak_bytes.max(self.total_bytes);
         Ok(true)
     }
 
@@ -118,11 +194,12 @@ impl Host for PluginState {
     }
 
     fn metric_id(&mut self, name: String) -> Option<u32> {
-        self.host
-            .metrics
-            .iter()
-            .position(|(n, _)| *n == name)
-            .map(|i| i as u32)
+        let declared = self.host.metrics.iter().position(|(n, _)| *n == name);
+        let recorded = || {
+            let recorder = self.host.recorder.as_ref()?;
+            Some(self.host.metrics.len() + recorder.id(&name))
+        };
+        declared.or_else(recorded).map(|i| i as u32)
     }
 
     fn counter_add(
@@ -132,8 +209,12 @@ impl Host for PluginState {
         value: f64,
         trace_id: Option<String>,
     ) {
-        if let Some((_, m)) = self.host.metrics.get(metric as usize) {
+        let metric = metric as usize;
+        if let Some((_, m)) = self.host.metrics.get(metric) {
             m.counter_add(&self.host.component.id, labels, value, trace_id);
+        } else if let Some(recorder) = &self.host.recorder {
+            let id = metric - self.host.metrics.len();
+            recorder.record(id, "counter", labels, value, trace_id);
         }
     }
 
@@ -144,8 +225,12 @@ impl Host for PluginState {
         value: f64,
         trace_id: Option<String>,
     ) {
-        if let Some((_, m)) = self.host.metrics.get(metric as usize) {
+        let metric = metric as usize;
+        if let Some((_, m)) = self.host.metrics.get(metric) {
             m.histogram_observe(&self.host.component.id, labels, value, trace_id);
+        } else if let Some(recorder) = &self.host.recorder {
+            let id = metric - self.host.metrics.len();
+            recorder.record(id, "histogram", labels, value, trace_id);
         }
     }
 }
@@ -182,6 +267,8 @@ impl PluginInstance {
             memory: MemoryCap {
                 max_bytes,
                 exceeded: false,
+                total_bytes: 0,
+                peak_bytes: 0,
             },
             host: host.clone(),
             log_window: Instant::now(),
@@ -222,6 +309,12 @@ impl PluginInstance {
                 settings.memory_limit_mb,
             )),
         }
+    }
+
+    /// The most linear memory this instance has held so far, over all its memories, in
+    /// bytes.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.store.data().memory.peak_bytes
     }
 
     /// Runs the plugin on `batch`. On success the batch's columns are replaced by the

@@ -8,11 +8,14 @@
 
 mod bindings;
 pub mod cache;
+pub mod contract;
 mod engine;
 mod instance;
 
 pub use engine::{LoadedPlugin, PluginRuntime};
-pub use instance::{InstanceSettings, PluginHostContext, PluginInstance};
+pub use instance::{
+    InstanceSettings, MetricRecorder, MetricSample, PluginHostContext, PluginInstance,
+};
 
 /// Why loading, starting or calling a plugin failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +29,8 @@ pub enum PluginError {
     Compile { path: String, detail: String },
     #[error("`{path}` does not implement the sluice:plugin@0.1 log-transform world: {detail}")]
     Contract { path: String, detail: String },
+    #[error("`{path}` cannot be loaded: {detail}")]
+    Version { path: String, detail: String },
     #[error("the plugin's init refused its config: {0}")]
     Init(String),
     #[error("the plugin trapped: {0}")]
@@ -45,7 +50,7 @@ impl PluginError {
     pub fn kind(&self) -> &'static str {
         match self {
             PluginError::Read { .. } | PluginError::Compile { .. } => "load",
-            PluginError::Contract { .. } => "contract",
+            PluginError::Contract { .. } | PluginError::Version { .. } => "contract",
             PluginError::Init(_) => "init",
             PluginError::Trap(_) => "trap",
             PluginError::Timeout(_) => "timeout",

@@ -86,6 +86,7 @@ impl WasmTransform {
         let host = Arc::new(PluginHostContext {
             component: metrics.clone(),
             metrics: declared,
+            recorder: None,
         });
         let first =
             PluginInstance::start(&plugin, &settings, host.clone()).map_err(|e| BuildError {
