@@ -2,6 +2,7 @@
 //!
 //! Map of the crate, top to bottom (layers only point down):
 //!
+//! - [`reload`]: runs pipeline generations, reloading on SIGHUP, `POST /-/reload` or file changes.
 //! - [`topology`]: builds the running pipeline from a [`config::Config`]: channels, tasks,
 //!   shutdown. [`unit_test`] runs `sluice test` cases through the same transforms.
 //! - [`sources`], [`transforms`], [`sinks`]: the components, one module each.
@@ -21,6 +22,7 @@ pub mod encode;
 pub mod event;
 pub mod loki;
 pub mod plugin_cli;
+pub mod reload;
 pub mod runtime;
 pub mod server;
 pub mod sinks;

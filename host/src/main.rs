@@ -142,7 +142,7 @@ fn run(path: PathBuf) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
-        sluice::topology::run(loaded, shutdown).await
+        sluice::reload::supervise(loaded, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

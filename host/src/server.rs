@@ -1,5 +1,5 @@
 //! The collector's one HTTP server: /metrics (OpenMetrics), /healthz (the process is up),
-//! /ready (the pipeline is running), plus whatever routes push sources hand it. The server
+//! /ready (the pipeline is running), POST /-/reload (see [`crate::reload`]), plus whatever routes push sources hand it. The server
 //! owns the listener and its own routes; it never names a source.
 
 use std::net::SocketAddr;
@@ -23,6 +23,7 @@ pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; char
 struct ServerState {
     telemetry: Telemetry,
     ready: Arc<AtomicBool>,
+    reload: Option<crate::reload::ReloadSender>,
 }
 
 /// Why the server could not start.
@@ -41,6 +42,7 @@ pub async fn start(
     ready: Arc<AtomicBool>,
     push_routes: Vec<Router>,
     shutdown: CancellationToken,
+    reload: Option<crate::reload::ReloadSender>,
 ) -> Result<(SocketAddr, JoinHandle<()>), BindError> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -50,7 +52,12 @@ pub async fn start(
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(readiness))
-        .with_state(ServerState { telemetry, ready });
+        .route("/-/reload", axum::routing::post(reload_now))
+        .with_state(ServerState {
+            telemetry,
+            ready,
+            reload,
+        });
     for route in push_routes {
         app = app.merge(route);
     }
@@ -71,6 +78,40 @@ async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, OPENMETRICS)],
         state.telemetry.render_openmetrics(),
     )
+}
+
+/// `POST /-/reload`: 200 once the new config and its plugins checked out (the swap follows),
+/// 400 with the reason when they did not (the running pipeline is unchanged), 503 when
+/// reloading is not available.
+async fn reload_now(State(state): State<ServerState>) -> impl IntoResponse {
+    let Some(tx) = state.reload else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "reload is not available\n".to_string(),
+        );
+    };
+    let (reply, verdict) = tokio::sync::oneshot::channel();
+    let request = crate::reload::ReloadRequest {
+        reason: "POST /-/reload",
+        reply: Some(reply),
+    };
+    if tx.send(request).await.is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down\n".to_string(),
+        );
+    }
+    match verdict.await {
+        Ok(Ok(())) => (StatusCode::OK, "reloading\n".to_string()),
+        Ok(Err(reason)) => (
+            StatusCode::BAD_REQUEST,
+            format!("reload refused:\n{reason}\n"),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down\n".to_string(),
+        ),
+    }
 }
 
 async fn readiness(State(state): State<ServerState>) -> impl IntoResponse {

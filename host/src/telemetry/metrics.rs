@@ -68,6 +68,13 @@ pub struct CoreMetrics {
     sink_retries: Family<ReasonLabels, Counter>,
     sink_request_seconds: HistogramFamily<ComponentLabels>,
     sink_batch_fill: HistogramFamily<ComponentLabels>,
+    config_reloads: Family<ResultLabels, Counter>,
+}
+
+/// The outcome of a config reload.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
 }
 
 /// Labels of push-endpoint request counters.
@@ -384,6 +391,7 @@ impl Telemetry {
             sink_retries: Family::default(),
             sink_request_seconds: Family::new_with_constructor(request_histogram),
             sink_batch_fill: Family::new_with_constructor(ratio_histogram),
+            config_reloads: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("sluice");
         r.register(
@@ -472,6 +480,11 @@ impl Telemetry {
             core.sink_request_seconds.clone(),
         );
         r.register(
+            "config_reloads",
+            "Config reloads asked for, by result (success, failure: the old pipeline kept running)",
+            core.config_reloads.clone(),
+        );
+        r.register(
             "sink_batch_fill_ratio",
             "Bytes of a sink request over the sink's batch size limit",
             core.sink_batch_fill.clone(),
@@ -481,6 +494,16 @@ impl Telemetry {
             core,
             plugin_metrics: Default::default(),
         }
+    }
+
+    /// Counts one config reload with `result` (`success` or `failure`).
+    pub fn config_reload(&self, result: &str) {
+        self.core
+            .config_reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
     }
 
     /// Counter handles for the component `id` of `kind` (`source`, `transform`, `sink`).

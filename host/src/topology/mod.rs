@@ -56,11 +56,17 @@ pub fn build_transforms(
 
 /// Runs the pipeline until `shutdown` is cancelled or every source has finished, then
 /// drains it. Returns an error if it cannot start or the drain outlives its deadline.
-pub async fn run(loaded: LoadedConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// `telemetry` outlives the run (a reload keeps the counters); `reload`, when given, is
+/// where `POST /-/reload` sends its requests.
+pub async fn run(
+    loaded: LoadedConfig,
+    shutdown: CancellationToken,
+    telemetry: Telemetry,
+    reload: Option<crate::reload::ReloadSender>,
+) -> anyhow::Result<()> {
     let config = &loaded.config;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir `{}`", config.data_dir.display()))?;
-    let telemetry = Telemetry::new();
     let runtime = plugin_runtime(&config.data_dir)?;
     let transforms =
         build_transforms(&loaded, &runtime, &telemetry).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -139,6 +145,7 @@ pub async fn run(loaded: LoadedConfig, shutdown: CancellationToken) -> anyhow::R
             ready.clone(),
             routes,
             server_stop.clone(),
+            reload,
         )
         .await?;
         Some(task)
