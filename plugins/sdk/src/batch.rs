@@ -556,6 +556,61 @@ impl<'a> Record<'a> {
     pub fn metadata_value(&self, key: &str) -> Option<&'a str> {
         self.metadata().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
+
+    /// The line parsed as a JSON value, or None when it is not JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(self.line()).ok()
+    }
+}
+
+/// Writes `line` to `out` with each `(start, end, replacement)` byte span replaced. Spans
+/// must be sorted by start; one that overlaps the previous, runs past the line or does not
+/// fall on character boundaries is skipped. Returns how many were applied. Made for
+/// [`Batch::map_lines`]: return `n > 0` from the closure.
+pub fn replace_spans(line: &str, spans: &[(usize, usize, &str)], out: &mut String) -> usize {
+    let mut copied = 0;
+    let mut applied = 0;
+    for &(start, end, replacement) in spans {
+        let fits = copied <= start
+            && start <= end
+            && end <= line.len()
+            && line.is_char_boundary(start)
+            && line.is_char_boundary(end);
+        if !fits {
+            continue;
+        }
+        if applied == 0 {
+            out.reserve(line.len());
+        }
+        out.push_str(&line[copied..start]);
+        out.push_str(replacement);
+        copied = end;
+        applied += 1;
+    }
+    if applied > 0 {
+        out.push_str(&line[copied..]);
+    }
+    applied
+}
+
+#[cfg(test)]
+mod helper_tests {
+    use super::replace_spans;
+
+    #[test]
+    fn replace_spans_applies_sorted_spans_and_skips_bad_ones() {
+        let mut out = String::new();
+        let n = replace_spans(
+            "mail a@b.c from 10.0.0.1 é",
+            &[(5, 10, "<email>"), (8, 12, "x"), (16, 24, "<ipv4>"), (26, 27, "no")],
+            &mut out,
+        );
+        assert_eq!(n, 2);
+        assert_eq!(out, "mail <email> from <ipv4> é");
+        let mut untouched = String::new();
+        assert_eq!(replace_spans("abc", &[(2, 9, "x")], &mut untouched), 0);
+        assert!(untouched.is_empty());
+    }
 }
 
 impl std::fmt::Debug for Record<'_> {

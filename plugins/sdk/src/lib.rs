@@ -27,7 +27,7 @@
 mod batch;
 mod config;
 
-pub use batch::{validate, Batch, Label, Metadata, Record, Records};
+pub use batch::{replace_spans, validate, Batch, Label, Metadata, Record, Records};
 pub use bindings::sluice::plugin::types::{Level, LogBatch};
 pub use config::Config;
 
