@@ -602,7 +602,12 @@ mod helper_tests {
         let mut out = String::new();
         let n = replace_spans(
             "mail a@b.c from 10.0.0.1 é",
-            &[(5, 10, "<email>"), (8, 12, "x"), (16, 24, "<ipv4>"), (26, 27, "no")],
+            &[
+                (5, 10, "<email>"),
+                (8, 12, "x"),
+                (16, 24, "<ipv4>"),
+                (26, 27, "no"),
+            ],
             &mut out,
         );
         assert_eq!(n, 2);
