@@ -9,20 +9,17 @@ usage: latency.py [SECONDS] [RATE]     (default 20 s at 2,000 lines/s; after `ca
                                         --release -p sluice -p loki-receiver`)
 """
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, start_receiver  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target/release")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -33,10 +30,7 @@ def main():
         log = os.path.join(tmp, "app.log")
         open(log, "w").close()
         port = free_port()
-        receiver = subprocess.Popen(
-            [os.path.join(REL, "loki-receiver"), f"127.0.0.1:{port}", "--count-only",
-             "--latency", "--expect", str(n)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        receiver = start_receiver(port, n, "--latency")
         cfg = os.path.join(tmp, "latency.toml")
         with open(cfg, "w") as f:
             f.write(f"""data_dir = "{tmp}/data"

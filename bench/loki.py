@@ -13,22 +13,19 @@ usage: loki.py [LINES]     (default 1,000,000; run from the repository root afte
                             `cargo build --release -p sluice -p loki-receiver`)
 """
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, start_receiver  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target/release")
 SLUICE = os.path.join(REL, "sluice")
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid):
@@ -39,10 +36,7 @@ def cpu_seconds(pid):
 
 def sink_run(encoding, input_path, n, size, tmp):
     port = free_port()
-    receiver = subprocess.Popen(
-        [os.path.join(REL, "loki-receiver"), f"127.0.0.1:{port}", "--count-only", "--expect", str(n)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    time.sleep(0.3)
+    receiver = start_receiver(port, n)
     cfg = os.path.join(tmp, f"loki-{encoding}.toml")
     with open(cfg, "w") as f:
         f.write(f"""data_dir = "{tmp}/data"

@@ -14,11 +14,13 @@ usage: pipelines.py [LINES]        (default 1,000,000; run from the repository r
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import free_port, start_receiver  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICE = os.path.join(ROOT, "target/release/sluice")
@@ -27,11 +29,6 @@ PLUGINS = os.path.join(ROOT, "dist/plugins")
 REDACT_RULES = '{ rules = ["email", "ipv4", "credit_card"] }'
 REDACT_RULES_JSON = '{"rules": ["email", "ipv4", "credit_card"]}'
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pipeline(data_dir, input_path, transforms, loki_port=None):
@@ -88,11 +85,7 @@ def run_one(name, transforms, input_path, n, size, tmp, sink="blackhole"):
     loki_port = None
     if sink == "loki":
         loki_port = free_port()
-        receiver = subprocess.Popen(
-            [os.path.join(ROOT, "target/release/loki-receiver"), f"127.0.0.1:{loki_port}",
-             "--count-only", "--expect", str(n)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(0.3)
+        receiver = start_receiver(loki_port, n)
     with open(cfg, "w") as f:
         f.write(pipeline(data_dir, input_path, transforms, loki_port))
     # Warm the plugin cache so compile time is not measured.
