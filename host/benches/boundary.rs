@@ -7,34 +7,13 @@
 //!
 //! usage: `make plugins && cargo bench -p sluice --bench boundary`
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use sluice::event::LogBatch;
-use sluice::runtime::{InstanceSettings, PluginHostContext, PluginInstance, PluginRuntime};
-use sluice::telemetry::Telemetry;
+use sluice::runtime::{PluginInstance, PluginRuntime};
 
-fn batch(records: usize, strings: bool) -> LogBatch {
-    let mut b = LogBatch::default();
-    let set = b.intern_labels(&[("app".into(), "shop".into()), ("env".into(), "prod".into())]);
-    for i in 0..records {
-        if strings {
-            let line = format!(
-                "{{\"ts\":\"2025-11-24T12:00:00.{i:03}Z\",\"level\":\"info\",\"msg\":\"request by alice.{i}@example.com from 10.1.2.3 done\",\"path\":\"/api/orders\",\"status\":200,\"req_id\":\"{i:016x}\",\"seq\":{i}}}"
-            );
-            b.push(
-                &line,
-                i as i64,
-                set,
-                &[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")],
-            );
-        } else {
-            b.push("", i as i64, set, &[]);
-        }
-    }
-    b
-}
+#[path = "support/sample.rs"]
+mod sample;
 
 fn boundary(c: &mut Criterion) {
     let path =
@@ -46,23 +25,11 @@ fn boundary(c: &mut Criterion) {
     );
     let runtime = PluginRuntime::new(None).expect("engine");
     let plugin = runtime.load(&path).expect("load the identity plugin");
-    let telemetry = Telemetry::new();
-    let host = Arc::new(PluginHostContext {
-        component: telemetry.component("bench", "transform"),
-        metrics: Vec::new(),
-        recorder: None,
-    });
-    let settings = InstanceSettings {
-        config_json: "{}".into(),
-        timeout: Duration::from_secs(10),
-        memory_limit_mb: 256,
-        allow_env: Vec::new(),
-    };
-    let mut instance = PluginInstance::start(&plugin, &settings, host).expect("instance");
+    let mut instance = PluginInstance::standalone(&plugin, "{}", 256, None).expect("instance");
     for (name, strings) in [("with_strings", true), ("without_strings", false)] {
         let mut group = c.benchmark_group(format!("boundary/{name}"));
         for size in [1usize, 64, 1024, 8192] {
-            let template = batch(size, strings);
+            let template = sample::batch(size, strings);
             group.throughput(Throughput::Elements(size as u64));
             group.bench_with_input(BenchmarkId::from_parameter(size), &template, |b, t| {
                 b.iter_batched(

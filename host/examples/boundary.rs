@@ -4,29 +4,13 @@
 //!
 //! usage: cargo run --release -p sluice --example boundary -- dist/plugins/identity.wasm
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sluice::event::LogBatch;
-use sluice::runtime::{InstanceSettings, PluginHostContext, PluginInstance, PluginRuntime};
-use sluice::telemetry::Telemetry;
+use sluice::runtime::{PluginInstance, PluginRuntime};
 
-fn batch(records: usize) -> LogBatch {
-    let mut b = LogBatch::default();
-    let set = b.intern_labels(&[("app".into(), "shop".into()), ("env".into(), "prod".into())]);
-    for i in 0..records {
-        let line = format!(
-            "{{\"ts\":\"2025-11-24T12:00:00.{i:03}Z\",\"level\":\"info\",\"msg\":\"request by alice.{i}@example.com from 10.1.2.3 done\",\"path\":\"/api/orders\",\"status\":200,\"req_id\":\"{i:016x}\",\"seq\":{i}}}"
-        );
-        b.push(
-            &line,
-            i as i64,
-            set,
-            &[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")],
-        );
-    }
-    b
-}
+#[path = "../benches/support/sample.rs"]
+mod sample;
 
 fn main() -> anyhow::Result<()> {
     let path = std::env::args()
@@ -34,22 +18,10 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| "dist/plugins/identity.wasm".into());
     let runtime = PluginRuntime::new(None)?;
     let plugin = runtime.load(path.as_ref())?;
-    let telemetry = Telemetry::new();
-    let host = Arc::new(PluginHostContext {
-        component: telemetry.component("bench", "transform"),
-        metrics: Vec::new(),
-        recorder: None,
-    });
-    let settings = InstanceSettings {
-        config_json: "{}".into(),
-        timeout: Duration::from_secs(10),
-        memory_limit_mb: 256,
-        allow_env: Vec::new(),
-    };
-    let mut instance = PluginInstance::start(&plugin, &settings, host)?;
+    let mut instance = PluginInstance::standalone(&plugin, "{}", 256, None)?;
     println!("{:>8} {:>14} {:>16}", "batch", "ns/record", "records/s");
     for size in [1usize, 64, 1024, 8192] {
-        let template = batch(size);
+        let template = sample::batch(size, true);
         let total = 400_000usize.max(size * 50);
         let rounds = total / size;
         // Warm up.

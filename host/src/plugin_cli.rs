@@ -21,11 +21,7 @@ use anyhow::{bail, Context};
 use crate::event::LogBatch;
 use crate::runtime::cache::CacheOutcome;
 use crate::runtime::contract;
-use crate::runtime::{
-    InstanceSettings, LoadedPlugin, MetricRecorder, PluginHostContext, PluginInstance,
-    PluginRuntime,
-};
-use crate::telemetry::Telemetry;
+use crate::runtime::{LoadedPlugin, MetricRecorder, PluginInstance, PluginRuntime};
 
 /// Memory cap of the instances these tools start, in MiB (generous: they measure).
 const MEMORY_LIMIT_MB: usize = 4096;
@@ -72,19 +68,7 @@ fn start(
     config_json: &str,
     recorder: Option<Arc<MetricRecorder>>,
 ) -> Result<PluginInstance, crate::runtime::PluginError> {
-    let telemetry = Telemetry::new();
-    let host = Arc::new(PluginHostContext {
-        component: telemetry.component("plugin", "transform"),
-        metrics: Vec::new(),
-        recorder,
-    });
-    let settings = InstanceSettings {
-        config_json: config_json.to_owned(),
-        timeout: Duration::from_secs(10),
-        memory_limit_mb: MEMORY_LIMIT_MB,
-        allow_env: Vec::new(),
-    };
-    PluginInstance::start(plugin, &settings, host)
+    PluginInstance::standalone(plugin, config_json, MEMORY_LIMIT_MB, recorder)
 }
 
 fn mib(bytes: usize) -> String {

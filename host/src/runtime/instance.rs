@@ -248,6 +248,31 @@ fn deadline_ticks(timeout: Duration) -> u64 {
 }
 
 impl PluginInstance {
+    /// An instance outside any pipeline, for tools and benchmarks (`sluice plugin`, the
+    /// boundary benchmarks): its own throwaway metrics, a 10 s call deadline, no
+    /// environment, `memory_limit_mb` of linear memory; `recorder` captures the metrics the
+    /// plugin emits without declarations.
+    pub fn standalone(
+        plugin: &LoadedPlugin,
+        config_json: &str,
+        memory_limit_mb: usize,
+        recorder: Option<Arc<MetricRecorder>>,
+    ) -> Result<PluginInstance, PluginError> {
+        let telemetry = crate::telemetry::Telemetry::new();
+        let host = Arc::new(PluginHostContext {
+            component: telemetry.component("plugin", "transform"),
+            metrics: Vec::new(),
+            recorder,
+        });
+        let settings = InstanceSettings {
+            config_json: config_json.to_owned(),
+            timeout: Duration::from_secs(10),
+            memory_limit_mb,
+            allow_env: Vec::new(),
+        };
+        PluginInstance::start(plugin, &settings, host)
+    }
+
     /// Instantiates `plugin` in a fresh sandboxed store and runs its `init`.
     pub fn start(
         plugin: &LoadedPlugin,

@@ -140,7 +140,7 @@ fn decode(src: &HttpSource, content_type: &str, body: &[u8]) -> Result<LogBatch,
     let now = now_ns();
     let mime = content_type.split(';').next().unwrap_or("").trim();
     let push = |batch: &mut LogBatch, line: &str| {
-        let line = truncate(line, src.config.max_line_bytes, src);
+        let line = push::cut_line(line, src.config.max_line_bytes, &src.ctx.metrics);
         batch.push(line, now, set, &[]);
     };
     match mime {
@@ -194,12 +194,4 @@ fn message_of(value: &serde_json::Value, field: &str, item: usize) -> Result<Str
         Some(other) => Ok(other.to_string()),
         None => Err(format!("record {item} has no `{field}` field")),
     }
-}
-
-fn truncate<'a>(line: &'a str, max: usize, src: &HttpSource) -> &'a str {
-    if line.len() <= max {
-        return line;
-    }
-    src.ctx.metrics.repaired("truncated");
-    crate::event::prefix_within(line, max)
 }

@@ -23,7 +23,7 @@ use axum::Router;
 use super::push::{self, Delivery};
 use super::{label_set, SourceContext};
 use crate::config::LokiPushSourceConfig;
-use crate::event::{prefix_within, Label, LogBatch};
+use crate::event::{Label, LogBatch};
 use crate::loki::{json, labels, proto};
 use crate::telemetry::events;
 
@@ -238,10 +238,7 @@ fn to_batch(
                     String::from_utf8_lossy(e.as_bytes()).into_owned()
                 }
             };
-            let cut = prefix_within(&line, max_line);
-            if cut.len() < line.len() {
-                src.ctx.metrics.repaired("truncated");
-            }
+            let cut = push::cut_line(&line, max_line, &src.ctx.metrics);
             metadata.clear();
             metadata.extend(entry.structured_metadata.into_iter().map(|p| {
                 (

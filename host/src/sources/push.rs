@@ -1,6 +1,7 @@
 //! What every push source (`http`, `loki_push`) does around decoding a body: check the
 //! bearer token, read the body within its limit, hand the records to the pipeline and wait
-//! for their acknowledgement, so that the answer tells the sender the truth.
+//! for their acknowledgement, so that the answer tells the sender the truth; and cut
+//! over-long lines the same way.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use axum::http::{header, HeaderMap};
 
 use crate::channel::Fanout;
 use crate::event::{Ack, AckStatus, LogBatch};
+use crate::telemetry::ComponentMetrics;
 
 /// True when `token` is not required, or the request carries `Authorization: Bearer
 /// <token>` (compared in constant time).
@@ -23,6 +25,16 @@ pub fn bearer_ok(headers: &HeaderMap, token: Option<&str>) -> bool {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `line` cut to at most `max` bytes (on a character boundary), counting the cut as a
+/// `truncated` repair.
+pub fn cut_line<'a>(line: &'a str, max: usize, metrics: &ComponentMetrics) -> &'a str {
+    if line.len() <= max {
+        return line;
+    }
+    metrics.repaired("truncated");
+    crate::event::prefix_within(line, max)
 }
 
 /// The body, or None when it is larger than `limit` bytes (or the client went away).
