@@ -28,6 +28,7 @@
 //! config). Label values are counted once per distinct label set. Values are never put in
 //! metrics or logs.
 
+pub mod byteset;
 pub mod config;
 pub mod json;
 pub mod modes;
@@ -80,7 +81,7 @@ pub struct Redactor {
     audit: bool,
     /// Bytes at which some enabled built-in rule can start looking ([`Redactor::scan`]
     /// skips every other byte at once); kept current by [`Redactor::update_triggers`].
-    triggers: [bool; 256],
+    triggers: byteset::ByteSet,
     labels: bool,
     metadata: bool,
     metric_labels: Vec<String>,
@@ -123,7 +124,7 @@ impl Redactor {
             json: true,
             json_fast: true,
             audit: false,
-            triggers: [true; 256],
+            triggers: byteset::ByteSet::new([true; 256]),
             labels: true,
             metadata: true,
             metric_labels: Vec::new(),
@@ -352,7 +353,9 @@ impl Redactor {
                 string_start = q;
                 quotes.next();
             }
-            if memchr::memchr(b'"', &b[m.start..m.end]).is_some() {
+            // The first quote at or after the match's start: inside the match, it spans
+            // a string's end.
+            if quotes.peek().is_some_and(|&q| q < m.end) {
                 return false;
             }
             let what = if inside {

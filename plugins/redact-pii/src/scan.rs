@@ -11,6 +11,7 @@
 //! Custom regex rules, when configured, are one more pass (all patterns at once) whose
 //! matches are merged in.
 
+use crate::byteset::{ByteSet, NOT_WORD};
 use crate::modes::Mode;
 use crate::rules::{
     before, email, iban, is_word, network, numbers, run, secrets, tokens, Match, Rule,
@@ -106,7 +107,7 @@ impl Redactor {
         if on(Rule::Ipv6) {
             set(b"abcdefABCDEF");
         }
-        self.triggers = t;
+        self.triggers = ByteSet::new(t);
     }
 
     /// Appends the matches in `s` (offsets relative to `s`) to `out`, sorted, without
@@ -138,22 +139,20 @@ impl Redactor {
         let mut floor = 0;
         while i < n {
             // Most bytes cannot start anything an enabled rule looks for.
-            while i < n && !self.triggers[b[i] as usize] {
-                i += 1;
-            }
+            i = self.triggers.find(b, i);
             if i == n {
                 break;
             }
             let c = b[i];
             let hit = if is_word(c) {
                 if i > 0 && is_word(b[i - 1]) {
-                    i = run(b, i + 1, is_word);
+                    i = NOT_WORD.find(b, i + 1);
                     continue;
                 }
                 match self.word_start(b, i, floor, ctx) {
                     Some(h) => Some(h),
                     None => {
-                        i = run(b, i + 1, is_word);
+                        i = NOT_WORD.find(b, i + 1);
                         continue;
                     }
                 }

@@ -125,7 +125,7 @@ pub struct Match {
 
 /// `[A-Za-z0-9_]`.
 #[inline]
-pub fn is_word(c: u8) -> bool {
+pub const fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 

@@ -1,0 +1,230 @@
+//! A set of bytes that can be searched for 16 bytes at a time.
+//!
+//! The scanner spends most of its time skipping bytes: to the next byte at which an enabled
+//! rule can start, and to the end of a word. A byte-at-a-time loop costs ~15 instructions a
+//! byte in the Wasm build (Cranelift keeps the loop's state on the stack and checks the
+//! epoch on every back edge), so both searches classify 16 bytes per step with the nibble
+//! lookup known from Hyperscan's "shufti": one 16-entry table for the low nibble, one for
+//! the high nibble, AND them, and any non-zero lane is a member. Each high nibble 0..8 gets
+//! its own bit, so every set of ASCII bytes is exact; bytes 0x80.. are members all or none
+//! (their sign bit is tested directly).
+//!
+//! The vector code exists for wasm32 with `simd128` (how `make plugins` builds) and for
+//! x86-64 with SSSE3 (detected at run time), so the native twin the benchmarks compare the
+//! plugin with uses the same algorithm. Anything else takes the scalar loop, which is also
+//! the reference the unit tests compare the vector code with.
+
+/// A set of bytes, see the module doc.
+#[derive(Clone, Debug)]
+pub struct ByteSet {
+    /// Membership of every byte (the scalar path and the tail of a search).
+    table: [bool; 256],
+    /// Bit `h` set in `low[l]` when byte `h << 4 | l` (h < 8) is a member.
+    low: [u8; 16],
+    /// `1 << h` for h < 8; 0 for the non-ASCII high nibbles.
+    high: [u8; 16],
+    /// Whether the bytes 0x80..=0xFF are members.
+    non_ascii: bool,
+}
+
+impl ByteSet {
+    /// The set whose members have `table[byte]` true. Bytes 0x80..=0xFF must all be members
+    /// or all not; the membership of 0x80 decides.
+    pub const fn new(table: [bool; 256]) -> ByteSet {
+        let mut low = [0u8; 16];
+        let mut high = [0u8; 16];
+        let mut h = 0;
+        while h < 8 {
+            high[h] = 1 << h;
+            let mut l = 0;
+            while l < 16 {
+                if table[h << 4 | l] {
+                    low[l] |= 1 << h;
+                }
+                l += 1;
+            }
+            h += 1;
+        }
+        let non_ascii = table[0x80];
+        let mut table = table;
+        let mut b = 0x80;
+        while b < 256 {
+            table[b] = non_ascii;
+            b += 1;
+        }
+        ByteSet {
+            table,
+            low,
+            high,
+            non_ascii,
+        }
+    }
+
+    /// Whether `c` is a member.
+    #[inline(always)]
+    pub fn contains(&self, c: u8) -> bool {
+        self.table[c as usize]
+    }
+
+    /// The index of the first member in `b[i..]`, or `b.len()` when there is none.
+    #[inline]
+    pub fn find(&self, b: &[u8], i: usize) -> usize {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            // SAFETY: simd128 is enabled for this build.
+            unsafe { self.find_wasm(b, i) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("ssse3") {
+                // SAFETY: the CPU has SSSE3.
+                return unsafe { self.find_ssse3(b, i) };
+            }
+            self.find_scalar(b, i)
+        }
+        #[cfg(not(any(
+            all(target_arch = "wasm32", target_feature = "simd128"),
+            target_arch = "x86_64"
+        )))]
+        {
+            self.find_scalar(b, i)
+        }
+    }
+
+    /// [`ByteSet::find`] a byte at a time.
+    #[inline]
+    pub fn find_scalar(&self, b: &[u8], mut i: usize) -> usize {
+        while i < b.len() && !self.table[b[i] as usize] {
+            i += 1;
+        }
+        i
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline]
+    unsafe fn find_wasm(&self, b: &[u8], mut i: usize) -> usize {
+        use core::arch::wasm32::*;
+        let n = b.len();
+        if i + 16 <= n {
+            let low = v128_load(self.low.as_ptr() as *const v128);
+            let high = v128_load(self.high.as_ptr() as *const v128);
+            let nibble = u8x16_splat(0x0f);
+            while i + 16 <= n {
+                let v = v128_load(b.as_ptr().add(i) as *const v128);
+                let l = u8x16_swizzle(low, v128_and(v, nibble));
+                let h = u8x16_swizzle(high, u8x16_shr(v, 4));
+                let hits = v128_and(l, h);
+                let mut mask = u8x16_bitmask(i8x16_ne(hits, u8x16_splat(0))) as u32;
+                if self.non_ascii {
+                    mask |= u8x16_bitmask(v) as u32;
+                }
+                if mask != 0 {
+                    return i + mask.trailing_zeros() as usize;
+                }
+                i += 16;
+            }
+        }
+        self.find_scalar(b, i)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "ssse3")]
+    unsafe fn find_ssse3(&self, b: &[u8], mut i: usize) -> usize {
+        use core::arch::x86_64::*;
+        let n = b.len();
+        if i + 16 <= n {
+            let low = _mm_loadu_si128(self.low.as_ptr() as *const __m128i);
+            let high = _mm_loadu_si128(self.high.as_ptr() as *const __m128i);
+            let nibble = _mm_set1_epi8(0x0f);
+            let zero = _mm_setzero_si128();
+            while i + 16 <= n {
+                let v = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+                let l = _mm_shuffle_epi8(low, _mm_and_si128(v, nibble));
+                let h = _mm_shuffle_epi8(high, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
+                let misses = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h), zero));
+                let mut mask = !(misses as u32) & 0xffff;
+                if self.non_ascii {
+                    mask |= _mm_movemask_epi8(v) as u32;
+                }
+                if mask != 0 {
+                    return i + mask.trailing_zeros() as usize;
+                }
+                i += 16;
+            }
+        }
+        self.find_scalar(b, i)
+    }
+}
+
+/// The table of a set given by a predicate.
+pub fn table_of(member: impl Fn(u8) -> bool) -> [bool; 256] {
+    std::array::from_fn(|b| member(b as u8))
+}
+
+/// Every byte that ends a word (see `rules::is_word`): the scanner skips the rest of a word
+/// by searching for it.
+pub static NOT_WORD: ByteSet = ByteSet::new({
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = !crate::rules::is_word(b as u8);
+        b += 1;
+    }
+    t
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        // Every byte value, at every alignment, with runs longer than a vector.
+        let mut v = Vec::new();
+        let mut x: u32 = 12345;
+        for _ in 0..4096 {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            let r = (x >> 16) as u8;
+            // Mostly letters, so the searches run over long stretches.
+            v.push(if r.is_multiple_of(4) {
+                r
+            } else {
+                b'a' + r % 26
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn vector_search_equals_the_scalar_one() {
+        let b = sample();
+        let sets = [
+            ByteSet::new(table_of(|c| c == b'@' || c.is_ascii_digit())),
+            ByteSet::new(table_of(|c| b"@%:=+(eAgxhBbaZ~\x7f\x00".contains(&c))),
+            ByteSet::new(table_of(|c| !c.is_ascii_lowercase())),
+            ByteSet::new(table_of(|c| c >= 0x80)),
+            ByteSet::new(table_of(|_| false)),
+            ByteSet::new(table_of(|_| true)),
+            NOT_WORD.clone(),
+        ];
+        for set in &sets {
+            for start in 0..b.len() {
+                assert_eq!(
+                    set.find(&b, start),
+                    set.find_scalar(&b, start),
+                    "from {start}"
+                );
+            }
+            assert_eq!(set.find(&b, b.len()), b.len());
+        }
+    }
+
+    #[test]
+    fn membership_follows_the_table() {
+        let set = ByteSet::new(table_of(|c| c == b'@' || c == 0xC3));
+        assert!(set.contains(b'@'));
+        assert!(!set.contains(b'A'));
+        // Non-ASCII bytes follow 0x80, which is not a member.
+        assert!(!set.contains(0xC3));
+        assert_eq!(set.find(b"\xC3\xA9t\xC3\xA9@x", 0), 5);
+    }
+}
