@@ -15,8 +15,22 @@ JS_PLUGINS := redact enrich identity
 COMPONENTIZE_PY ?= componentize-py
 PY_WASM := $(PY_PLUGINS:%=dist/plugins/py_%.wasm)
 JS_WASM := $(JS_PLUGINS:%=dist/plugins/js_%.wasm)
+# C plugins: plugins/c/NAME/*.c + plugins/c/sluice_records.c -> c_NAME.wasm. Debian's clang,
+# lld, wasi-libc and libclang-rt-dev-wasm32 compile a wasm32-wasi reactor module against
+# wit-bindgen's C bindings; tools/wasm-c (`sluice-wasm-c`: wit-bindgen-c and wit-component
+# from crates.io) writes the bindings and turns the module into a component. Offline once
+# those are installed; intermediate files under target/c-plugins.
+C_PLUGINS := redact enrich identity
+C_WASM := $(C_PLUGINS:%=dist/plugins/c_%.wasm)
+CLANG ?= clang
+C_BUILD := target/c-plugins
+C_BINDINGS := $(C_BUILD)/bindings
+TOOLS_TARGET_DIR ?= target
+WASM_C := $(TOOLS_TARGET_DIR)/debug/sluice-wasm-c
+WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
+  -Iplugins/c -I$(C_BINDINGS)
 
-.PHONY: help build plugins plugins-py plugins-js plugins-lang-test run test lint bench pii-score pii-bench wasm-target clean
+.PHONY: help build plugins plugins-py plugins-js plugins-c plugins-c-test plugins-lang-test run test lint bench pii-score pii-bench wasm-target clean
 
 help:
 	@echo "make run      build everything and run pipelines/quickstart.toml (Ctrl-C stops it)"
@@ -25,7 +39,7 @@ help:
 	@echo "make pii-score  score redact-pii through sluice on the PII corpora (needs plugins, build)"
 	@echo "make pii-bench  redact-pii: native vs Wasm in sluice vs no plugin (bench/pii.sh)"
 	@echo "make plugins  build the WebAssembly plugins into dist/"
-	@echo "make plugins-py / plugins-js  build the Python / JavaScript plugins into dist/plugins"
+	@echo "make plugins-py / plugins-js / plugins-c  build the Python / JavaScript / C plugins into dist/plugins"
 	@echo "make lint     cargo fmt --check and clippy -D warnings"
 
 wasm-target:
@@ -59,8 +73,44 @@ dist/plugins/js_%.wasm: plugins/js/%/index.js plugins/js/sluice_records.js plugi
     wit/sluice.wit plugins/js/node_modules/.package-lock.json
 	node plugins/js/build.mjs plugins/js/$* $@
 
-# The Python and JavaScript record views and plugins, natively (no component needed).
-plugins-lang-test: plugins/js/node_modules/.package-lock.json
+plugins-c: $(C_WASM)
+
+$(WASM_C): tools/wasm-c/Cargo.toml $(wildcard tools/wasm-c/src/*.rs) Cargo.lock
+	$(CARGO) build -p sluice-wasm-c --target-dir $(TOOLS_TARGET_DIR)
+	@touch $@
+
+# log_transform.h, log_transform.c and log_transform_component_type.o.
+$(C_BINDINGS)/.stamp: wit/sluice.wit $(WASM_C)
+	$(WASM_C) bindings --wit wit --world log-transform --out $(C_BINDINGS)
+	@touch $@
+
+# --strip-debug drops wasi-libc's debug info and keeps the component-type section.
+.SECONDEXPANSION:
+dist/plugins/c_%.wasm: $$(wildcard plugins/c/$$*/*.c) plugins/c/sluice_records.c \
+    plugins/c/sluice_records.h $(C_BINDINGS)/.stamp $(WASM_C)
+	@mkdir -p $(@D) $(C_BUILD)
+	$(CLANG) $(WASI_CFLAGS) -Wl,--strip-debug -o $(C_BUILD)/$*.core.wasm \
+	  $(wildcard plugins/c/$*/*.c) plugins/c/sluice_records.c \
+	  $(C_BINDINGS)/log_transform.c $(C_BINDINGS)/log_transform_component_type.o
+	$(WASM_C) component $(C_BUILD)/$*.core.wasm -o $@
+
+# The C record view and plugins natively, with AddressSanitizer and UBSan (plugins/c/test).
+C_NATIVE_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \
+  -fno-omit-frame-pointer -fno-sanitize-recover=all -Iplugins/c -I$(C_BINDINGS)
+plugins-c-test: $(C_BINDINGS)/.stamp
+	@mkdir -p $(C_BUILD)/native
+	$(CLANG) $(C_NATIVE_CFLAGS) plugins/c/test/test_records.c plugins/c/test/harness.c \
+	  plugins/c/sluice_records.c -o $(C_BUILD)/native/test_records
+	$(C_BUILD)/native/test_records
+	@for p in redact enrich; do \
+	  echo "$(CLANG) ... plugins/c/test/test_$$p.c plugins/c/$$p/*.c"; \
+	  $(CLANG) $(C_NATIVE_CFLAGS) plugins/c/test/test_$$p.c plugins/c/test/harness.c \
+	    plugins/c/sluice_records.c plugins/c/$$p/*.c -o $(C_BUILD)/native/test_$$p && \
+	  $(C_BUILD)/native/test_$$p || exit 1; \
+	done
+
+# The Python, JavaScript and C record views and plugins, natively (no component needed).
+plugins-lang-test: plugins/js/node_modules/.package-lock.json plugins-c-test
 	python3 -m unittest discover -s plugins/python
 	cd plugins/js && npm test
 
@@ -70,7 +120,7 @@ build:
 run: plugins build
 	target/release/sluice run pipelines/quickstart.toml
 
-test: plugins plugins-py plugins-js plugins-lang-test
+test: plugins plugins-py plugins-js plugins-c plugins-lang-test
 	$(CARGO) test --workspace --exclude identity --exclude bad-trap --exclude bad-loop --exclude bad-oom --exclude wrong-world --exclude future-major
 	test -x target/debug/sluice || $(CARGO) build -p sluice
 	@for f in pipelines/*.toml; do target/debug/sluice validate $$f || exit 1; done

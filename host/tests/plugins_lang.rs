@@ -1,10 +1,11 @@
-//! End-to-end: the Python (componentize-py) and JavaScript (componentize-js) plugins run in
-//! the real collector (file source -> plugin -> file sink) and behave like their Rust twins
-//! (`redact-pii` for the shared e-mail/IPv4 masking, `enrich` for static and lifted labels).
+//! End-to-end: the Python (componentize-py), JavaScript (componentize-js) and C (clang +
+//! wit-bindgen's C bindings) plugins run in the real collector (file source -> plugin -> file
+//! sink) and behave like their Rust twins (`redact-pii` for the shared e-mail/IPv4 masking,
+//! `enrich` for static and lifted labels).
 //!
-//! `make plugins-py plugins-js` (or `make test`) builds them into dist/plugins. When one is
-//! missing the test prints why and passes, unless `SLUICE_REQUIRE_LANG_PLUGINS` is set (CI
-//! sets it), in which case a missing plugin fails the test.
+//! `make plugins-py plugins-js plugins-c` (or `make test`) builds them into dist/plugins.
+//! When one is missing the test prints why and passes, unless `SLUICE_REQUIRE_LANG_PLUGINS`
+//! is set (CI sets it), in which case a missing plugin fails the test.
 
 mod common;
 
@@ -47,12 +48,12 @@ fn lang_plugin(name: &str) -> Option<PathBuf> {
     }
     if std::env::var_os("SLUICE_REQUIRE_LANG_PLUGINS").is_some() {
         panic!(
-            "{} is missing and SLUICE_REQUIRE_LANG_PLUGINS is set: run `make plugins-py plugins-js`",
+            "{} is missing and SLUICE_REQUIRE_LANG_PLUGINS is set: run `make plugins-py plugins-js plugins-c`",
             path.display()
         );
     }
     eprintln!(
-        "SKIPPED: {} is not built (run `make plugins-py plugins-js`; set \
+        "SKIPPED: {} is not built (run `make plugins-py plugins-js plugins-c`; set \
          SLUICE_REQUIRE_LANG_PLUGINS=1 to make this a failure)",
         path.display()
     );
@@ -206,6 +207,11 @@ fn js_redact_masks_like_rust() {
     redact_masks_like_rust("js_redact");
 }
 
+#[test]
+fn c_redact_masks_like_rust() {
+    redact_masks_like_rust("c_redact");
+}
+
 /// The JSON-encoded output records as (line, labels, metadata) without timestamps.
 fn records(text: &str) -> Vec<(String, serde_json::Value, serde_json::Value)> {
     text.lines()
@@ -300,11 +306,16 @@ fn js_enrich_labels_like_rust() {
     enrich_labels_like_rust("js_enrich");
 }
 
-/// The host functions work from Python and JS: `metric-id` finds the declared counter and
-/// `counter-add` counts what was masked, per rule.
+#[test]
+fn c_enrich_labels_like_rust() {
+    enrich_labels_like_rust("c_enrich");
+}
+
+/// The host functions work from Python, JS and C: `metric-id` finds the declared counter
+/// and `counter-add` counts what was masked, per rule.
 #[test]
 fn lang_plugins_emit_metrics() {
-    for name in ["py_redact", "js_redact"] {
+    for name in ["py_redact", "js_redact", "c_redact"] {
         let Some(plugin) = lang_plugin(name) else {
             continue;
         };
