@@ -20,12 +20,28 @@ pub struct Batch {
     cols: LogBatch,
     /// Hash of a label set -> indices of the sets with that hash; built on first label edit.
     set_index: Option<HashMap<u64, Vec<u32>>>,
+    /// Recent label edits: (set before, name, value or removal) -> set after. Valid while
+    /// `set_index` is (sets are only appended meanwhile); a parser setting `level` on every
+    /// record then finds its set without hashing and comparing whole label sets.
+    relabels: Vec<Relabel>,
     /// Label sets may be unused, duplicated or unsorted: normalise on return.
     labels_dirty: bool,
     /// Queued metadata edits; their keys and values live in `edit_buf`.
     edits: Vec<MetaEdit>,
     edit_buf: String,
 }
+
+/// One entry of [`Batch::relabels`].
+#[derive(Debug, Clone)]
+struct Relabel {
+    from: u32,
+    name: String,
+    value: Option<String>,
+    to: u32,
+}
+
+/// How many recent label edits [`Batch::relabels`] remembers.
+const RELABEL_MEMO: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
 struct MetaEdit {
@@ -193,7 +209,18 @@ impl Batch {
     }
 
     fn relabel(&mut self, i: usize, name: &str, value: Option<&str>) {
+        let from = self.cols.label_set_of[i];
+        if let Some(hit) = self
+            .relabels
+            .iter()
+            .find(|r| r.from == from && r.name == name && r.value.as_deref() == value)
+        {
+            self.cols.label_set_of[i] = hit.to;
+            self.labels_dirty = true;
+            return;
+        }
         if self.set_index.is_none() {
+            self.relabels.clear();
             let mut index: HashMap<u64, Vec<u32>> = HashMap::new();
             for (s, set) in self.cols.label_sets.iter().enumerate() {
                 index
@@ -225,6 +252,15 @@ impl Batch {
         };
         self.cols.label_set_of[i] = target;
         self.labels_dirty = true;
+        if self.relabels.len() == RELABEL_MEMO {
+            self.relabels.remove(0);
+        }
+        self.relabels.push(Relabel {
+            from,
+            name: name.to_owned(),
+            value: value.map(str::to_owned),
+            to: target,
+        });
     }
 
     /// Calls `f` once on each distinct label set (not once per record): the cheap way to
@@ -243,6 +279,7 @@ impl Batch {
         }
         if any {
             self.set_index = None;
+            self.relabels.clear();
             self.labels_dirty = true;
         }
     }
@@ -278,6 +315,7 @@ impl Batch {
         }
         cols.label_sets = kept;
         self.set_index = None;
+        self.relabels.clear();
         self.labels_dirty = false;
     }
 
@@ -848,6 +886,43 @@ mod tests {
         assert_eq!(b.columns().label_set_of[1], b.columns().label_set_of[2]);
         let out = check(b);
         assert_eq!(out.label_sets.len(), 2); // {app,env} and {app,env,zone}; the rest unused
+    }
+
+    #[test]
+    fn repeated_label_edits_reuse_sets() {
+        let mut b = Batch::new();
+        for i in 0..40 {
+            b.push("x", i, &[("app", if i % 3 == 0 { "a" } else { "b" })], &[]);
+        }
+        let levels = ["info", "warn", "error"];
+        for i in 0..40 {
+            b.set_label(i, "level", levels[i % 3]);
+        }
+        // Re-edit some records after others were edited (the memo must still be right),
+        // and remove the label from a few.
+        b.set_label(3, "level", "debug");
+        b.remove_label(4, "level");
+        for i in 0..40 {
+            let r = b.record(i);
+            let want = match i {
+                3 => Some("debug"),
+                4 => None,
+                _ => Some(levels[i % 3]),
+            };
+            assert_eq!(r.label("level"), want, "record {i}");
+            assert_eq!(r.label("app"), Some(if i % 3 == 0 { "a" } else { "b" }));
+        }
+        b.map_label_sets(|set| {
+            set.push(("env".into(), "prod".into()));
+            true
+        });
+        b.set_label(5, "level", "info");
+        assert_eq!(b.record(5).label("level"), Some("info"));
+        assert_eq!(b.record(5).label("env"), Some("prod"));
+        let out = check(b);
+        // app x level combinations: (a, info) (b, warn) (b, error) (a, debug) (b, none)
+        // (b, info) for record 5.
+        assert!(out.label_sets.len() <= 6, "{:?}", out.label_sets);
     }
 
     #[test]
