@@ -208,6 +208,13 @@ impl Batch {
         }
     }
 
+    /// Drops the label-set index and, with it, the label-edit memo built on the same sets
+    /// (call whenever sets are edited in place or renumbered).
+    fn forget_label_index(&mut self) {
+        self.set_index = None;
+        self.relabels.clear();
+    }
+
     fn relabel(&mut self, i: usize, name: &str, value: Option<&str>) {
         let from = self.cols.label_set_of[i];
         if let Some(hit) = self
@@ -220,7 +227,6 @@ impl Batch {
             return;
         }
         if self.set_index.is_none() {
-            self.relabels.clear();
             let mut index: HashMap<u64, Vec<u32>> = HashMap::new();
             for (s, set) in self.cols.label_sets.iter().enumerate() {
                 index
@@ -278,8 +284,7 @@ impl Batch {
             }
         }
         if any {
-            self.set_index = None;
-            self.relabels.clear();
+            self.forget_label_index();
             self.labels_dirty = true;
         }
     }
@@ -314,8 +319,7 @@ impl Batch {
             *s = remap[*s as usize];
         }
         cols.label_sets = kept;
-        self.set_index = None;
-        self.relabels.clear();
+        self.forget_label_index();
         self.labels_dirty = false;
     }
 
