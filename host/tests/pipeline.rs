@@ -44,15 +44,7 @@ encoding = "raw"
         redact = plugin("redact_pii").display(),
         out = out.display(),
     );
-    let path = dir.path().join("p.toml");
-    std::fs::write(&path, config).unwrap();
-    let status = sluice()
-        .arg("run")
-        .arg(&path)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run_to_end(dir.path(), &config);
     let got = std::fs::read_to_string(&out).unwrap();
     let want = std::fs::read_to_string(repo().join("host/tests/fixtures/app.redacted")).unwrap();
     assert_eq!(got, want);
@@ -212,15 +204,7 @@ encoding = "json"
         redact = plugin("redact_pii").display(),
         out = out.display(),
     );
-    let path = dir.path().join("p.toml");
-    std::fs::write(&path, config).unwrap();
-    let status = sluice()
-        .arg("run")
-        .arg(&path)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run_to_end(dir.path(), &config);
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
         .unwrap()
         .lines()

@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Mutex;
 
 use common::*;
@@ -133,20 +132,7 @@ encoding = "{encoding}"
         input = input_path.display(),
         out = out.display(),
     );
-    let path = dir.path().join("p.toml");
-    std::fs::write(&path, config).unwrap();
-    let output = sluice()
-        .arg("run")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "sluice run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run_to_end(dir.path(), &config);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !stderr.contains("plugin_failed") && !stderr.contains("\"level\":\"ERROR\""),

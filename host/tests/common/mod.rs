@@ -36,6 +36,27 @@ pub fn sluice() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
 }
 
+/// Writes `config` to `dir/p.toml` and runs `sluice run` on it to its end (the pipeline's
+/// sources must stop by themselves), failing the test with sluice's log unless it exits 0.
+/// Returns the process output (stdout is discarded; stderr is sluice's log).
+pub fn run_to_end(dir: &Path, config: &str) -> std::process::Output {
+    let path = dir.join("p.toml");
+    std::fs::write(&path, config).unwrap();
+    let output = sluice()
+        .arg("run")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "sluice run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
