@@ -139,7 +139,7 @@ impl LogBatch {
     }
 
     /// Record `i`'s metadata pairs.
-    pub fn metadata_pairs(&self, i: usize) -> impl Iterator<Item = (&str, &str)> + '_ {
+    pub fn metadata_pairs(&self, i: usize) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
         let first = start_of(&self.record_metadata_ends, i);
         let last = self.record_metadata_ends[i] as usize;
         (first..last).map(move |p| {

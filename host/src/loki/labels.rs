@@ -237,7 +237,16 @@ pub enum Refused {
 
 /// `name` as a valid Loki label (or structured metadata) name, `[a-zA-Z_][a-zA-Z0-9_]*`:
 /// other characters become `_`, and a leading digit (or nothing) gets a `_` in front.
-pub fn sanitize_name(name: &str) -> String {
+/// Borrowed when `name` is already valid, which is nearly always: the sink calls this for
+/// every structured metadata key of every record.
+pub fn sanitize_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let valid = name
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()));
+    if valid && !name.is_empty() {
+        return std::borrow::Cow::Borrowed(name);
+    }
     let mut fixed: String = name
         .chars()
         .map(|c| {
@@ -251,7 +260,7 @@ pub fn sanitize_name(name: &str) -> String {
     if fixed.is_empty() || fixed.as_bytes()[0].is_ascii_digit() {
         fixed.insert(0, '_');
     }
-    fixed
+    std::borrow::Cow::Owned(fixed)
 }
 
 /// Makes `labels` acceptable to Loki: internal names (`__` prefix) and empty values are
@@ -266,7 +275,7 @@ pub fn sanitize(labels: &[Label], limits: &LabelLimits) -> Result<(Vec<Label>, F
         if name.starts_with("__") || value.is_empty() {
             continue;
         }
-        let mut fixed = sanitize_name(name);
+        let mut fixed = sanitize_name(name).into_owned();
         if fixed.len() > limits.max_name_bytes {
             fixed.truncate(limits.max_name_bytes);
         }

@@ -1,7 +1,9 @@
 //! The Loki push protocol, both directions: the protobuf + snappy and JSON bodies of
-//! `POST /loki/api/v1/push` ([`proto`], [`json`]) and stream labels in selector form
+//! `POST /loki/api/v1/push` ([`proto`], [`json`]; the sink writes protobuf entries once, in
+//! [`encoded`]) and stream labels in selector form
 //! ([`labels`]). The `loki` sink encodes with it, the `loki_push` source decodes with it.
 
+pub mod encoded;
 pub mod json;
 pub mod labels;
 pub mod proto;

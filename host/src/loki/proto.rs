@@ -94,9 +94,13 @@ pub enum DecodeError {
 
 /// The request encoded and snappy-compressed (block format), ready to POST.
 pub fn encode(request: &PushRequest) -> Vec<u8> {
-    let raw = request.encode_to_vec();
+    compress(&request.encode_to_vec())
+}
+
+/// An encoded request snappy-compressed (block format).
+pub fn compress(raw: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new()
-        .compress_vec(&raw)
+        .compress_vec(raw)
         .expect("snappy compresses any input below 4 GiB")
 }
 

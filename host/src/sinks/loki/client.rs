@@ -8,6 +8,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, C
 use reqwest::StatusCode;
 
 use crate::config::{LokiCompression, LokiEncoding, LokiSinkConfig};
+use crate::loki::encoded::{self, EncodedStream};
 use crate::loki::{json, proto, PUSH_PATH};
 use crate::telemetry::ComponentMetrics;
 
@@ -124,12 +125,17 @@ impl LokiClient {
         })
     }
 
-    /// The request body for `request` in the configured encoding.
-    pub fn body(&self, request: &proto::PushRequest) -> Vec<u8> {
+    /// The request body for `streams` in the configured encoding; `scratch` holds the
+    /// uncompressed protobuf (kept by the caller so its memory is reused).
+    pub fn body(&self, streams: &[EncodedStream], scratch: &mut Vec<u8>) -> Vec<u8> {
         match self.encoding {
-            LokiEncoding::Protobuf => proto::encode(request),
+            LokiEncoding::Protobuf => {
+                encoded::encode_request(streams, scratch);
+                proto::compress(scratch)
+            }
             LokiEncoding::Json => {
-                let text = json::encode(request).expect("the sink writes valid stream labels");
+                let request = encoded::decoded_request(streams);
+                let text = json::encode(&request).expect("the sink writes valid stream labels");
                 match self.compression {
                     LokiCompression::None => text,
                     LokiCompression::Gzip => {

@@ -16,7 +16,8 @@ use super::client::{LokiClient, Outcome};
 use super::dead_letter::DeadLetter;
 use super::StreamKey;
 use crate::event::{settle, Ack, AckStatus};
-use crate::loki::proto::{Entry, PushRequest, Stream};
+use crate::loki::encoded::{EncodedEntries, EncodedStream};
+use crate::loki::proto::Stream;
 use crate::telemetry::ComponentMetrics;
 
 /// The longest Retry-After the sink honours as given.
@@ -25,7 +26,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// Entries of one upstream batch bound for one lane, with that batch's acknowledgements.
 pub struct Part {
     pub serial: u64,
-    pub streams: Vec<(Arc<StreamKey>, Vec<Entry>)>,
+    pub streams: Vec<(Arc<StreamKey>, EncodedEntries)>,
     pub acks: Vec<Ack>,
 }
 
@@ -58,7 +59,7 @@ impl Backoff {
 
 /// A request being filled for one tenant.
 struct Pending {
-    streams: Vec<Stream>,
+    streams: Vec<EncodedStream>,
     index: HashMap<Arc<StreamKey>, usize>,
     bytes: usize,
     entries: usize,
@@ -81,32 +82,22 @@ impl Pending {
     }
 }
 
-/// Bytes an entry adds to a request (line, metadata and a little framing).
-pub fn entry_size(entry: &Entry) -> usize {
-    entry.line.len()
-        + entry
-            .structured_metadata
-            .iter()
-            .map(|p| p.name.len() + p.value.len() + 4)
-            .sum::<usize>()
-        + 16
+fn line_bytes(streams: &[EncodedStream]) -> usize {
+    streams.iter().map(|s| s.entries.line_bytes()).sum()
 }
 
-fn line_bytes(streams: &[Stream]) -> usize {
-    streams
-        .iter()
-        .flat_map(|s| &s.entries)
-        .map(|e| e.line.len())
-        .sum()
-}
-
-fn entry_count(streams: &[Stream]) -> usize {
+fn entry_count(streams: &[EncodedStream]) -> usize {
     streams.iter().map(|s| s.entries.len()).sum()
+}
+
+/// The streams as prost values, for the dead-letter file.
+fn decoded(streams: &[EncodedStream]) -> Vec<Stream> {
+    streams.iter().map(EncodedStream::decoded).collect()
 }
 
 /// Splits a request's streams in two halves by entries, keeping the order within each
 /// stream (the first half is sent first).
-fn split(streams: Vec<Stream>) -> (Vec<Stream>, Vec<Stream>) {
+fn split(streams: Vec<EncodedStream>) -> (Vec<EncodedStream>, Vec<EncodedStream>) {
     let half = entry_count(&streams) / 2;
     let (mut first, mut second) = (Vec::new(), Vec::new());
     let mut taken = 0;
@@ -119,10 +110,9 @@ fn split(streams: Vec<Stream>) -> (Vec<Stream>, Vec<Stream>) {
         } else {
             let rest = stream.entries.split_off(half - taken);
             taken = half;
-            second.push(Stream {
+            second.push(EncodedStream {
                 labels: stream.labels.clone(),
                 entries: rest,
-                hash: 0,
             });
             first.push(stream);
         }
@@ -137,6 +127,7 @@ pub async fn run(mut rx: mpsc::Receiver<Part>, shared: Arc<Shared>) {
             next: shared.min_backoff,
         },
         shared,
+        scratch: Vec::new(),
     };
     let mut pending: HashMap<Option<String>, Pending> = HashMap::new();
     loop {
@@ -176,43 +167,54 @@ fn far_future() -> Instant {
 struct Lane {
     shared: Arc<Shared>,
     backoff: Backoff,
+    /// The last request's uncompressed protobuf, kept so the next one reuses its memory.
+    scratch: Vec<u8>,
 }
 
 impl Lane {
     async fn add(&mut self, pending: &mut HashMap<Option<String>, Pending>, part: Part) {
         let max = self.shared.batch_max_bytes;
-        for (key, entries) in part.streams {
-            for entry in entries {
-                let size = entry_size(&entry);
-                let full = pending
-                    .get(&key.tenant)
-                    .is_some_and(|p| p.entries > 0 && p.bytes + size > max);
-                if full {
-                    let p = pending.remove(&key.tenant).expect("checked above");
-                    self.flush(key.tenant.clone(), p).await;
-                }
+        for (key, mut entries) in part.streams {
+            let mut from = 0;
+            while from < entries.len() {
                 let p = pending
                     .entry(key.tenant.clone())
                     .or_insert_with(Pending::new);
+                let mut to = entries.fit(from, max.saturating_sub(p.bytes));
+                if to == from {
+                    if p.entries > 0 {
+                        // The next entry does not fit: this request is full.
+                        let p = pending.remove(&key.tenant).expect("inserted above");
+                        self.flush(key.tenant.clone(), p).await;
+                        continue;
+                    }
+                    // An entry bigger than a whole request goes alone.
+                    to = from + 1;
+                }
                 if p.last_part != part.serial {
                     p.last_part = part.serial;
                     p.acks.extend(part.acks.iter().cloned());
                 }
-                let at = match p.index.get(&key) {
-                    Some(at) => *at,
+                let size = entries.range_len(from, to);
+                let slot = match p.index.get(&key) {
+                    Some(at) => &mut p.streams[*at].entries,
                     None => {
-                        p.streams.push(Stream {
-                            labels: key.labels.as_bytes().to_vec(),
-                            entries: Vec::new(),
-                            hash: 0,
+                        p.index.insert(key.clone(), p.streams.len());
+                        p.streams.push(EncodedStream {
+                            labels: key.labels.clone(),
+                            entries: EncodedEntries::default(),
                         });
-                        p.index.insert(key.clone(), p.streams.len() - 1);
-                        p.streams.len() - 1
+                        &mut p.streams.last_mut().expect("pushed above").entries
                     }
                 };
-                p.streams[at].entries.push(entry);
+                if from == 0 && to == entries.len() {
+                    slot.append(std::mem::take(&mut entries));
+                } else {
+                    slot.extend_from(&entries, from, to);
+                }
                 p.bytes += size;
-                p.entries += 1;
+                p.entries += to - from;
+                from = to;
             }
         }
         // Batches close on size right away; on time, in the loop.
@@ -243,19 +245,18 @@ impl Lane {
     fn deliver<'a>(
         &'a mut self,
         tenant: Option<&'a str>,
-        streams: Vec<Stream>,
+        streams: Vec<EncodedStream>,
     ) -> BoxFuture<'a, AckStatus> {
         Box::pin(async move {
             let shared = self.shared.clone();
             let metrics = &shared.metrics;
             let entries = entry_count(&streams);
-            let request = PushRequest { streams };
-            let body = bytes::Bytes::from(shared.client.body(&request));
+            let body = bytes::Bytes::from(shared.client.body(&streams, &mut self.scratch));
             let mut retries = 0u32;
             loop {
                 match shared.client.push(tenant, body.clone(), metrics).await {
                     Outcome::Delivered => {
-                        metrics.sent(entries, line_bytes(&request.streams));
+                        metrics.sent(entries, line_bytes(&streams));
                         self.backoff.next = shared.min_backoff;
                         return AckStatus::Delivered;
                     }
@@ -265,7 +266,7 @@ impl Lane {
                         if shared.max_retries.is_some_and(|max| retries > max) {
                             shared.dead_letter.write(
                                 tenant,
-                                &request.streams,
+                                &decoded(&streams),
                                 "retries_exhausted",
                                 None,
                                 reason,
@@ -297,7 +298,7 @@ impl Lane {
                         if entries <= 1 {
                             shared.dead_letter.write(
                                 tenant,
-                                &request.streams,
+                                &decoded(&streams),
                                 "rejected",
                                 Some(status),
                                 &message,
@@ -312,7 +313,7 @@ impl Lane {
                             return AckStatus::Rejected;
                         }
                         metrics.error("split_request");
-                        let (first, second) = split(request.streams);
+                        let (first, second) = split(streams);
                         let a = self.deliver(tenant, first).await;
                         let b = self.deliver(tenant, second).await;
                         return a.max(b);
@@ -320,7 +321,7 @@ impl Lane {
                     Outcome::Refused { status, message } => {
                         shared.dead_letter.write(
                             tenant,
-                            &request.streams,
+                            &decoded(&streams),
                             "refused",
                             Some(status),
                             &message,
@@ -348,22 +349,20 @@ impl Lane {
 mod tests {
     use super::*;
 
-    fn stream(name: &str, n: usize) -> Stream {
-        Stream {
-            labels: name.as_bytes().to_vec(),
-            entries: (0..n)
-                .map(|i| Entry {
-                    timestamp: None,
-                    line: format!("{name}{i}").into_bytes(),
-                    structured_metadata: vec![],
-                })
-                .collect(),
-            hash: 0,
+    fn stream(name: &str, n: usize) -> EncodedStream {
+        let mut entries = EncodedEntries::default();
+        for i in 0..n {
+            let line = format!("{name}{i}");
+            entries.push(0, line.as_bytes(), std::iter::empty::<(&[u8], &[u8])>());
+        }
+        EncodedStream {
+            labels: name.into(),
+            entries,
         }
     }
 
-    fn lines(streams: &[Stream]) -> Vec<String> {
-        streams
+    fn lines(streams: &[EncodedStream]) -> Vec<String> {
+        decoded(streams)
             .iter()
             .flat_map(|s| &s.entries)
             .map(|e| String::from_utf8(e.line.clone()).unwrap())

@@ -9,6 +9,7 @@ mod client;
 mod dead_letter;
 mod lane;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use crate::channel::Input;
 use crate::config::LokiSinkConfig;
 use crate::event::{prefix_within, AckStatus, Label, LogBatch};
+use crate::loki::encoded::EncodedEntries;
 use crate::loki::labels::{self, LabelLimits, Refused};
 use crate::loki::proto::{Entry, LabelPair, Stream, Timestamp};
 use crate::telemetry::{events, ComponentMetrics};
@@ -29,14 +31,14 @@ pub use client::ClientError;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamKey {
     pub tenant: Option<String>,
-    pub labels: String,
+    pub labels: Arc<str>,
 }
 
 /// Where a record label set goes: its stream and lane, or why it cannot be sent.
 type Route = Result<(Arc<StreamKey>, usize), Refused>;
 
 /// Per lane, the streams of one batch bound for it with their entries.
-type LaneParts = Vec<Vec<(Arc<StreamKey>, Vec<Entry>)>>;
+type LaneParts = Vec<Vec<(Arc<StreamKey>, EncodedEntries)>>;
 
 /// Label sets seen recently and what they became; cleared when it grows past this.
 const STREAM_CACHE_LIMIT: usize = 10_000;
@@ -167,7 +169,7 @@ impl LokiSink {
             }
             let key = StreamKey {
                 tenant,
-                labels: labels::format(&set),
+                labels: labels::format(&set).into(),
             };
             let mut h = std::collections::hash_map::DefaultHasher::new();
             key.hash(&mut h);
@@ -202,29 +204,33 @@ impl LokiSink {
             if cut.len() < line.len() {
                 truncated += 1;
             }
-            let entry = Entry {
-                timestamp: Some(Timestamp::from_nanos(batch.timestamps[record])),
-                line: cut.as_bytes().to_vec(),
-                structured_metadata: batch
-                    .metadata_pairs(record)
-                    .map(|(k, v)| LabelPair {
-                        name: labels::sanitize_name(k).into_bytes(),
-                        value: v.as_bytes().to_vec(),
-                    })
-                    .collect(),
-            };
             match &set_info[set] {
                 Ok((key, lane)) => {
                     let part = &mut parts[*lane];
                     let at = *slot[set].get_or_insert_with(|| {
-                        part.push((key.clone(), Vec::new()));
+                        part.push((key.clone(), EncodedEntries::default()));
                         part.len() - 1
                     });
-                    part[at].1.push(entry);
+                    let metadata = batch
+                        .metadata_pairs(record)
+                        .map(|(k, v)| (metadata_name(k), v.as_bytes()));
+                    part[at]
+                        .1
+                        .push(batch.timestamps[record], cut.as_bytes(), metadata);
                 }
                 Err(_) => refused.push(Stream {
                     labels: labels::format(batch.labels(record)).into_bytes(),
-                    entries: vec![entry],
+                    entries: vec![Entry {
+                        timestamp: Some(Timestamp::from_nanos(batch.timestamps[record])),
+                        line: cut.as_bytes().to_vec(),
+                        structured_metadata: batch
+                            .metadata_pairs(record)
+                            .map(|(k, v)| LabelPair {
+                                name: labels::sanitize_name(k).as_bytes().to_vec(),
+                                value: v.as_bytes().to_vec(),
+                            })
+                            .collect(),
+                    }],
                     hash: 0,
                 }),
             }
@@ -245,5 +251,13 @@ impl LokiSink {
             events::records_discarded(&self.shared.metrics, "labels_refused", refused_count);
         }
         (parts, refused_count)
+    }
+}
+
+/// A structured metadata key as Loki accepts it, borrowed when it already is.
+fn metadata_name(key: &str) -> Cow<'_, [u8]> {
+    match labels::sanitize_name(key) {
+        Cow::Borrowed(name) => Cow::Borrowed(name.as_bytes()),
+        Cow::Owned(name) => Cow::Owned(name.into_bytes()),
     }
 }

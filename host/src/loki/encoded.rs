@@ -1,0 +1,420 @@
+//! Entries written once, straight into protobuf wire form. The `loki` sink encodes each
+//! record as a `logproto.StreamAdapter.entries` field the moment it leaves the batch, so a
+//! request is a few stream headers around bytes already written: no `Entry` value, line copy
+//! or metadata vector per record, and nothing to re-encode on a retry or a split. Building
+//! `proto::Entry` values and encoding them with prost was ~40% of the sink's CPU
+//! (bench/RESULTS.md); the bytes here are the same, which a unit test checks against prost.
+
+use prost::Message;
+
+use super::proto::{Entry, PushRequest, Stream};
+
+/// `StreamAdapter.labels`, field 1, length-delimited.
+const STREAM_LABELS: u8 = 0x0a;
+/// `StreamAdapter.entries`, field 2, length-delimited.
+const STREAM_ENTRY: u8 = 0x12;
+/// `PushRequest.streams`, field 1, length-delimited.
+const REQUEST_STREAM: u8 = 0x0a;
+/// `EntryAdapter.timestamp` (1), `.line` (2), `.structured_metadata` (3).
+const ENTRY_TIMESTAMP: u8 = 0x0a;
+const ENTRY_LINE: u8 = 0x12;
+const ENTRY_METADATA: u8 = 0x1a;
+/// `Timestamp.seconds` (1, varint) and `.nanos` (2, varint).
+const TS_SECONDS: u8 = 0x08;
+const TS_NANOS: u8 = 0x10;
+/// `LabelPairAdapter.name` (1) and `.value` (2), length-delimited.
+const PAIR_NAME: u8 = 0x0a;
+const PAIR_VALUE: u8 = 0x12;
+
+/// The entries of one stream, each a complete `entries` field (tag, length, message).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodedEntries {
+    bytes: Vec<u8>,
+    /// Per entry: where it ends in `bytes`, and the sum of line lengths up to it.
+    ends: Vec<End>,
+}
+
+/// Running totals at the end of an entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct End {
+    byte: usize,
+    line: usize,
+}
+
+impl EncodedEntries {
+    /// Appends one entry: its timestamp, line and structured metadata pairs.
+    pub fn push<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &mut self,
+        nanos: i64,
+        line: &[u8],
+        metadata: impl Iterator<Item = (N, V)> + Clone,
+    ) {
+        let seconds = nanos.div_euclid(1_000_000_000);
+        let subsec = nanos.rem_euclid(1_000_000_000) as u64;
+        let ts_len = field_varint_len(seconds as u64) + field_varint_len(subsec);
+        let mut body_len = 1 + varint_len(ts_len as u64) + ts_len;
+        if !line.is_empty() {
+            body_len += 1 + varint_len(line.len() as u64) + line.len();
+        }
+        for (name, value) in metadata.clone() {
+            let pair = pair_len(name.as_ref(), value.as_ref());
+            body_len += 1 + varint_len(pair as u64) + pair;
+        }
+        let out = &mut self.bytes;
+        out.reserve(1 + varint_len(body_len as u64) + body_len);
+        out.push(STREAM_ENTRY);
+        put_varint(out, body_len as u64);
+        out.push(ENTRY_TIMESTAMP);
+        put_varint(out, ts_len as u64);
+        if seconds != 0 {
+            out.push(TS_SECONDS);
+            put_varint(out, seconds as u64);
+        }
+        if subsec != 0 {
+            out.push(TS_NANOS);
+            put_varint(out, subsec);
+        }
+        if !line.is_empty() {
+            out.push(ENTRY_LINE);
+            put_varint(out, line.len() as u64);
+            out.extend_from_slice(line);
+        }
+        for (name, value) in metadata {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            out.push(ENTRY_METADATA);
+            put_varint(out, pair_len(name, value) as u64);
+            if !name.is_empty() {
+                out.push(PAIR_NAME);
+                put_varint(out, name.len() as u64);
+                out.extend_from_slice(name);
+            }
+            if !value.is_empty() {
+                out.push(PAIR_VALUE);
+                put_varint(out, value.len() as u64);
+                out.extend_from_slice(value);
+            }
+        }
+        let line_total = self.ends.last().map_or(0, |e| e.line) + line.len();
+        self.ends.push(End {
+            byte: out.len(),
+            line: line_total,
+        });
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Encoded size of all entries.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Sum of the entries' line lengths (what the sink reports as sent bytes).
+    pub fn line_bytes(&self) -> usize {
+        self.ends.last().map_or(0, |e| e.line)
+    }
+
+    fn start_of(&self, entry: usize) -> End {
+        if entry == 0 {
+            End::default()
+        } else {
+            self.ends[entry - 1]
+        }
+    }
+
+    /// Encoded size of entries `from..to`.
+    pub fn range_len(&self, from: usize, to: usize) -> usize {
+        self.start_of(to).byte - self.start_of(from).byte
+    }
+
+    /// The end of the longest run of entries from `from` that takes at most `room` bytes
+    /// (`from` itself when even the first does not fit).
+    pub fn fit(&self, from: usize, room: usize) -> usize {
+        let base = self.start_of(from).byte;
+        from + self.ends[from..].partition_point(|e| e.byte - base <= room)
+    }
+
+    /// Appends entries `from..to` of `other`.
+    pub fn extend_from(&mut self, other: &EncodedEntries, from: usize, to: usize) {
+        let (start, end) = (other.start_of(from), other.start_of(to));
+        let base = self.ends.last().copied().unwrap_or_default();
+        self.bytes
+            .extend_from_slice(&other.bytes[start.byte..end.byte]);
+        self.ends.extend(other.ends[from..to].iter().map(|e| End {
+            byte: e.byte - start.byte + base.byte,
+            line: e.line - start.line + base.line,
+        }));
+    }
+
+    /// Appends all of `other`, taking its buffer when this one is empty.
+    pub fn append(&mut self, other: EncodedEntries) {
+        if self.is_empty() {
+            *self = other;
+        } else {
+            self.extend_from(&other, 0, other.len());
+        }
+    }
+
+    /// Splits off entries `at..`, keeping `..at`.
+    pub fn split_off(&mut self, at: usize) -> EncodedEntries {
+        let start = self.start_of(at);
+        let bytes = self.bytes.split_off(start.byte);
+        let ends = self
+            .ends
+            .split_off(at)
+            .iter()
+            .map(|e| End {
+                byte: e.byte - start.byte,
+                line: e.line - start.line,
+            })
+            .collect();
+        EncodedEntries { bytes, ends }
+    }
+
+    /// The entries as prost values, for the paths that are not the protobuf hot path (JSON
+    /// bodies, the dead-letter file, tests).
+    pub fn decoded(&self) -> Vec<Entry> {
+        self.decode_range(0, self.len())
+            .expect("the sink wrote these bytes itself")
+    }
+
+    fn decode_range(&self, from: usize, to: usize) -> Result<Vec<Entry>, prost::DecodeError> {
+        (from..to)
+            .map(|i| {
+                let mut field = &self.bytes[self.start_of(i).byte..self.ends[i].byte];
+                // Skip the field tag; what follows is a length-delimited EntryAdapter.
+                field = &field[1..];
+                Entry::decode_length_delimited(field)
+            })
+            .collect()
+    }
+}
+
+/// One stream of a request: its labels in selector form and its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedStream {
+    pub labels: std::sync::Arc<str>,
+    pub entries: EncodedEntries,
+}
+
+impl EncodedStream {
+    /// The stream as a prost value (JSON bodies, dead letters, tests).
+    pub fn decoded(&self) -> Stream {
+        Stream {
+            labels: self.labels.as_bytes().to_vec(),
+            entries: self.entries.decoded(),
+            hash: 0,
+        }
+    }
+}
+
+/// Writes the `PushRequest` of `streams` into `out` (cleared first); the bytes equal
+/// prost's encoding of the same request.
+pub fn encode_request(streams: &[EncodedStream], out: &mut Vec<u8>) {
+    out.clear();
+    let total: usize = streams
+        .iter()
+        .map(|s| {
+            let body = stream_body_len(s);
+            1 + varint_len(body as u64) + body
+        })
+        .sum();
+    out.reserve(total);
+    for stream in streams {
+        out.push(REQUEST_STREAM);
+        put_varint(out, stream_body_len(stream) as u64);
+        if !stream.labels.is_empty() {
+            out.push(STREAM_LABELS);
+            put_varint(out, stream.labels.len() as u64);
+            out.extend_from_slice(stream.labels.as_bytes());
+        }
+        out.extend_from_slice(&stream.entries.bytes);
+    }
+}
+
+/// The request as prost values (JSON bodies, tests).
+pub fn decoded_request(streams: &[EncodedStream]) -> PushRequest {
+    PushRequest {
+        streams: streams.iter().map(EncodedStream::decoded).collect(),
+    }
+}
+
+fn stream_body_len(stream: &EncodedStream) -> usize {
+    let labels = stream.labels.len();
+    let labels_field = if labels == 0 {
+        0
+    } else {
+        1 + varint_len(labels as u64) + labels
+    };
+    labels_field + stream.entries.bytes.len()
+}
+
+fn pair_len(name: &[u8], value: &[u8]) -> usize {
+    bytes_field_len(name) + bytes_field_len(value)
+}
+
+/// A length-delimited field of `b`, left out when empty (proto3 default).
+fn bytes_field_len(b: &[u8]) -> usize {
+    if b.is_empty() {
+        0
+    } else {
+        1 + varint_len(b.len() as u64) + b.len()
+    }
+}
+
+/// A varint field of `v`, left out when 0 (proto3 default).
+fn field_varint_len(v: u64) -> usize {
+    if v == 0 {
+        0
+    } else {
+        1 + varint_len(v)
+    }
+}
+
+fn varint_len(v: u64) -> usize {
+    // 1 byte per started 7 bits; 0 takes one byte.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loki::proto::{LabelPair, Timestamp};
+
+    /// Timestamp, line and metadata pairs of one entry.
+    type Row = (i64, String, Vec<(String, String)>);
+
+    fn sample() -> Vec<Row> {
+        vec![
+            (1_700_000_000_123_456_789, "a line é \"q\"".into(), vec![]),
+            (0, String::new(), vec![("k".into(), "v".into())]),
+            (
+                -1,
+                "x".repeat(300),
+                vec![("".into(), "".into()), ("trace_id".into(), "abc".into())],
+            ),
+            (
+                1_000_000_000,
+                "y".into(),
+                vec![("n".into(), "z".repeat(200))],
+            ),
+        ]
+    }
+
+    fn encoded(rows: &[Row]) -> EncodedEntries {
+        let mut e = EncodedEntries::default();
+        for (ts, line, md) in rows {
+            e.push(
+                *ts,
+                line.as_bytes(),
+                md.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())),
+            );
+        }
+        e
+    }
+
+    fn prost_entries(rows: &[Row]) -> Vec<Entry> {
+        rows.iter()
+            .map(|(ts, line, md)| Entry {
+                timestamp: Some(Timestamp::from_nanos(*ts)),
+                line: line.as_bytes().to_vec(),
+                structured_metadata: md
+                    .iter()
+                    .map(|(k, v)| LabelPair {
+                        name: k.as_bytes().to_vec(),
+                        value: v.as_bytes().to_vec(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn request_bytes_equal_prost_encoding() {
+        let rows = sample();
+        let streams = vec![
+            EncodedStream {
+                labels: "{a=\"b\"}".into(),
+                entries: encoded(&rows),
+            },
+            EncodedStream {
+                labels: "".into(),
+                entries: encoded(&rows[1..2]),
+            },
+        ];
+        let expected = PushRequest {
+            streams: vec![
+                Stream {
+                    labels: b"{a=\"b\"}".to_vec(),
+                    entries: prost_entries(&rows),
+                    hash: 0,
+                },
+                Stream {
+                    labels: vec![],
+                    entries: prost_entries(&rows[1..2]),
+                    hash: 0,
+                },
+            ],
+        };
+        let mut out = vec![1, 2, 3];
+        encode_request(&streams, &mut out);
+        assert_eq!(out, expected.encode_to_vec());
+        assert_eq!(decoded_request(&streams), expected);
+        assert_eq!(
+            streams[0].entries.line_bytes(),
+            rows.iter().map(|r| r.1.len()).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn split_and_extend_keep_entries_and_line_bytes() {
+        let rows = sample();
+        let mut all = encoded(&rows);
+        let rest = all.split_off(1);
+        assert_eq!(all, encoded(&rows[..1]));
+        assert_eq!(rest, encoded(&rows[1..]));
+        let mut joined = EncodedEntries::default();
+        joined.extend_from(&rest, 1, 3);
+        joined.extend_from(&all, 0, 1);
+        let mut expected_rows = rows[2..].to_vec();
+        expected_rows.push(rows[0].clone());
+        assert_eq!(joined, encoded(&expected_rows));
+        assert_eq!(joined.range_len(0, 2), encoded(&rows[2..]).byte_len());
+        let first = encoded(&rows[..1]).byte_len();
+        assert_eq!(joined.fit(0, 0), 0);
+        assert_eq!(joined.fit(2, first - 1), 2);
+        assert_eq!(joined.fit(2, first), 3);
+        assert_eq!(joined.fit(0, usize::MAX), 3);
+    }
+
+    #[test]
+    fn varint_lengths() {
+        for (v, len) in [
+            (0u64, 1),
+            (127, 1),
+            (128, 2),
+            (16_383, 2),
+            (16_384, 3),
+            (u64::MAX, 10),
+        ] {
+            assert_eq!(varint_len(v), len, "{v}");
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), len);
+        }
+    }
+}
