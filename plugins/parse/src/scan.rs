@@ -92,8 +92,7 @@ pub fn json<'a>(s: &'a str, mut f: impl FnMut(Field<'a>)) -> Result<(), Invalid>
 /// The JSON string starting at the quote `s[i]`, unescaped, and the offset after it.
 fn json_string(s: &str, i: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
     let b = s.as_bytes();
-    // memchr2 looks at 16 bytes a step (Wasm SIMD): strings are most of a JSON line.
-    let mut j = memchr::memchr2(b'"', b'\\', &b[i + 1..]).map_or(b.len(), |k| i + 1 + k);
+    let mut j = quote_or_backslash(b, i + 1);
     match b.get(j) {
         Some(b'"') => return Ok((Cow::Borrowed(&s[i + 1..j]), j + 1)),
         None => return Err(Invalid),
@@ -150,6 +149,30 @@ fn json_string(s: &str, i: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
             }
         }
     }
+}
+
+/// The first `"` or `\\` in `b[from..]` (or `b.len()`). Most strings of a log line are
+/// short keys and values: one 16-byte vector compare finds their end without the set-up
+/// of a general search, which the longer ones (messages) then get from memchr2.
+#[inline]
+fn quote_or_backslash(b: &[u8], from: usize) -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if from + 16 <= b.len() {
+        use core::arch::wasm32::*;
+        // SAFETY: simd128 is enabled for this build and `b[from..from + 16]` is in bounds.
+        let mask = unsafe {
+            let v = v128_load(b.as_ptr().add(from) as *const v128);
+            u8x16_bitmask(v128_or(
+                u8x16_eq(v, u8x16_splat(b'"')),
+                u8x16_eq(v, u8x16_splat(b'\\')),
+            ))
+        };
+        if mask != 0 {
+            return from + mask.trailing_zeros() as usize;
+        }
+        return memchr::memchr2(b'"', b'\\', &b[from + 16..]).map_or(b.len(), |k| from + 16 + k);
+    }
+    memchr::memchr2(b'"', b'\\', &b[from..]).map_or(b.len(), |k| from + k)
 }
 
 /// The end of the JSON object or array starting at `b[i]` (brackets balanced outside strings).

@@ -100,31 +100,38 @@ impl ByteSet {
         i
     }
 
+    /// Not inlined on purpose: inside the scanner's large function Cranelift spilled the
+    /// tables and the loop state to the stack on every step (bench/RESULTS.md); alone, the
+    /// loop keeps them in registers.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline]
+    #[inline(never)]
     unsafe fn find_wasm(&self, b: &[u8], mut i: usize) -> usize {
         use core::arch::wasm32::*;
         let n = b.len();
-        if i + 16 <= n {
-            let low = v128_load(self.low.as_ptr() as *const v128);
-            let high = v128_load(self.high.as_ptr() as *const v128);
-            let nibble = u8x16_splat(0x0f);
-            while i + 16 <= n {
-                let v = v128_load(b.as_ptr().add(i) as *const v128);
-                let l = u8x16_swizzle(low, v128_and(v, nibble));
-                let h = u8x16_swizzle(high, u8x16_shr(v, 4));
-                let hits = v128_and(l, h);
-                let mut mask = u8x16_bitmask(i8x16_ne(hits, u8x16_splat(0))) as u32;
-                if self.non_ascii {
-                    mask |= u8x16_bitmask(v) as u32;
-                }
-                if mask != 0 {
-                    return i + mask.trailing_zeros() as usize;
-                }
-                i += 16;
-            }
+        if n < 16 {
+            return self.find_scalar(b, i);
         }
-        self.find_scalar(b, i)
+        let low = v128_load(self.low.as_ptr() as *const v128);
+        let high = v128_load(self.high.as_ptr() as *const v128);
+        let nibble = u8x16_splat(0x0f);
+        let members = |at: usize| -> u32 {
+            let v = v128_load(b.as_ptr().add(at) as *const v128);
+            let l = u8x16_swizzle(low, v128_and(v, nibble));
+            let h = u8x16_swizzle(high, u8x16_shr(v, 4));
+            let mut mask = u8x16_bitmask(i8x16_ne(v128_and(l, h), u8x16_splat(0))) as u32;
+            if self.non_ascii {
+                mask |= u8x16_bitmask(v) as u32;
+            }
+            mask
+        };
+        while i + 16 <= n {
+            let mask = members(i);
+            if mask != 0 {
+                return i + mask.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+        tail(i, n, members)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -132,27 +139,48 @@ impl ByteSet {
     unsafe fn find_ssse3(&self, b: &[u8], mut i: usize) -> usize {
         use core::arch::x86_64::*;
         let n = b.len();
-        if i + 16 <= n {
-            let low = _mm_loadu_si128(self.low.as_ptr() as *const __m128i);
-            let high = _mm_loadu_si128(self.high.as_ptr() as *const __m128i);
-            let nibble = _mm_set1_epi8(0x0f);
-            let zero = _mm_setzero_si128();
-            while i + 16 <= n {
-                let v = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
-                let l = _mm_shuffle_epi8(low, _mm_and_si128(v, nibble));
-                let h = _mm_shuffle_epi8(high, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
-                let misses = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h), zero));
-                let mut mask = !(misses as u32) & 0xffff;
-                if self.non_ascii {
-                    mask |= _mm_movemask_epi8(v) as u32;
-                }
-                if mask != 0 {
-                    return i + mask.trailing_zeros() as usize;
-                }
-                i += 16;
-            }
+        if n < 16 {
+            return self.find_scalar(b, i);
         }
-        self.find_scalar(b, i)
+        let low = _mm_loadu_si128(self.low.as_ptr() as *const __m128i);
+        let high = _mm_loadu_si128(self.high.as_ptr() as *const __m128i);
+        let nibble = _mm_set1_epi8(0x0f);
+        let zero = _mm_setzero_si128();
+        let members = |at: usize| -> u32 {
+            let v = _mm_loadu_si128(b.as_ptr().add(at) as *const __m128i);
+            let l = _mm_shuffle_epi8(low, _mm_and_si128(v, nibble));
+            let h = _mm_shuffle_epi8(high, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
+            let misses = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h), zero));
+            let mut mask = !(misses as u32) & 0xffff;
+            if self.non_ascii {
+                mask |= _mm_movemask_epi8(v) as u32;
+            }
+            mask
+        };
+        while i + 16 <= n {
+            let mask = members(i);
+            if mask != 0 {
+                return i + mask.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+        tail(i, n, members)
+    }
+}
+
+/// The last partial step of a vector search: the final 16 bytes are classified again
+/// (overlapping what was already searched) and the lanes before `i` are shifted out, so no
+/// byte loop is needed. `members(at)` is the member mask of `b[at..at + 16]`; `n >= 16`.
+#[inline(always)]
+fn tail(i: usize, n: usize, members: impl Fn(usize) -> u32) -> usize {
+    if i >= n {
+        return n;
+    }
+    let mask = members(n - 16) >> (i - (n - 16));
+    if mask != 0 {
+        i + mask.trailing_zeros() as usize
+    } else {
+        n
     }
 }
 
