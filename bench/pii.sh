@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # redact-pii speed, as ratios in one run:
-#   (a) the crate compiled natively, called directly (plugins/redact-pii/examples/native_bench.rs)
+#   (a) the plugin compiled natively, called directly through the SDK batch code
+#       (plugins/redact-pii/examples/native_bench.rs)
 #   (b) the Wasm plugin inside sluice: file (stop_at_eof) -> redact-pii -> blackhole
 #   (c) the same pipeline with no plugin
 # (b) and (c) run through bench/pipelines.py's run_one (CPU time and peak RSS of the child
@@ -22,7 +23,7 @@ export PLUGIN_DIR=${PLUGIN_DIR:-dist/plugins}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-nice -n 10 cargo build --release -j 1 -q -p redact-pii --example native_bench --target-dir target/pii
+nice -n 10 cargo build --release -j 1 -q -p redact-pii --features native-twin --example native_bench --target-dir target/pii
 
 corpus=../shared/corpus/pii/dev.jsonl
 python3 - "$lines" "$tmp/input.log" "$corpus" <<'PY'

@@ -120,9 +120,26 @@ path = "{{dir}}/out.log"
         );
         assert_eq!(started, Some(2.0), "{t}");
     }
+    // The three run fused on one thread; each still counts what it took in and passed on.
+    for (t, received, sent) in [("trap", 7.0, 7.0), ("loop", 7.0, 6.0), ("oom", 6.0, 5.0)] {
+        let labels = format!("component_id=\"{t}\",component_kind=\"transform\"");
+        assert_eq!(
+            m("sluice_component_received_events_total", &labels),
+            Some(received),
+            "{t} received"
+        );
+        assert_eq!(
+            m("sluice_component_sent_events_total", &labels),
+            Some(sent),
+            "{t} sent"
+        );
+        let cpu = m("sluice_plugin_cpu_seconds_total", &labels);
+        assert!(cpu.is_some_and(|s| s > 0.0), "{t} plugin cpu {cpu:?}");
+    }
     // The collector never logs record contents when a plugin fails.
     let (ok, stderr) = running.stop();
     assert!(ok);
+    assert!(stderr.contains("transforms fused"), "{stderr}");
     assert!(stderr.contains("plugin call failed"));
     assert!(
         !stderr.contains("makes the"),

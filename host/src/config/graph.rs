@@ -46,12 +46,17 @@ impl Graph {
         for (name, s) in &config.sinks {
             g.add(name, NodeKind::Sink, s.inputs());
         }
-        for (name, inputs) in g.inputs.clone() {
+        g.link_outputs();
+        g
+    }
+
+    /// Fills `outputs` from `inputs`.
+    fn link_outputs(&mut self) {
+        for (name, inputs) in self.inputs.clone() {
             for input in inputs {
-                g.outputs.entry(input).or_default().push(name.clone());
+                self.outputs.entry(input).or_default().push(name.clone());
             }
         }
-        g
     }
 
     fn add(&mut self, name: &str, kind: NodeKind, inputs: &[String]) {
@@ -86,6 +91,36 @@ impl Graph {
             visit(self, n, &mut done, &mut order);
         }
         order
+    }
+
+    /// Every transform, in runs that can share threads: within a run each transform after
+    /// the first has exactly one input, the one before it, which feeds nothing else, and
+    /// `may_join(previous, next)` agrees. Runs come in input order; a lone transform is a
+    /// run of one.
+    pub fn transform_chains(&self, may_join: impl Fn(&str, &str) -> bool) -> Vec<Vec<String>> {
+        let mut placed = BTreeSet::new();
+        let mut chains = Vec::new();
+        for start in self.transforms_in_order() {
+            if !placed.insert(start.clone()) {
+                continue;
+            }
+            let mut chain = vec![start];
+            loop {
+                let last = chain.last().expect("never empty");
+                let [next] = self.consumers(last) else { break };
+                let joins = self.kinds.get(next) == Some(&NodeKind::Transform)
+                    && self.inputs.get(next).map(Vec::as_slice) == Some(std::slice::from_ref(last))
+                    && !placed.contains(next)
+                    && may_join(last, next);
+                if !joins {
+                    break;
+                }
+                placed.insert(next.clone());
+                chain.push(next.clone());
+            }
+            chains.push(chain);
+        }
+        chains
     }
 }
 
@@ -234,5 +269,38 @@ pub(super) fn check(config: &Config, report: &mut Report) {
                 "the transform is not an input of any transform or sink, so its output would go nowhere",
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_follow_single_links_the_predicate_allows() {
+        // src -> a -> b -> c -> {d, e}; d -> f (refused by the predicate); e -> sink k;
+        // g reads src and b, so b feeds two consumers and the a-b-c chain stops at b.
+        let mut g = Graph::default();
+        g.add("src", NodeKind::Source, &[]);
+        for (name, inputs) in [
+            ("a", vec!["src"]),
+            ("b", vec!["a"]),
+            ("c", vec!["b"]),
+            ("d", vec!["c"]),
+            ("e", vec!["c"]),
+            ("f", vec!["d"]),
+            ("g", vec!["src", "b"]),
+        ] {
+            let inputs: Vec<String> = inputs.into_iter().map(String::from).collect();
+            g.add(name, NodeKind::Transform, &inputs);
+        }
+        g.add("k", NodeKind::Sink, &["e".to_string()]);
+        g.link_outputs();
+        let chains = g.transform_chains(|from, to| (from, to) != ("d", "f"));
+        let expected: Vec<Vec<String>> = [&["a", "b"][..], &["c"], &["d"], &["e"], &["f"], &["g"]]
+            .iter()
+            .map(|c| c.iter().map(|s| s.to_string()).collect())
+            .collect();
+        assert_eq!(chains, expected);
     }
 }

@@ -60,6 +60,7 @@ pub struct CoreMetrics {
     batch_records: HistogramFamily<ComponentLabels>,
     channel_depth: Family<ComponentLabels, Gauge>,
     plugin_call_seconds: HistogramFamily<ComponentLabels>,
+    plugin_cpu_seconds: Family<ComponentLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     plugin_errors: Family<ReasonLabels, Counter>,
     plugin_instances_started: Family<ComponentLabels, Counter>,
     plugin_log_messages_dropped: Family<ComponentLabels, Counter>,
@@ -165,6 +166,14 @@ impl ComponentMetrics {
     pub fn plugin_call_seconds(&self) -> Histogram {
         self.core
             .plugin_call_seconds
+            .get_or_create(&self.labels())
+            .clone()
+    }
+
+    /// The plugin CPU time counter of this transform, in seconds.
+    pub fn plugin_cpu_seconds(&self) -> Counter<f64, std::sync::atomic::AtomicU64> {
+        self.core
+            .plugin_cpu_seconds
             .get_or_create(&self.labels())
             .clone()
     }
@@ -383,6 +392,7 @@ impl Telemetry {
             batch_records: Family::new_with_constructor(size_histogram),
             channel_depth: Family::default(),
             plugin_call_seconds: Family::new_with_constructor(duration_histogram),
+            plugin_cpu_seconds: Family::default(),
             plugin_errors: Family::default(),
             plugin_instances_started: Family::default(),
             plugin_log_messages_dropped: Family::default(),
@@ -443,6 +453,12 @@ impl Telemetry {
             "plugin_call_duration_seconds",
             "Wall time of one plugin process call",
             core.plugin_call_seconds.clone(),
+        );
+        r.register(
+            "plugin_cpu_seconds",
+            "CPU time of the threads running this transform's plugin calls (guest code and the \
+             host's copying in and out)",
+            core.plugin_cpu_seconds.clone(),
         );
         r.register(
             "plugin_errors",

@@ -2,6 +2,7 @@
 //! JSON logs ([`logging`]). Internal events ([`events`]) are small functions that both log
 //! and count, so what the collector says and what it counts cannot drift apart.
 
+pub mod cpu;
 pub mod events;
 pub mod logging;
 pub mod metrics;

@@ -18,7 +18,7 @@ use crate::config::{ConfigErrors, Graph, LoadedConfig, TransformConfig};
 use crate::runtime::PluginRuntime;
 use crate::sources::{self, SourceContext};
 use crate::telemetry::Telemetry;
-use crate::transforms::wasm::WasmTransform;
+use crate::transforms::wasm::{run_chain, WasmTransform};
 use crate::{server, sinks};
 
 /// The plugin runtime for a config: compiled components are cached under `data_dir` when
@@ -106,9 +106,21 @@ pub async fn run(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         downstream.spawn(task);
     }
-    for (name, transform) in transforms {
-        let input = inputs.remove(&name).expect("a channel per transform");
-        downstream.spawn(transform.run(input, fanout(&name)));
+    let mut transforms = transforms;
+    let same_workers = |a: &str, b: &str| transforms[a].workers() == transforms[b].workers();
+    for chain in graph.transform_chains(same_workers) {
+        let stages: Vec<WasmTransform> = chain
+            .iter()
+            .map(|name| transforms.remove(name).expect("built above"))
+            .collect();
+        // The channels of the fused stages after the first are not used: only the stage
+        // before each could send to it, and it hands batches on inside the chain.
+        for name in &chain[1..] {
+            inputs.remove(name);
+        }
+        let input = inputs.remove(&chain[0]).expect("a channel per transform");
+        let last = chain.last().expect("chains are not empty");
+        downstream.spawn(run_chain(stages, input, fanout(last)));
     }
 
     let source_stop = CancellationToken::new();
@@ -194,6 +206,15 @@ pub async fn run(
     .await;
     match drained {
         Ok(()) => {
+            for name in config.transforms.keys() {
+                let m = telemetry.component(name, "transform");
+                tracing::info!(
+                    component_id = %m.id,
+                    records = m.sent_events.get(),
+                    plugin_cpu_seconds = m.plugin_cpu_seconds().get(),
+                    "transform total"
+                );
+            }
             for m in &sink_metrics {
                 tracing::info!(
                     component_id = %m.id,

@@ -18,6 +18,7 @@ use crate::event::LogBatch;
 use crate::runtime::{
     InstanceSettings, LoadedPlugin, PluginError, PluginHostContext, PluginInstance, PluginRuntime,
 };
+use crate::telemetry::cpu::thread_cpu_seconds;
 use crate::telemetry::{events, ComponentMetrics, Telemetry};
 
 /// A transform ready to run: its plugin loaded and one instance started (so a broken
@@ -135,70 +136,114 @@ impl WasmTransform {
         out
     }
 
+    /// How many worker threads (instances) this transform runs.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
     /// Reads the input until it closes, sending each processed batch on in order.
-    pub async fn run(mut self, mut input: Input, out: Fanout) {
-        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(self.workers);
-        let mut threads = Vec::new();
-        for i in 0..self.workers {
-            let mut worker = self.worker();
-            let jobs = jobs_rx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("wasm-{}-{i}", self.name))
-                .spawn(move || {
-                    for job in jobs {
-                        let _ = job.reply.send(worker.process(job.batch));
-                    }
-                });
-            match spawned {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    tracing::error!(component_id = %self.name, error = %e, "cannot start a plugin worker")
+    pub async fn run(self, input: Input, out: Fanout) {
+        run_chain(vec![self], input, out).await
+    }
+}
+
+/// Runs `stages` (transforms where each feeds only the next; see `Graph::transform_chains`)
+/// fused: every worker thread holds an instance of each stage and takes a batch through all
+/// of them in turn. Against a thread and channel per stage this saves the hand-offs between
+/// stages and keeps each batch in the cache of one core (bench/RESULTS.md). Each stage keeps
+/// its own metrics, `on_error` policy and instance restarts; the stages must have the same
+/// number of workers.
+pub async fn run_chain(mut stages: Vec<WasmTransform>, mut input: Input, out: Fanout) {
+    let Some(first) = stages.first() else { return };
+    let name = first.name.clone();
+    let workers = first.workers;
+    let received = first.metrics.clone();
+    let sent = stages.last().expect("not empty").metrics.clone();
+    if stages.len() > 1 {
+        tracing::info!(
+            transforms = ?stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            "transforms fused: each batch goes through them on one thread"
+        );
+    }
+    let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(workers);
+    let mut threads = Vec::new();
+    for i in 0..workers {
+        let mut chain: Vec<Worker> = stages.iter_mut().map(WasmTransform::worker).collect();
+        let jobs = jobs_rx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("wasm-{name}-{i}"))
+            .spawn(move || {
+                for job in jobs {
+                    let _ = job.reply.send(process_chain(&mut chain, job.batch));
                 }
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                tracing::error!(component_id = %name, error = %e, "cannot start a plugin worker")
             }
-        }
-        drop(jobs_rx);
-        if threads.is_empty() {
-            return;
-        }
-        let metrics = self.metrics.clone();
-        let in_flight_limit = self.workers * 2;
-        let mut in_flight = FuturesOrdered::new();
-        let mut input_open = true;
-        loop {
-            tokio::select! {
-                batch = input.recv(), if input_open && in_flight.len() < in_flight_limit => {
-                    let Some(batch) = batch else { input_open = false; continue; };
-                    metrics.received(batch.len(), batch.line_bytes());
-                    let (reply, result) = oneshot::channel();
-                    let tx = jobs_tx.clone();
-                    let job = Job { batch, reply };
-                    // The job queue holds `workers` jobs; waiting for room blocks, so hand it
-                    // to the blocking pool.
-                    let sent = tokio::task::spawn_blocking(move || tx.send(job).is_ok()).await;
-                    if !matches!(sent, Ok(true)) {
-                        break;
-                    }
-                    in_flight.push_back(result);
-                }
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                    let Ok(batch) = done else { break };
-                    if batch.is_empty() && batch.acks.is_empty() {
-                        continue;
-                    }
-                    let (records, bytes) = (batch.len(), batch.line_bytes());
-                    if out.send(batch).await.is_err() {
-                        break;
-                    }
-                    metrics.sent(records, bytes);
-                }
-                else => break,
-            }
-        }
-        drop(jobs_tx);
-        for t in threads {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
     }
+    drop(jobs_rx);
+    if threads.is_empty() {
+        return;
+    }
+    let in_flight_limit = workers * 2;
+    let mut in_flight = FuturesOrdered::new();
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            batch = input.recv(), if input_open && in_flight.len() < in_flight_limit => {
+                let Some(batch) = batch else { input_open = false; continue; };
+                received.received(batch.len(), batch.line_bytes());
+                let (reply, result) = oneshot::channel();
+                let tx = jobs_tx.clone();
+                let job = Job { batch, reply };
+                // The job queue holds `workers` jobs; waiting for room blocks, so hand it
+                // to the blocking pool.
+                let queued = tokio::task::spawn_blocking(move || tx.send(job).is_ok()).await;
+                if !matches!(queued, Ok(true)) {
+                    break;
+                }
+                in_flight.push_back(result);
+            }
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                let Ok(batch) = done else { break };
+                if batch.is_empty() && batch.acks.is_empty() {
+                    continue;
+                }
+                let (records, bytes) = (batch.len(), batch.line_bytes());
+                if out.send(batch).await.is_err() {
+                    break;
+                }
+                sent.sent(records, bytes);
+            }
+            else => break,
+        }
+    }
+    drop(jobs_tx);
+    for t in threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+}
+
+/// One batch through every stage of a chain; the first stage's `received` and the last
+/// stage's `sent` are counted by the caller, the counts between stages here.
+fn process_chain(chain: &mut [Worker], mut batch: LogBatch) -> LogBatch {
+    let last = chain.len() - 1;
+    for (i, stage) in chain.iter_mut().enumerate() {
+        if i > 0 {
+            if batch.is_empty() {
+                break;
+            }
+            stage.metrics.received(batch.len(), batch.line_bytes());
+        }
+        batch = stage.process(batch);
+        if i < last {
+            stage.metrics.sent(batch.len(), batch.line_bytes());
+        }
+    }
+    batch
 }
 
 struct Job {
@@ -238,12 +283,15 @@ impl Worker {
 
     fn process(&mut self, mut batch: LogBatch) -> LogBatch {
         let call_seconds = self.metrics.plugin_call_seconds();
+        let cpu_seconds = self.metrics.plugin_cpu_seconds();
         let records = batch.len();
         let error = match self.ensure_instance() {
             None => PluginError::Trap("no healthy instance; restart pending".into()),
             Some(instance) => {
                 let started = Instant::now();
+                let cpu_before = thread_cpu_seconds();
                 let result = instance.process(&mut batch);
+                cpu_seconds.inc_by((thread_cpu_seconds() - cpu_before).max(0.0));
                 call_seconds.observe(started.elapsed().as_secs_f64());
                 match result {
                     Ok(()) => return batch,

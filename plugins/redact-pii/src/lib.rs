@@ -473,15 +473,25 @@ impl Redactor {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-mod plugin {
+/// The plugin: [`Redactor`] behind the SDK's [`sluice_plugin::Plugin`] trait. Built for
+/// wasm32, and natively with the `native-twin` feature for the benchmark's native twin.
+#[cfg(any(target_arch = "wasm32", feature = "native-twin"))]
+pub mod plugin {
     use super::{Field, Redactor};
     use sluice_plugin::{counter_add, metric_id, Batch, Config, Plugin};
 
-    struct RedactPii {
+    /// The `redact_pii` transform's plugin type.
+    pub struct RedactPii {
         redactor: Redactor,
         metric: Option<u32>,
         counts: Vec<u64>,
+    }
+
+    impl RedactPii {
+        /// Redactions made in the last batch, all rules together.
+        pub fn last_batch_redactions(&self) -> u64 {
+            self.counts.iter().sum()
+        }
     }
 
     impl Plugin for RedactPii {
