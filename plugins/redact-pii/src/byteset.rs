@@ -60,6 +60,44 @@ impl ByteSet {
         }
     }
 
+    /// Whether the bytes 0x80..=0xFF are members.
+    #[inline(always)]
+    pub fn non_ascii(&self) -> bool {
+        self.non_ascii
+    }
+
+    /// The low-nibble table as a vector.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    pub(crate) fn low_v128(&self) -> core::arch::wasm32::v128 {
+        // SAFETY: `low` is 16 bytes; v128_load takes unaligned addresses.
+        unsafe { core::arch::wasm32::v128_load(self.low.as_ptr() as *const _) }
+    }
+
+    /// The high-nibble table as a vector.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    pub(crate) fn high_v128(&self) -> core::arch::wasm32::v128 {
+        // SAFETY: as in `low_v128`.
+        unsafe { core::arch::wasm32::v128_load(self.high.as_ptr() as *const _) }
+    }
+
+    /// The low-nibble table as a vector.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(crate) fn low_m128(&self) -> core::arch::x86_64::__m128i {
+        // SAFETY: `low` is 16 bytes; the load is unaligned (SSE2, always present).
+        unsafe { core::arch::x86_64::_mm_loadu_si128(self.low.as_ptr() as *const _) }
+    }
+
+    /// The high-nibble table as a vector.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(crate) fn high_m128(&self) -> core::arch::x86_64::__m128i {
+        // SAFETY: as in `low_m128`.
+        unsafe { core::arch::x86_64::_mm_loadu_si128(self.high.as_ptr() as *const _) }
+    }
+
     /// Whether `c` is a member.
     #[inline(always)]
     pub fn contains(&self, c: u8) -> bool {

@@ -29,6 +29,7 @@
 //! metrics or logs.
 
 pub mod byteset;
+pub mod candidates;
 pub mod config;
 pub mod json;
 pub mod modes;

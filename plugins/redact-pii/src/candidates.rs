@@ -1,0 +1,282 @@
+//! Where the scanner has to look: a bitmap of the bytes at which an enabled rule can start,
+//! built 16 bytes a step for a window of the line at a time.
+//!
+//! A byte is a candidate when it is a trigger (see `Redactor::update_triggers`) and not a
+//! word byte preceded by a word byte: rules start at punctuation or at the start of a word,
+//! never inside one. The scanner used to find each trigger with a vector search and then
+//! skip the rest of its word with another, two calls per word; in the Wasm build each call
+//! paid a prologue, an epoch check and reloads of its tables (bench/RESULTS.md). With the
+//! bitmap, finding the next candidate is a bit scan over a few words.
+//!
+//! The vector code exists for wasm32 with `simd128` and for x86-64 with SSSE3 (detected once
+//! per window), like [`crate::byteset`]; the scalar loop is the reference the unit tests
+//! compare them with.
+
+use crate::byteset::ByteSet;
+
+/// Bytes per window (a multiple of 64).
+const WINDOW: usize = 1024;
+const WORDS: usize = WINDOW / 64;
+
+/// Every word byte (`rules::is_word`).
+pub static WORD: ByteSet = ByteSet::new({
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = crate::rules::is_word(b as u8);
+        b += 1;
+    }
+    t
+});
+
+/// The candidates of one window of a line: bit `k` of `bits` is byte `base + k`.
+pub struct Candidates {
+    base: usize,
+    end: usize,
+    bits: [u64; WORDS],
+}
+
+impl Candidates {
+    /// An empty window; the first [`Candidates::next`] builds one.
+    pub fn new() -> Candidates {
+        Candidates {
+            base: 0,
+            end: 0,
+            bits: [0; WORDS],
+        }
+    }
+
+    /// The first candidate at or after `i` in `b` (`b.len()` when there is none).
+    #[inline]
+    pub fn next(&mut self, triggers: &ByteSet, b: &[u8], mut i: usize) -> usize {
+        let n = b.len();
+        while i < n {
+            if i < self.base || i >= self.end {
+                self.build(triggers, b, i);
+            }
+            let rel = i - self.base;
+            let mut w = rel / 64;
+            let mut word = self.bits[w] & (!0u64 << (rel % 64));
+            loop {
+                if word != 0 {
+                    return self.base + w * 64 + word.trailing_zeros() as usize;
+                }
+                w += 1;
+                if w == WORDS || self.base + w * 64 >= self.end {
+                    break;
+                }
+                word = self.bits[w];
+            }
+            i = self.end;
+        }
+        n
+    }
+
+    /// Fills the window starting at `base`.
+    fn build(&mut self, triggers: &ByteSet, b: &[u8], base: usize) {
+        self.base = base;
+        self.end = b.len().min(base + WINDOW);
+        self.bits = [0; WORDS];
+        let carry = base > 0 && WORD.contains(b[base - 1]);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            // SAFETY: simd128 is enabled for this build.
+            unsafe { self.build_wasm(triggers, b, carry) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("ssse3") {
+                // SAFETY: the CPU has SSSE3.
+                unsafe { self.build_ssse3(triggers, b, carry) }
+            } else {
+                self.build_scalar(triggers, b, carry)
+            }
+        }
+        #[cfg(not(any(
+            all(target_arch = "wasm32", target_feature = "simd128"),
+            target_arch = "x86_64"
+        )))]
+        {
+            self.build_scalar(triggers, b, carry)
+        }
+    }
+
+    /// [`Candidates::build`] a byte at a time (`carry`: the byte before `base` is a word
+    /// byte).
+    pub fn build_scalar(&mut self, triggers: &ByteSet, b: &[u8], mut carry: bool) {
+        for (k, &c) in b[self.base..self.end].iter().enumerate() {
+            let word = WORD.contains(c);
+            if triggers.contains(c) && !(word && carry) {
+                self.bits[k / 64] |= 1 << (k % 64);
+            }
+            carry = word;
+        }
+    }
+
+    /// Adds 16 bytes' masks at `rel` (a multiple of 16): `trig` and `word` have bit `k` set
+    /// when byte `rel + k` is a trigger / a word byte; only the low `valid` bits count.
+    /// Returns the carry for the next 16.
+    #[inline(always)]
+    fn add16(&mut self, rel: usize, trig: u32, word: u32, carry: bool, valid: usize) -> bool {
+        let keep = if valid >= 16 {
+            0xffff
+        } else {
+            (1u32 << valid) - 1
+        };
+        let preceded = (word << 1) | carry as u32;
+        let hits = trig & !(word & preceded) & keep;
+        self.bits[rel / 64] |= (hits as u64) << (rel % 64);
+        valid >= 16 && word & 0x8000 != 0
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(never)]
+    unsafe fn build_wasm(&mut self, triggers: &ByteSet, b: &[u8], mut carry: bool) {
+        use core::arch::wasm32::*;
+        let n = b.len();
+        if n < 16 {
+            return self.build_scalar(triggers, b, carry);
+        }
+        let nibble = u8x16_splat(0x0f);
+        let (t_low, t_high) = (triggers.low_v128(), triggers.high_v128());
+        let (w_low, w_high) = (WORD.low_v128(), WORD.high_v128());
+        let mask = |v: v128, low: v128, high: v128, non_ascii: bool| -> u32 {
+            let l = u8x16_swizzle(low, v128_and(v, nibble));
+            let h = u8x16_swizzle(high, u8x16_shr(v, 4));
+            let mut m = u8x16_bitmask(i8x16_ne(v128_and(l, h), u8x16_splat(0))) as u32;
+            if non_ascii {
+                m |= u8x16_bitmask(v) as u32;
+            }
+            m
+        };
+        let mut rel = 0;
+        while self.base + rel < self.end {
+            let at = self.base + rel;
+            // The last partial step reloads the line's final 16 bytes and shifts.
+            let (load, shift) = if at + 16 <= n {
+                (at, 0)
+            } else {
+                (n - 16, at - (n - 16))
+            };
+            let v = v128_load(b.as_ptr().add(load) as *const v128);
+            let trig = mask(v, t_low, t_high, triggers.non_ascii()) >> shift;
+            let word = mask(v, w_low, w_high, WORD.non_ascii()) >> shift;
+            carry = self.add16(rel, trig, word, carry, self.end - at);
+            rel += 16;
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "ssse3")]
+    unsafe fn build_ssse3(&mut self, triggers: &ByteSet, b: &[u8], mut carry: bool) {
+        use core::arch::x86_64::*;
+        let n = b.len();
+        if n < 16 {
+            return self.build_scalar(triggers, b, carry);
+        }
+        let nibble = _mm_set1_epi8(0x0f);
+        let zero = _mm_setzero_si128();
+        let (t_low, t_high) = (triggers.low_m128(), triggers.high_m128());
+        let (w_low, w_high) = (WORD.low_m128(), WORD.high_m128());
+        // A closure, not a nested fn, so it has SSSE3 too (closures inherit target features).
+        let mask = |v: __m128i, low: __m128i, high: __m128i, non_ascii: bool| -> u32 {
+            let l = _mm_shuffle_epi8(low, _mm_and_si128(v, nibble));
+            let h = _mm_shuffle_epi8(high, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
+            let misses = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h), zero));
+            let mut m = !(misses as u32) & 0xffff;
+            if non_ascii {
+                m |= _mm_movemask_epi8(v) as u32;
+            }
+            m
+        };
+        let mut rel = 0;
+        while self.base + rel < self.end {
+            let at = self.base + rel;
+            let (load, shift) = if at + 16 <= n {
+                (at, 0)
+            } else {
+                (n - 16, at - (n - 16))
+            };
+            let v = _mm_loadu_si128(b.as_ptr().add(load) as *const __m128i);
+            let trig = mask(v, t_low, t_high, triggers.non_ascii()) >> shift;
+            let word = mask(v, w_low, w_high, WORD.non_ascii()) >> shift;
+            carry = self.add16(rel, trig, word, carry, self.end - at);
+            rel += 16;
+        }
+    }
+}
+
+impl Default for Candidates {
+    fn default() -> Self {
+        Candidates::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::byteset::table_of;
+
+    fn sample(len: usize, seed: u32) -> Vec<u8> {
+        let alphabet = b"ab_Z09@%:=+( .-\"{}\xC3\xA9";
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1103515245).wrapping_add(12345);
+                alphabet[(x >> 16) as usize % alphabet.len()]
+            })
+            .collect()
+    }
+
+    /// Every candidate from `from`, by repeated `next`.
+    fn all(c: &mut Candidates, t: &ByteSet, b: &[u8], from: usize) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut i = from;
+        loop {
+            i = c.next(t, b, i);
+            if i >= b.len() {
+                return out;
+            }
+            out.push(i);
+            i += 1;
+        }
+    }
+
+    /// The definition, byte by byte.
+    fn reference(t: &ByteSet, b: &[u8], from: usize) -> Vec<usize> {
+        (from..b.len())
+            .filter(|&i| {
+                t.contains(b[i]) && !(WORD.contains(b[i]) && i > 0 && WORD.contains(b[i - 1]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vector_windows_equal_the_definition() {
+        let sets = [
+            ByteSet::new(table_of(|c| c == b'@' || c == b'%' || c.is_ascii_digit())),
+            ByteSet::new(table_of(|c| b"@%:=+(eAgxhBbaZ0123456789".contains(&c))),
+            ByteSet::new(table_of(|_| true)),
+            ByteSet::new(table_of(|_| false)),
+        ];
+        for len in [0, 1, 15, 16, 17, 63, 64, 65, 200, 1023, 1024, 1025, 3000] {
+            let b = sample(len, len as u32 + 7);
+            for t in &sets {
+                for from in [0, 1, 5, 16, 1000, 1030].into_iter().filter(|&f| f <= len) {
+                    let mut c = Candidates::new();
+                    assert_eq!(
+                        all(&mut c, t, &b, from),
+                        reference(t, &b, from),
+                        "len {len} from {from}"
+                    );
+                }
+                // Jumping ahead and back rebuilds the window where needed.
+                let mut c = Candidates::new();
+                for from in [len / 2, 0, len.saturating_sub(3), len / 3] {
+                    let expected = reference(t, &b, from).first().copied().unwrap_or(len);
+                    assert_eq!(c.next(t, &b, from), expected, "len {len} jump to {from}");
+                }
+            }
+        }
+    }
+}
