@@ -3,10 +3,10 @@
 table (pipeline, lines/s, lines per CPU-second, MB/s, peak RSS, ratio to native). CPU time and
 peak RSS come from the operating system (getrusage of the child); the sink's final record
 count (the collector's "sink total" log line, and for the Loki row the receiver's count)
-proves nothing was skipped. The redact-pii rows are paired with the same plugin built
-natively and called in process (plugins/redact-pii/examples/native_bench.rs: the plugin type
-and the SDK's batch code over 1024-line batches, as sluice calls the Wasm build) in the same
-run: "vs native" is the plugin's records per CPU-second inside sluice, from the transform's
+proves nothing was skipped. The parse and redact-pii rows are paired with the same plugin
+built natively and called in process (plugins/{parse,redact-pii}/examples/native_bench.rs:
+the plugin type and the SDK's batch code over 1024-line batches, as sluice calls the Wasm
+build) in the same run: "vs native" is the plugin's records per CPU-second inside sluice, from the transform's
 `plugin_cpu_seconds` (CPU of its calls: guest code plus the host copying columns in and out),
 over the native records per second. "vs native (row)" charges the plugin the whole CPU of
 the row minus the CPU of file -> blackhole instead (adding the extra stage's thread
@@ -57,29 +57,33 @@ QUICKSTART_SHAPE = [
     ("enrich", "enrich", '{ labels = { env = "bench" } }'),
 ]
 
-# (name, transforms, sink: "blackhole" or "loki", native twin config or None)
+PARSE_JSON = '{"format": "json", "labels": ["level"], "metadata": ["req_id"]}'
+
+# (name, transforms, sink: "blackhole" or "loki", native twin (crate, config JSON) or None)
 PIPELINES = [
     ("file -> blackhole", [], "blackhole", None),
     ("file -> identity -> blackhole", [("id", "identity", "{}")], "blackhole", None),
+    ("file -> parse -> blackhole", [QUICKSTART_SHAPE[0]], "blackhole", ("parse", PARSE_JSON)),
     ("file -> redact-pii (email, ipv4, card) -> blackhole",
-     [("redact", "redact_pii", REDACT_RULES)], "blackhole", REDACT_RULES_JSON),
+     [("redact", "redact_pii", REDACT_RULES)], "blackhole", ("redact-pii", REDACT_RULES_JSON)),
     ("file -> redact-pii (every rule) -> blackhole",
-     [("redact", "redact_pii", "{}")], "blackhole", "{}"),
+     [("redact", "redact_pii", "{}")], "blackhole", ("redact-pii", "{}")),
     ("file -> parse -> redact-pii -> enrich -> blackhole", QUICKSTART_SHAPE, "blackhole", None),
     ("file -> parse -> redact-pii -> enrich -> loki (receiver)", QUICKSTART_SHAPE, "loki", None),
 ]
 
-NATIVE_BENCH = os.path.join(ROOT, "target/pii/release/examples/native_bench")
-
-
-def native_twin(input_path, config_json):
-    """Records/s of the redact-pii crate built natively and called in process."""
-    if not os.path.exists(NATIVE_BENCH):
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "redact-pii", "--features",
-                        "native-twin", "--example", "native_bench",
-                        "--target-dir", os.path.join(ROOT, "target/pii")],
-                       check=True, cwd=ROOT)
-    out = subprocess.run([NATIVE_BENCH, input_path, "--iters", "3", "--config", config_json],
+def native_twin(input_path, twin):
+    """Records/s of the plugin crate `twin[0]` built natively and called in process
+    (its examples/native_bench.rs) with config `twin[1]`. Each crate has its own target
+    directory: both examples are called native_bench."""
+    crate, config_json = twin
+    target_dir = os.path.join(ROOT, "target/pii" if crate == "redact-pii" else f"target/twin-{crate}")
+    features = ["--features", "native-twin"] if crate == "redact-pii" else []
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", crate, *features,
+                    "--example", "native_bench", "--target-dir", target_dir],
+                   check=True, cwd=ROOT)
+    binary = os.path.join(target_dir, "release/examples/native_bench")
+    out = subprocess.run([binary, input_path, "--iters", "3", "--config", config_json],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)["records_per_s"]
 

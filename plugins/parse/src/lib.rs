@@ -221,7 +221,13 @@ impl Plugin for Parse {
                 }
             };
             let parsed = if json {
-                scan::json(line, on_field)
+                if s.keep_line {
+                    // Only wanted fields need a `Field`; the rest are checked and skipped.
+                    let wanted = |key: &[u8]| wanted_lengths & length_bit(key.len()) != 0;
+                    scan::json_wanted(line, wanted, on_field)
+                } else {
+                    scan::json(line, on_field)
+                }
             } else {
                 scan::logfmt(line, on_field)
             };

@@ -29,7 +29,19 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Calls `f` on each top-level field of the JSON object `s`.
-pub fn json<'a>(s: &'a str, mut f: impl FnMut(Field<'a>)) -> Result<(), Invalid> {
+pub fn json<'a>(s: &'a str, f: impl FnMut(Field<'a>)) -> Result<(), Invalid> {
+    json_wanted(s, |_| true, f)
+}
+
+/// Like [`json`], but calls `f` only for fields whose raw key text (between its quotes)
+/// `wanted` accepts; the others are checked and skipped without building a [`Field`] or
+/// unescaping their value. A key with escapes is always offered. The whole object is still
+/// read, so a line is valid or not the same way as with [`json`].
+pub fn json_wanted<'a>(
+    s: &'a str,
+    wanted: impl Fn(&[u8]) -> bool,
+    mut f: impl FnMut(Field<'a>),
+) -> Result<(), Invalid> {
     let b = s.as_bytes();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
@@ -43,6 +55,29 @@ pub fn json<'a>(s: &'a str, mut f: impl FnMut(Field<'a>)) -> Result<(), Invalid>
         let start = i;
         if b.get(i) != Some(&b'"') {
             return Err(Invalid);
+        }
+        let key_end = quote_or_backslash(b, i + 1);
+        if b.get(key_end) == Some(&b'"') && !wanted(&b[i + 1..key_end]) {
+            i = skip_ws(b, key_end + 1);
+            if b.get(i) != Some(&b':') {
+                return Err(Invalid);
+            }
+            i = skip_ws(b, i + 1);
+            let end = match b.get(i) {
+                Some(b'"') => skip_string(b, i)?,
+                Some(b'{' | b'[') => json_nested(b, i)?,
+                Some(_) => scalar_end(b, i)?,
+                None => return Err(Invalid),
+            };
+            i = skip_ws(b, end);
+            match b.get(i) {
+                Some(b',') => {
+                    i = skip_ws(b, i + 1);
+                    continue;
+                }
+                Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(()).ok_or(Invalid),
+                _ => return Err(Invalid),
+            }
         }
         let (key, end) = json_string(s, i)?;
         i = skip_ws(b, end);
@@ -60,16 +95,7 @@ pub fn json<'a>(s: &'a str, mut f: impl FnMut(Field<'a>)) -> Result<(), Invalid>
                 (Cow::Borrowed(&s[i..end]), false, end)
             }
             Some(_) => {
-                let mut e = i;
-                while e < b.len()
-                    && !matches!(b[e], b',' | b'}' | b']')
-                    && !b[e].is_ascii_whitespace()
-                {
-                    e += 1;
-                }
-                if e == i {
-                    return Err(Invalid);
-                }
+                let e = scalar_end(b, i)?;
                 (Cow::Borrowed(&s[i..e]), false, e)
             }
             None => return Err(Invalid),
@@ -84,6 +110,44 @@ pub fn json<'a>(s: &'a str, mut f: impl FnMut(Field<'a>)) -> Result<(), Invalid>
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
             Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(()).ok_or(Invalid),
+            _ => return Err(Invalid),
+        }
+    }
+}
+
+/// The end of the bare value (number, `true`, `false`, `null`) starting at `b[i]`.
+fn scalar_end(b: &[u8], i: usize) -> Result<usize, Invalid> {
+    let mut e = i;
+    while e < b.len() && !matches!(b[e], b',' | b'}' | b']') && !b[e].is_ascii_whitespace() {
+        e += 1;
+    }
+    if e == i {
+        return Err(Invalid);
+    }
+    Ok(e)
+}
+
+/// The offset after the JSON string starting at the quote `b[i]`, checking its escapes as
+/// [`json_string`] does but without unescaping.
+fn skip_string(b: &[u8], i: usize) -> Result<usize, Invalid> {
+    let mut j = quote_or_backslash(b, i + 1);
+    loop {
+        match b.get(j) {
+            Some(b'"') => return Ok(j + 1),
+            Some(b'\\') => {
+                match b.get(j + 1).ok_or(Invalid)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                    b'u' => {
+                        let hex = b.get(j + 2..j + 6).ok_or(Invalid)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return Err(Invalid);
+                        }
+                        j += 6;
+                    }
+                    _ => return Err(Invalid),
+                }
+                j = quote_or_backslash(b, j);
+            }
             _ => return Err(Invalid),
         }
     }
@@ -116,6 +180,7 @@ fn json_string(s: &str, i: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
                     b'u' => {
                         let hex = |at: usize| {
                             s.get(at..at + 4)
+                                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
                                 .and_then(|h| u32::from_str_radix(h, 16).ok())
                                 .ok_or(Invalid)
                         };
@@ -423,6 +488,35 @@ mod tests {
             r#"{a:1}"#,
         ] {
             assert_eq!(j(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn json_wanted_offers_the_same_fields_and_validity_as_json() {
+        let lines = [
+            r#"{"ts":"2025-11-24T12:00:00Z","level":"info","msg":"a \"quoted\" \u00e9 b","n":12,"o":{"x":[1,"}"]},"req_id":"ab"}"#,
+            r#"{"level":"warn","bad":"\x"}"#,
+            r#"{"level":"warn","bad":"\u+123"}"#,
+            r#"{"le\u0076el":"escaped key","other":true}"#,
+            r#"{"level":"x","unterminated":"abc}"#,
+            r#"{"level":"x",}"#,
+            r#"{"a":1} trailing"#,
+            r#"{ "level" : "spaced" , "t" : null }"#,
+            r#"{}"#,
+            r#"{"x":"\ud83d\ude00","level":"emoji"}"#,
+        ];
+        let wanted = |k: &[u8]| k == b"level";
+        for line in lines {
+            let mut all = Vec::new();
+            let full = json(line, |f| all.push(f));
+            all.retain(|f| f.key == "level" || f.key.contains('\\') || f.key.starts_with("le"));
+            let mut some = Vec::new();
+            let filtered = json_wanted(line, wanted, |f| some.push(f));
+            some.retain(|f| f.key == "level" || f.key.starts_with("le"));
+            assert_eq!(full, filtered, "validity of {line}");
+            if full.is_ok() {
+                assert_eq!(all, some, "fields of {line}");
+            }
         }
     }
 
