@@ -206,6 +206,99 @@ impl ByteSet {
     }
 }
 
+/// The bitmap of where `byte` occurs in `b`, into `out` (cleared first): bit `i % 64` of
+/// word `i / 64` is set when `b[i] == byte`. 16 bytes a step where the vector code exists.
+pub fn bitmap_of(byte: u8, b: &[u8], out: &mut Vec<u64>) {
+    out.clear();
+    out.resize(b.len().div_ceil(64), 0);
+    let mut i = 0;
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::*;
+        let needle = u8x16_splat(byte);
+        while i + 16 <= b.len() {
+            // SAFETY: simd128 is enabled for this build; `b[i..i + 16]` is in bounds.
+            let mask = unsafe {
+                let v = v128_load(b.as_ptr().add(i) as *const v128);
+                u8x16_bitmask(u8x16_eq(v, needle)) as u64
+            };
+            out[i / 64] |= mask << (i % 64);
+            i += 16;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86-64; `b[i..i + 16]` is in bounds.
+        unsafe {
+            let needle = _mm_set1_epi8(byte as i8);
+            while i + 16 <= b.len() {
+                let v = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+                let mask = _mm_movemask_epi8(_mm_cmpeq_epi8(v, needle)) as u32 as u64;
+                out[i / 64] |= mask << (i % 64);
+                i += 16;
+            }
+        }
+    }
+    for (k, &c) in b.iter().enumerate().skip(i) {
+        if c == byte {
+            out[k / 64] |= 1 << (k % 64);
+        }
+    }
+}
+
+/// Positions in a bitmap made by [`bitmap_of`].
+pub struct Bits<'a>(pub &'a [u64]);
+
+impl Bits<'_> {
+    /// How many positions below `pos` are set.
+    pub fn count_below(&self, pos: usize) -> usize {
+        let (w, bit) = (pos / 64, pos % 64);
+        let full: usize = self.0[..w.min(self.0.len())]
+            .iter()
+            .map(|x| x.count_ones() as usize)
+            .sum();
+        let partial = match self.0.get(w) {
+            Some(x) if bit > 0 => (x & ((1u64 << bit) - 1)).count_ones() as usize,
+            _ => 0,
+        };
+        full + partial
+    }
+
+    /// The last set position below `pos`.
+    pub fn last_below(&self, pos: usize) -> Option<usize> {
+        let (mut w, bit) = (pos / 64, pos % 64);
+        let mut word = match self.0.get(w) {
+            Some(x) if bit > 0 => x & ((1u64 << bit) - 1),
+            _ => 0,
+        };
+        w = w.min(self.0.len());
+        loop {
+            if word != 0 {
+                return Some(w * 64 + 63 - word.leading_zeros() as usize);
+            }
+            if w == 0 {
+                return None;
+            }
+            w -= 1;
+            word = self.0[w];
+        }
+    }
+
+    /// The first set position at or after `pos`.
+    pub fn first_from(&self, pos: usize) -> Option<usize> {
+        let mut w = pos / 64;
+        let mut word = self.0.get(w)? & (!0u64 << (pos % 64));
+        loop {
+            if word != 0 {
+                return Some(w * 64 + word.trailing_zeros() as usize);
+            }
+            w += 1;
+            word = *self.0.get(w)?;
+        }
+    }
+}
+
 /// The last partial step of a vector search: the final 16 bytes are classified again
 /// (overlapping what was already searched) and the lanes before `i` are shifted out, so no
 /// byte loop is needed. `members(at)` is the member mask of `b[at..at + 16]`; `n >= 16`.
@@ -281,6 +374,25 @@ mod tests {
                 );
             }
             assert_eq!(set.find(&b, b.len()), b.len());
+        }
+    }
+
+    #[test]
+    fn bitmap_and_bit_queries_follow_the_bytes() {
+        let b = sample();
+        for len in [0, 1, 15, 16, 17, 64, 100, b.len()] {
+            let b = &b[..len];
+            let mut words = Vec::new();
+            bitmap_of(b'@', b, &mut words);
+            let members: Vec<usize> = (0..len).filter(|&i| b[i] == b'@').collect();
+            let bits = Bits(&words);
+            for pos in 0..=len {
+                let below: Vec<&usize> = members.iter().filter(|&&m| m < pos).collect();
+                assert_eq!(bits.count_below(pos), below.len(), "len {len} pos {pos}");
+                assert_eq!(bits.last_below(pos), below.last().map(|m| **m), "pos {pos}");
+                let from = members.iter().find(|&&m| m >= pos).copied();
+                assert_eq!(bits.first_from(pos), from, "len {len} pos {pos}");
+            }
         }
     }
 

@@ -52,6 +52,8 @@ use scan::{Ctx, Edit, What};
 struct Scratch {
     edits: Vec<Edit>,
     matches: Vec<Match>,
+    /// Where the quotes of a JSON line are (see [`Redactor::json_fast_edits`]).
+    quotes: Vec<u64>,
 }
 
 thread_local! {
@@ -342,26 +344,25 @@ impl Redactor {
         sc.matches.clear();
         sc.edits.clear();
         self.scan(line, ctx, &mut sc.matches);
-        let mut quotes = memchr::memchr_iter(b'"', b).peekable();
-        let mut inside = false;
-        let mut string_start = 0;
+        if sc.matches.is_empty() {
+            return true;
+        }
+        // One vector pass marks every quote; each match then asks the bitmap (instead of
+        // walking the quotes one search at a time up to it).
+        byteset::bitmap_of(b'"', b, &mut sc.quotes);
+        let quotes = byteset::Bits(&sc.quotes);
         for m in &sc.matches {
-            while let Some(&q) = quotes.peek() {
-                if q >= m.start {
-                    break;
-                }
-                inside = !inside;
-                string_start = q;
-                quotes.next();
-            }
+            let inside = quotes.count_below(m.start) % 2 == 1;
+            let next_quote = quotes.first_from(m.start);
             // The first quote at or after the match's start: inside the match, it spans
             // a string's end.
-            if quotes.peek().is_some_and(|&q| q < m.end) {
+            if next_quote.is_some_and(|q| q < m.end) {
                 return false;
             }
             let what = if inside {
+                let string_start = quotes.last_below(m.start).unwrap_or(0);
                 // A key's string is followed by `:`: keys are never rewritten.
-                let close = quotes.peek().copied().unwrap_or(b.len());
+                let close = next_quote.unwrap_or(b.len());
                 let after = b[close.min(b.len())..]
                     .iter()
                     .skip(1)
