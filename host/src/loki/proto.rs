@@ -94,13 +94,8 @@ pub enum DecodeError {
 
 /// The request encoded and snappy-compressed (block format), ready to POST.
 pub fn encode(request: &PushRequest) -> Vec<u8> {
-    compress(&request.encode_to_vec())
-}
-
-/// An encoded request snappy-compressed (block format).
-pub fn compress(raw: &[u8]) -> Vec<u8> {
     snap::raw::Encoder::new()
-        .compress_vec(raw)
+        .compress_vec(&request.encode_to_vec())
         .expect("snappy compresses any input below 4 GiB")
 }
 

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 
 use crate::config::{LokiCompression, LokiEncoding, LokiSinkConfig};
 use crate::loki::encoded::{self, EncodedStream};
-use crate::loki::{json, proto, PUSH_PATH};
+use crate::loki::{json, PUSH_PATH};
 use crate::telemetry::ComponentMetrics;
 
 /// What one push request came to.
@@ -46,6 +46,13 @@ pub enum ClientError {
     Build(reqwest::Error),
     #[error("endpoint `{0}` is not an http(s) URL")]
     Endpoint(String),
+}
+
+/// Buffers a lane keeps between requests (see [`LokiClient::body`]).
+#[derive(Default)]
+pub struct BodyScratch {
+    raw: Vec<u8>,
+    compressed: Vec<u8>,
 }
 
 /// The push endpoint with its headers, TLS and timeout set up once.
@@ -125,26 +132,34 @@ impl LokiClient {
         })
     }
 
-    /// The request body for `streams` in the configured encoding; `scratch` holds the
-    /// uncompressed protobuf (kept by the caller so its memory is reused).
-    pub fn body(&self, streams: &[EncodedStream], scratch: &mut Vec<u8>) -> Vec<u8> {
+    /// The request body for `streams` in the configured encoding. `scratch` keeps the
+    /// uncompressed protobuf and the compressor's output between requests, so their memory
+    /// is reused instead of freshly allocated (and zeroed, and faulted in) for each one.
+    pub fn body(&self, streams: &[EncodedStream], scratch: &mut BodyScratch) -> bytes::Bytes {
         match self.encoding {
             LokiEncoding::Protobuf => {
-                encoded::encode_request(streams, scratch);
-                proto::compress(scratch)
+                encoded::encode_request(streams, &mut scratch.raw);
+                let need = snap::raw::max_compress_len(scratch.raw.len());
+                if scratch.compressed.len() < need {
+                    scratch.compressed.resize(need, 0);
+                }
+                let n = snap::raw::Encoder::new()
+                    .compress(&scratch.raw, &mut scratch.compressed)
+                    .expect("snappy compresses any input below 4 GiB");
+                bytes::Bytes::copy_from_slice(&scratch.compressed[..n])
             }
             LokiEncoding::Json => {
                 let request = encoded::decoded_request(streams);
                 let text = json::encode(&request).expect("the sink writes valid stream labels");
                 match self.compression {
-                    LokiCompression::None => text,
+                    LokiCompression::None => text.into(),
                     LokiCompression::Gzip => {
                         let mut gz = flate2::write::GzEncoder::new(
                             Vec::with_capacity(text.len() / 4),
                             flate2::Compression::fast(),
                         );
                         gz.write_all(&text).expect("writing to a Vec cannot fail");
-                        gz.finish().expect("writing to a Vec cannot fail")
+                        gz.finish().expect("writing to a Vec cannot fail").into()
                     }
                 }
             }

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::client::{LokiClient, Outcome};
+use super::client::{BodyScratch, LokiClient, Outcome};
 use super::dead_letter::DeadLetter;
 use super::StreamKey;
 use crate::event::{settle, Ack, AckStatus};
@@ -127,7 +127,7 @@ pub async fn run(mut rx: mpsc::Receiver<Part>, shared: Arc<Shared>) {
             next: shared.min_backoff,
         },
         shared,
-        scratch: Vec::new(),
+        scratch: BodyScratch::default(),
     };
     let mut pending: HashMap<Option<String>, Pending> = HashMap::new();
     loop {
@@ -167,8 +167,8 @@ fn far_future() -> Instant {
 struct Lane {
     shared: Arc<Shared>,
     backoff: Backoff,
-    /// The last request's uncompressed protobuf, kept so the next one reuses its memory.
-    scratch: Vec<u8>,
+    /// Request buffers reused from one request to the next.
+    scratch: BodyScratch,
 }
 
 impl Lane {
@@ -251,7 +251,7 @@ impl Lane {
             let shared = self.shared.clone();
             let metrics = &shared.metrics;
             let entries = entry_count(&streams);
-            let body = bytes::Bytes::from(shared.client.body(&streams, &mut self.scratch));
+            let body = shared.client.body(&streams, &mut self.scratch);
             let mut retries = 0u32;
             loop {
                 match shared.client.push(tenant, body.clone(), metrics).await {
