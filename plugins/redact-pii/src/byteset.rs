@@ -143,7 +143,7 @@ impl ByteSet {
     /// loop keeps them in registers.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(never)]
-    unsafe fn find_wasm(&self, b: &[u8], mut i: usize) -> usize {
+    unsafe fn find_wasm(&self, b: &[u8], i: usize) -> usize {
         use core::arch::wasm32::*;
         let n = b.len();
         if n < 16 {
@@ -162,19 +162,12 @@ impl ByteSet {
             }
             mask
         };
-        while i + 16 <= n {
-            let mask = members(i);
-            if mask != 0 {
-                return i + mask.trailing_zeros() as usize;
-            }
-            i += 16;
-        }
-        tail(i, n, members)
+        search(i, n, members)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "ssse3")]
-    unsafe fn find_ssse3(&self, b: &[u8], mut i: usize) -> usize {
+    unsafe fn find_ssse3(&self, b: &[u8], i: usize) -> usize {
         use core::arch::x86_64::*;
         let n = b.len();
         if n < 16 {
@@ -195,15 +188,22 @@ impl ByteSet {
             }
             mask
         };
-        while i + 16 <= n {
-            let mask = members(i);
-            if mask != 0 {
-                return i + mask.trailing_zeros() as usize;
-            }
-            i += 16;
-        }
-        tail(i, n, members)
+        search(i, n, members)
     }
+}
+
+/// The vector search from `i` in a slice of `n >= 16` bytes, `members(at)` being the member
+/// mask of the 16 bytes at `at` (the vector code of one architecture).
+#[inline(always)]
+fn search(mut i: usize, n: usize, members: impl Fn(usize) -> u32) -> usize {
+    while i + 16 <= n {
+        let mask = members(i);
+        if mask != 0 {
+            return i + mask.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    tail(i, n, members)
 }
 
 /// The bitmap of where `byte` occurs in `b`, into `out` (cleared first): bit `i % 64` of

@@ -129,9 +129,28 @@ impl Candidates {
         valid >= 16 && word & 0x8000 != 0
     }
 
+    /// The 16-byte steps of a window of a line of `n >= 16` bytes: `masks(at)` gives the
+    /// trigger and word masks of `b[at..at + 16]` (the vector code of one architecture). The
+    /// last partial step reloads the line's final 16 bytes and shifts.
+    #[inline(always)]
+    fn fill(&mut self, n: usize, mut carry: bool, masks: impl Fn(usize) -> (u32, u32)) {
+        let mut rel = 0;
+        while self.base + rel < self.end {
+            let at = self.base + rel;
+            let (load, shift) = if at + 16 <= n {
+                (at, 0)
+            } else {
+                (n - 16, at - (n - 16))
+            };
+            let (trig, word) = masks(load);
+            carry = self.add16(rel, trig >> shift, word >> shift, carry, self.end - at);
+            rel += 16;
+        }
+    }
+
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(never)]
-    unsafe fn build_wasm(&mut self, triggers: &ByteSet, b: &[u8], mut carry: bool) {
+    unsafe fn build_wasm(&mut self, triggers: &ByteSet, b: &[u8], carry: bool) {
         use core::arch::wasm32::*;
         let n = b.len();
         if n < 16 {
@@ -149,26 +168,16 @@ impl Candidates {
             }
             m
         };
-        let mut rel = 0;
-        while self.base + rel < self.end {
-            let at = self.base + rel;
-            // The last partial step reloads the line's final 16 bytes and shifts.
-            let (load, shift) = if at + 16 <= n {
-                (at, 0)
-            } else {
-                (n - 16, at - (n - 16))
-            };
-            let v = v128_load(b.as_ptr().add(load) as *const v128);
-            let trig = mask(v, t_low, t_high, triggers.non_ascii()) >> shift;
-            let word = mask(v, w_low, w_high, WORD.non_ascii()) >> shift;
-            carry = self.add16(rel, trig, word, carry, self.end - at);
-            rel += 16;
-        }
+        self.fill(n, carry, |at| {
+            let v = v128_load(b.as_ptr().add(at) as *const v128);
+            let trig = mask(v, t_low, t_high, triggers.non_ascii());
+            (trig, mask(v, w_low, w_high, WORD.non_ascii()))
+        });
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "ssse3")]
-    unsafe fn build_ssse3(&mut self, triggers: &ByteSet, b: &[u8], mut carry: bool) {
+    unsafe fn build_ssse3(&mut self, triggers: &ByteSet, b: &[u8], carry: bool) {
         use core::arch::x86_64::*;
         let n = b.len();
         if n < 16 {
@@ -189,20 +198,11 @@ impl Candidates {
             }
             m
         };
-        let mut rel = 0;
-        while self.base + rel < self.end {
-            let at = self.base + rel;
-            let (load, shift) = if at + 16 <= n {
-                (at, 0)
-            } else {
-                (n - 16, at - (n - 16))
-            };
-            let v = _mm_loadu_si128(b.as_ptr().add(load) as *const __m128i);
-            let trig = mask(v, t_low, t_high, triggers.non_ascii()) >> shift;
-            let word = mask(v, w_low, w_high, WORD.non_ascii()) >> shift;
-            carry = self.add16(rel, trig, word, carry, self.end - at);
-            rel += 16;
-        }
+        self.fill(n, carry, |at| {
+            let v = _mm_loadu_si128(b.as_ptr().add(at) as *const __m128i);
+            let trig = mask(v, t_low, t_high, triggers.non_ascii());
+            (trig, mask(v, w_low, w_high, WORD.non_ascii()))
+        });
     }
 }
 
