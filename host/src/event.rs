@@ -304,6 +304,18 @@ fn check_ends(column: &'static str, ends: &[u32], text: &str) -> Result<(), Batc
     Ok(())
 }
 
+/// `base` with every label of `over` set on top: a name in both takes `over`'s value. Used
+/// where configured labels meet a record's or a pushed stream's own (the Loki sink's static
+/// labels, the `loki_push` source's labels). The result is not sorted.
+pub fn overlay_labels(base: &[Label], over: impl IntoIterator<Item = Label>) -> Vec<Label> {
+    let mut set = base.to_vec();
+    for (name, value) in over {
+        set.retain(|(n, _)| *n != name);
+        set.push((name, value));
+    }
+    set
+}
+
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
 pub fn prefix_within(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -403,6 +415,26 @@ pub fn settle(acks: Vec<Ack>, status: AckStatus) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlaid_labels_win_and_base_labels_stay() {
+        let l = |pairs: &[(&str, &str)]| -> Vec<Label> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut set = overlay_labels(
+            &l(&[("job", "base"), ("env", "prod")]),
+            l(&[("job", "app"), ("level", "info")]),
+        );
+        set.sort();
+        assert_eq!(
+            set,
+            l(&[("env", "prod"), ("job", "app"), ("level", "info")])
+        );
+        assert_eq!(overlay_labels(&[], l(&[("a", "1")])), l(&[("a", "1")]));
+    }
 
     fn sample() -> LogBatch {
         let mut b = LogBatch::default();

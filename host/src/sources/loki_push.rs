@@ -23,7 +23,7 @@ use axum::Router;
 use super::push::{self, Delivery};
 use super::{label_set, SourceContext};
 use crate::config::LokiPushSourceConfig;
-use crate::event::{Label, LogBatch};
+use crate::event::{overlay_labels, Label, LogBatch};
 use crate::loki::{json, labels, proto};
 use crate::telemetry::events;
 
@@ -218,11 +218,7 @@ fn to_batch(
         let text = String::from_utf8_lossy(&stream.labels);
         let pushed = labels::parse(&text)
             .map_err(|e| Refusal::bad("bad_labels", format!("streams[{i}]: {e}: {text}")))?;
-        let mut set = src.labels.clone();
-        for (k, v) in pushed {
-            set.retain(|(n, _)| *n != k);
-            set.push((k, v));
-        }
+        let mut set = overlay_labels(&src.labels, pushed);
         if let (Some(name), Some(tenant)) = (&src.config.tenant_label, tenant) {
             set.retain(|(n, _)| n != name);
             set.push((name.clone(), tenant.to_string()));

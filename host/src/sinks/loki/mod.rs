@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::channel::Input;
 use crate::config::LokiSinkConfig;
-use crate::event::{prefix_within, AckStatus, Label, LogBatch};
+use crate::event::{overlay_labels, prefix_within, AckStatus, Label, LogBatch};
 use crate::loki::encoded::EncodedEntries;
 use crate::loki::labels::{self, LabelLimits, Refused};
 use crate::loki::proto::{Entry, LabelPair, Stream, Timestamp};
@@ -139,11 +139,7 @@ impl LokiSink {
         if self.streams.len() >= STREAM_CACHE_LIMIT {
             self.streams.clear();
         }
-        let mut merged = self.static_labels.clone();
-        for (k, v) in record_labels {
-            merged.retain(|(n, _)| n != k);
-            merged.push((k.clone(), v.clone()));
-        }
+        let mut merged = overlay_labels(&self.static_labels, record_labels.iter().cloned());
         let mut tenant = None;
         if let Some(name) = &self.config.tenant_label {
             if let Some(pos) = merged.iter().position(|(n, _)| n == name) {
