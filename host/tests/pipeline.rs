@@ -50,6 +50,46 @@ encoding = "raw"
     assert_eq!(got, want);
 }
 
+/// A file source reads every file its include globs match except those its exclude globs
+/// match.
+#[test]
+fn file_source_follows_includes_minus_excludes() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("app.log"), "app 1\napp 2\n").unwrap();
+    std::fs::write(logs.join("web.log"), "web 1\n").unwrap();
+    std::fs::write(logs.join("skip-debug.log"), "must not be read\n").unwrap();
+    std::fs::write(logs.join("notes.txt"), "not a log\n").unwrap();
+    let out = dir.path().join("out.log");
+    let config = format!(
+        r#"
+data_dir = "{dir}/data"
+[api]
+enabled = false
+[sources.app]
+type = "file"
+include = ["{logs}/*.log"]
+exclude = ["{logs}/skip-*.log"]
+stop_at_eof = true
+checkpoint = false
+[sinks.out]
+type = "file"
+inputs = ["app"]
+path = "{out}"
+encoding = "raw"
+"#,
+        dir = dir.path().display(),
+        logs = logs.display(),
+        out = out.display(),
+    );
+    run_to_end(dir.path(), &config);
+    let got = std::fs::read_to_string(&out).unwrap();
+    let mut lines: Vec<&str> = got.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["app 1", "app 2", "web 1"]);
+}
+
 /// stdin -> identity plugin -> stdout, JSON encoding: labels and metadata survive the
 /// plugin boundary, and end of input ends the run.
 #[test]

@@ -82,6 +82,13 @@ pub async fn run(config: FileSourceConfig, ctx: SourceContext) {
     }
 }
 
+/// What discovery needs that stays the same while the source runs (built once, not per
+/// scan).
+struct Discovery {
+    static_labels: Vec<crate::event::Label>,
+    exclude: GlobSet,
+}
+
 fn exclude_set(patterns: &[String]) -> GlobSet {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
@@ -93,7 +100,10 @@ fn exclude_set(patterns: &[String]) -> GlobSet {
 }
 
 fn tail(config: FileSourceConfig, ctx: SourceContext) {
-    let static_labels = label_set(&config.labels);
+    let discovery = Discovery {
+        static_labels: label_set(&config.labels),
+        exclude: exclude_set(&config.exclude),
+    };
     let mut batcher = LineBatcher::new(
         config.batch.clone(),
         config.max_line_bytes,
@@ -119,7 +129,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         if last_discover.is_none_or(|t| t.elapsed() >= DISCOVER_EVERY) {
             discover(
                 &config,
-                &static_labels,
+                &discovery,
                 &mut batcher,
                 &mut files,
                 first_scan,
@@ -243,14 +253,13 @@ fn watch_dirs(
 /// Expands the include globs and opens files not yet followed.
 fn discover(
     config: &FileSourceConfig,
-    static_labels: &[crate::event::Label],
+    discovery: &Discovery,
     batcher: &mut LineBatcher,
     files: &mut BTreeMap<PathBuf, Tailed>,
     first_scan: bool,
     ctx: &SourceContext,
     checkpoints: &Checkpoints,
 ) {
-    let exclude = exclude_set(&config.exclude);
     for pattern in &config.include {
         let paths = match glob::glob(pattern) {
             Ok(p) => p,
@@ -260,7 +269,7 @@ fn discover(
             }
         };
         for path in paths.flatten() {
-            if files.contains_key(&path) || exclude.is_match(&path) || !path.is_file() {
+            if files.contains_key(&path) || discovery.exclude.is_match(&path) || !path.is_file() {
                 continue;
             }
             let mut file = match File::open(&path) {
@@ -286,7 +295,7 @@ fn discover(
                 }
                 None => 0,
             };
-            let mut labels = static_labels.to_vec();
+            let mut labels = discovery.static_labels.clone();
             if config.filename_label {
                 labels.push(("filename".into(), path.to_string_lossy().into_owned()));
                 labels.sort();
