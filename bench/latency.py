@@ -2,7 +2,7 @@
 """Latency from a line appended to a file to its push arriving at the Loki receiver, with
 the default batch settings: a writer appends RATE lines per second (each starting with its
 write time in Unix nanoseconds) to a file that `sluice run` follows (file -> loki sink, no
-plugins, every default); the receiver (tests/loki-receiver, `--latency`) computes arrival
+plugins, default batch settings); the receiver (tests/loki-receiver, `--latency`) computes arrival
 minus write time for every line and prints p50/p90/p99/max.
 
 usage: latency.py [SECONDS] [RATE]     (default 20 s at 2,000 lines/s; after `cargo build
@@ -15,11 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, start_receiver  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REL = os.path.join(ROOT, "target/release")
-
+from benchlib import free_port, pipeline, start_receiver, start_sluice  # noqa: E402
 
 
 def main():
@@ -31,22 +27,8 @@ def main():
         open(log, "w").close()
         port = free_port()
         receiver = start_receiver(port, n, "--latency")
-        cfg = os.path.join(tmp, "latency.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""data_dir = "{tmp}/data"
-[api]
-enabled = false
-[sources.app]
-type = "file"
-include = ["{log}"]
-[sinks.loki]
-type = "loki"
-inputs = ["app"]
-endpoint = "http://127.0.0.1:{port}"
-""")
-        sluice = subprocess.Popen([os.path.join(REL, "sluice"), "run", cfg],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+        sluice = start_sluice(os.path.join(tmp, "latency.toml"),
+                              pipeline(f"{tmp}/data", log, [], port, follow=True))
         # Write in small bursts every millisecond or so, the way an app logs.
         start = time.monotonic()
         written = 0

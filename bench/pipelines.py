@@ -24,39 +24,13 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, start_receiver  # noqa: E402
+from benchlib import (QUICKSTART_SHAPE, REDACT_RULES, free_port, pipeline,  # noqa: E402
+                      start_receiver)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLUICE = os.path.join(ROOT, "target/release/sluice")
-PLUGINS = os.path.join(ROOT, "dist/plugins")
 
-REDACT_RULES = '{ rules = ["email", "ipv4", "credit_card"] }'
 REDACT_RULES_JSON = '{"rules": ["email", "ipv4", "credit_card"]}'
-
-
-
-def pipeline(data_dir, input_path, transforms, loki_port=None):
-    lines = [f'data_dir = "{data_dir}"', "[api]", "enabled = false",
-             "[sources.app]", 'type = "file"', f'include = ["{input_path}"]',
-             "stop_at_eof = true", "filename_label = false", "checkpoint = false"]
-    previous = "app"
-    for name, plugin, config in transforms:
-        lines += [f"[transforms.{name}]", 'type = "wasm"', f'inputs = ["{previous}"]',
-                  f'plugin = "{PLUGINS}/{plugin}.wasm"', f"config = {config}"]
-        previous = name
-    if loki_port is None:
-        lines += ["[sinks.out]", 'type = "blackhole"', f'inputs = ["{previous}"]']
-    else:
-        lines += ["[sinks.out]", 'type = "loki"', f'inputs = ["{previous}"]',
-                  f'endpoint = "http://127.0.0.1:{loki_port}"', 'labels = { job = "bench" }']
-    return "\n".join(lines) + "\n"
-
-QUICKSTART_SHAPE = [
-    ("parse", "parse", '{ format = "json", labels = ["level"], metadata = ["req_id"] }'),
-    ("redact", "redact_pii", REDACT_RULES),
-    ("enrich", "enrich", '{ labels = { env = "bench" } }'),
-]
-
 PARSE_JSON = '{"format": "json", "labels": ["level"], "metadata": ["req_id"]}'
 
 # (name, transforms, sink: "blackhole" or "loki", native twin (crate, config JSON) or None)

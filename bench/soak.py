@@ -15,12 +15,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import free_port, start_receiver  # noqa: E402
+from benchlib import (QUICKSTART_SHAPE, free_port, pipeline, start_receiver,  # noqa: E402
+                      start_sluice)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REL = os.path.join(ROOT, "target/release")
-PLUGINS = os.path.join(ROOT, "dist/plugins")
-
 
 
 def status(pid, field):
@@ -45,38 +43,8 @@ def main():
         open(log, "w").close()
         port = free_port()
         receiver = start_receiver(port, n)
-        cfg = os.path.join(tmp, "soak.toml")
-        with open(cfg, "w") as f:
-            f.write(f"""data_dir = "{tmp}/data"
-[api]
-enabled = false
-[sources.app]
-type = "file"
-include = ["{log}"]
-filename_label = false
-[transforms.parse]
-type = "wasm"
-inputs = ["app"]
-plugin = "{PLUGINS}/parse.wasm"
-config = {{ format = "json", labels = ["level"], metadata = ["req_id"] }}
-[transforms.redact]
-type = "wasm"
-inputs = ["parse"]
-plugin = "{PLUGINS}/redact_pii.wasm"
-config = {{ rules = ["email", "ipv4", "credit_card"] }}
-[transforms.enrich]
-type = "wasm"
-inputs = ["redact"]
-plugin = "{PLUGINS}/enrich.wasm"
-config = {{ labels = {{ env = "soak" }} }}
-[sinks.loki]
-type = "loki"
-inputs = ["enrich"]
-endpoint = "http://127.0.0.1:{port}"
-""")
-        sluice = subprocess.Popen([os.path.join(REL, "sluice"), "run", cfg],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+        sluice = start_sluice(os.path.join(tmp, "soak.toml"),
+                              pipeline(f"{tmp}/data", log, QUICKSTART_SHAPE, port, follow=True))
         start = time.monotonic()
         written = 0
         samples = []
