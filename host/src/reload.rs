@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::LoadedConfig;
 use crate::telemetry::Telemetry;
 use crate::topology;
+use crate::topology::Prepared;
 
 /// A request to reload, with where to send the verdict (for `POST /-/reload`).
 pub struct ReloadRequest {
@@ -32,13 +33,11 @@ pub struct ReloadRequest {
 pub type ReloadSender = mpsc::Sender<ReloadRequest>;
 
 /// Loads the config at `path` and loads and initialises its plugins (without running
-/// anything): the checks a reload must pass. Errors are the located messages, joined.
-fn check(path: &Path, telemetry: &Telemetry) -> Result<LoadedConfig, String> {
+/// anything): the checks a reload must pass. What it prepared is what then runs. Errors are
+/// the located messages, joined.
+fn check(path: &Path, telemetry: &Telemetry) -> Result<Prepared, String> {
     let loaded = crate::config::load(path).map_err(|e| e.to_string())?;
-    let runtime =
-        topology::plugin_runtime(&loaded.config.data_dir).map_err(|e| format!("{e:#}"))?;
-    topology::build_transforms(&loaded, &runtime, telemetry).map_err(|e| e.to_string())?;
-    Ok(loaded)
+    topology::prepare(loaded, telemetry).map_err(|e| format!("{e:#}"))
 }
 
 /// The files whose change triggers a reload: the pipeline and its plugins.
@@ -123,12 +122,12 @@ pub async fn supervise(first: LoadedConfig, shutdown: CancellationToken) -> anyh
     let path = first.file.clone();
     let (tx, mut rx) = mpsc::channel::<ReloadRequest>(8);
     watch_sighup(tx.clone());
-    let mut loaded = first;
+    let mut prepared = topology::prepare(first, &telemetry)?;
     loop {
-        let _watcher = watch_files(watched_files(&loaded), tx.clone());
+        let _watcher = watch_files(watched_files(prepared.loaded()), tx.clone());
         let generation = CancellationToken::new();
         let mut running = tokio::spawn(topology::run(
-            loaded,
+            prepared,
             generation.clone(),
             telemetry.clone(),
             Some(tx.clone()),
@@ -161,6 +160,6 @@ pub async fn supervise(first: LoadedConfig, shutdown: CancellationToken) -> anyh
         running.await??;
         telemetry.config_reload("success");
         tracing::info!("reloaded: the new pipeline is starting");
-        loaded = next;
+        prepared = next;
     }
 }

@@ -17,13 +17,18 @@ address = "127.0.0.1:{{port}}"
 [sources.push]
 type = "http"
 labels = {{ env = "{env}" }}
+[transforms.id]
+type = "wasm"
+inputs = ["push"]
+plugin = "{identity}"
 [sinks.out]
 type = "file"
-inputs = ["push"]
+inputs = ["id"]
 path = "{dir}/out.jsonl"
 encoding = "json"
 "#,
-        dir = dir.display()
+        dir = dir.display(),
+        identity = plugin("identity").display(),
     )
 }
 
@@ -137,6 +142,12 @@ fn reloads_swap_the_pipeline_refuse_bad_configs_and_keep_counters() {
         ),
         Some(5.0)
     );
+    // Each generation's plugin is initialised once: the instance a reload checks is the
+    // one that then runs.
+    let started = sluice.metric(
+        "sluice_plugin_instances_started_total{component_id=\"id\",component_kind=\"transform\"}",
+    );
+    assert_eq!(started, Some(1.0 + reloads(&sluice, "success")));
     let (ok, stderr) = sluice.stop();
     assert!(ok, "{stderr}");
 }

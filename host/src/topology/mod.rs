@@ -54,22 +54,42 @@ pub fn build_transforms(
     }
 }
 
+/// A pipeline whose plugins are loaded and initialised: everything about a config that can
+/// fail before it runs has been checked. A reload prepares the new pipeline while the old
+/// one still runs, then runs what it prepared (each plugin initialised once).
+pub struct Prepared {
+    loaded: LoadedConfig,
+    transforms: BTreeMap<String, WasmTransform>,
+}
+
+impl Prepared {
+    /// The config it was prepared from.
+    pub fn loaded(&self) -> &LoadedConfig {
+        &self.loaded
+    }
+}
+
+/// Creates `data_dir` and loads and initialises every plugin of `loaded`.
+pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> anyhow::Result<Prepared> {
+    let data_dir = &loaded.config.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data_dir `{}`", data_dir.display()))?;
+    let runtime = plugin_runtime(data_dir)?;
+    let transforms =
+        build_transforms(&loaded, &runtime, telemetry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Prepared { loaded, transforms })
+}
+
 /// Runs the pipeline until `shutdown` is cancelled or every source has finished, then
 /// drains it. Returns an error if it cannot start or the drain outlives its deadline.
-/// `telemetry` outlives the run (a reload keeps the counters); `reload`, when given, is
-/// where `POST /-/reload` sends its requests.
 pub async fn run(
-    loaded: LoadedConfig,
+    prepared: Prepared,
     shutdown: CancellationToken,
     telemetry: Telemetry,
     reload: Option<crate::reload::ReloadSender>,
 ) -> anyhow::Result<()> {
+    let Prepared { loaded, transforms } = prepared;
     let config = &loaded.config;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data_dir `{}`", config.data_dir.display()))?;
-    let runtime = plugin_runtime(&config.data_dir)?;
-    let transforms =
-        build_transforms(&loaded, &runtime, &telemetry).map_err(|e| anyhow::anyhow!("{e}"))?;
     let graph = Graph::of(config);
 
     // One input channel per consumer.
