@@ -82,23 +82,30 @@ pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> anyhow::Result<Pr
 
 /// Runs the pipeline until `shutdown` is cancelled or every source has finished, then
 /// drains it. Returns an error if it cannot start or the drain outlives its deadline.
+/// `telemetry` outlives the run (a reload keeps the counters); `reload`, when given, is
+/// where `POST /-/reload` sends its requests.
 pub async fn run(
     prepared: Prepared,
     shutdown: CancellationToken,
     telemetry: Telemetry,
     reload: Option<crate::reload::ReloadSender>,
 ) -> anyhow::Result<()> {
-    let Prepared { loaded, transforms } = prepared;
+    let Prepared {
+        loaded,
+        mut transforms,
+    } = prepared;
     let config = &loaded.config;
     let graph = Graph::of(config);
+    // Transforms in a straight line run fused (see `run_chain`).
+    let chains = graph.transform_chains(|a, b| transforms[a].workers() == transforms[b].workers());
 
-    // One input channel per consumer.
+    // One input channel per consumer: each chain's first transform and each sink (a fused
+    // stage after the first is fed inside its chain).
     let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
     let mut inputs: BTreeMap<String, Input> = BTreeMap::new();
-    for (name, kind) in config
-        .transforms
-        .keys()
-        .map(|n| (n, "transform"))
+    for (name, kind) in chains
+        .iter()
+        .map(|chain| (&chain[0], "transform"))
         .chain(config.sinks.keys().map(|n| (n, "sink")))
     {
         let (tx, rx) = channel(telemetry.component(name, kind).channel_depth());
@@ -126,19 +133,12 @@ pub async fn run(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         downstream.spawn(task);
     }
-    let mut transforms = transforms;
-    let same_workers = |a: &str, b: &str| transforms[a].workers() == transforms[b].workers();
-    for chain in graph.transform_chains(same_workers) {
+    for chain in &chains {
         let stages: Vec<WasmTransform> = chain
             .iter()
             .map(|name| transforms.remove(name).expect("built above"))
             .collect();
-        // The channels of the fused stages after the first are not used: only the stage
-        // before each could send to it, and it hands batches on inside the chain.
-        for name in &chain[1..] {
-            inputs.remove(name);
-        }
-        let input = inputs.remove(&chain[0]).expect("a channel per transform");
+        let input = inputs.remove(&chain[0]).expect("a channel per chain");
         let last = chain.last().expect("chains are not empty");
         downstream.spawn(run_chain(stages, input, fanout(last)));
     }

@@ -140,16 +140,11 @@ impl WasmTransform {
     pub fn workers(&self) -> usize {
         self.workers
     }
-
-    /// Reads the input until it closes, sending each processed batch on in order.
-    pub async fn run(self, input: Input, out: Fanout) {
-        run_chain(vec![self], input, out).await
-    }
 }
 
-/// Runs `stages` (transforms where each feeds only the next; see `Graph::transform_chains`)
-/// fused: every worker thread holds an instance of each stage and takes a batch through all
-/// of them in turn. Against a thread and channel per stage this saves the hand-offs between
+/// Runs `stages` (transforms where each feeds only the next, or one transform alone; see
+/// `Graph::transform_chains`) fused, keeping batch order: every worker thread holds an
+/// instance of each stage and takes a batch through all of them in turn. Against a thread and channel per stage this saves the hand-offs between
 /// stages and keeps each batch in the cache of one core (bench/RESULTS.md). Each stage keeps
 /// its own metrics, `on_error` policy and instance restarts; the stages must have the same
 /// number of workers.
