@@ -110,11 +110,6 @@ impl EncodedEntries {
         self.ends.is_empty()
     }
 
-    /// Encoded size of all entries.
-    pub fn byte_len(&self) -> usize {
-        self.bytes.len()
-    }
-
     /// Sum of the entries' line lengths (what the sink reports as sent bytes).
     pub fn line_bytes(&self) -> usize {
         self.ends.last().map_or(0, |e| e.line)
@@ -180,17 +175,11 @@ impl EncodedEntries {
     /// The entries as prost values, for the paths that are not the protobuf hot path (JSON
     /// bodies, the dead-letter file, tests).
     pub fn decoded(&self) -> Vec<Entry> {
-        self.decode_range(0, self.len())
-            .expect("the sink wrote these bytes itself")
-    }
-
-    fn decode_range(&self, from: usize, to: usize) -> Result<Vec<Entry>, prost::DecodeError> {
-        (from..to)
+        (0..self.len())
             .map(|i| {
-                let mut field = &self.bytes[self.start_of(i).byte..self.ends[i].byte];
                 // Skip the field tag; what follows is a length-delimited EntryAdapter.
-                field = &field[1..];
-                Entry::decode_length_delimited(field)
+                let field = &self.bytes[self.start_of(i).byte + 1..self.ends[i].byte];
+                Entry::decode_length_delimited(field).expect("the sink wrote these bytes itself")
             })
             .collect()
     }
@@ -393,8 +382,8 @@ mod tests {
         let mut expected_rows = rows[2..].to_vec();
         expected_rows.push(rows[0].clone());
         assert_eq!(joined, encoded(&expected_rows));
-        assert_eq!(joined.range_len(0, 2), encoded(&rows[2..]).byte_len());
-        let first = encoded(&rows[..1]).byte_len();
+        assert_eq!(joined.range_len(0, 2), encoded(&rows[2..]).bytes.len());
+        let first = encoded(&rows[..1]).bytes.len();
         assert_eq!(joined.fit(0, 0), 0);
         assert_eq!(joined.fit(2, first - 1), 2);
         assert_eq!(joined.fit(2, first), 3);

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use crate::channel::Input;
 use crate::config::LokiSinkConfig;
 use crate::event::{overlay_labels, prefix_within, AckStatus, Label, LogBatch};
-use crate::loki::encoded::EncodedEntries;
+use crate::loki::encoded::{EncodedEntries, EncodedStream};
 use crate::loki::labels::{self, LabelLimits, Refused};
-use crate::loki::proto::{Entry, LabelPair, Stream, Timestamp};
+use crate::loki::proto::Stream;
 use crate::telemetry::{events, ComponentMetrics};
 
 pub use client::ClientError;
@@ -200,6 +200,10 @@ impl LokiSink {
             if cut.len() < line.len() {
                 truncated += 1;
             }
+            let metadata = batch
+                .metadata_pairs(record)
+                .map(|(k, v)| (metadata_name(k), v.as_bytes()));
+            let ts = batch.timestamps[record];
             match &set_info[set] {
                 Ok((key, lane)) => {
                     let part = &mut parts[*lane];
@@ -207,28 +211,18 @@ impl LokiSink {
                         part.push((key.clone(), EncodedEntries::default()));
                         part.len() - 1
                     });
-                    let metadata = batch
-                        .metadata_pairs(record)
-                        .map(|(k, v)| (metadata_name(k), v.as_bytes()));
-                    part[at]
-                        .1
-                        .push(batch.timestamps[record], cut.as_bytes(), metadata);
+                    part[at].1.push(ts, cut.as_bytes(), metadata);
                 }
-                Err(_) => refused.push(Stream {
-                    labels: labels::format(batch.labels(record)).into_bytes(),
-                    entries: vec![Entry {
-                        timestamp: Some(Timestamp::from_nanos(batch.timestamps[record])),
-                        line: cut.as_bytes().to_vec(),
-                        structured_metadata: batch
-                            .metadata_pairs(record)
-                            .map(|(k, v)| LabelPair {
-                                name: labels::sanitize_name(k).as_bytes().to_vec(),
-                                value: v.as_bytes().to_vec(),
-                            })
-                            .collect(),
-                    }],
-                    hash: 0,
-                }),
+                Err(_) => {
+                    // Written like any entry, then read back for the dead-letter file.
+                    let mut entries = EncodedEntries::default();
+                    entries.push(ts, cut.as_bytes(), metadata);
+                    let stream = EncodedStream {
+                        labels: labels::format(batch.labels(record)).into(),
+                        entries,
+                    };
+                    refused.push(stream.decoded());
+                }
             }
         }
         if truncated > 0 {
@@ -255,5 +249,46 @@ fn metadata_name(key: &str) -> Cow<'_, [u8]> {
     match labels::sanitize_name(key) {
         Cow::Borrowed(name) => Cow::Borrowed(name.as_bytes()),
         Cow::Owned(name) => Cow::Owned(name.into_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::Telemetry;
+
+    #[test]
+    fn records_whose_labels_are_refused_are_dead_lettered_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join("dead.jsonl");
+        let config: LokiSinkConfig = toml::from_str(&format!(
+            "inputs = [\"x\"]\nendpoint = \"http://127.0.0.1:9\"\nmax_label_names = 1\n\
+             dead_letter_path = \"{}\"",
+            dead.display()
+        ))
+        .unwrap();
+        let metrics = Telemetry::new().component("loki", "sink");
+        let mut sink = LokiSink::new(config, metrics).unwrap();
+        let mut batch = LogBatch::default();
+        let ok = batch.intern_labels(&[("app".into(), "api".into())]);
+        let too_many = batch.intern_labels(&[("a".into(), "1".into()), ("b".into(), "2".into())]);
+        batch.push("kept", 1, ok, &[]);
+        batch.push(
+            "refused é",
+            1_700_000_000_000_000_001,
+            too_many,
+            &[("trace-id", "t1")],
+        );
+        let (parts, refused) = sink.split_by_lane(&batch, 1);
+        assert_eq!(refused, 1);
+        let sent: usize = parts[0].iter().map(|(_, e)| e.len()).sum();
+        assert_eq!(sent, 1);
+        let row: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+        assert_eq!(row["line"], "refused é");
+        assert_eq!(row["timestamp"], 1_700_000_000_000_000_001i64);
+        assert_eq!(row["labels"], "{a=\"1\", b=\"2\"}");
+        assert_eq!(row["metadata"]["trace_id"], "t1");
+        assert_eq!(row["reason"], "labels_refused");
     }
 }
