@@ -164,49 +164,42 @@ impl Plugin for Parse {
                 out.push('{');
             }
             let on_field = |f: scan::Field<'_>| {
-                if wanted_lengths & length_bit(f.key.len()) == 0 {
-                    if !s.keep_line {
-                        if !first {
-                            out.push(sep);
-                        }
-                        out.push_str(&line[f.span]);
-                        first = false;
-                    }
-                    return;
-                }
                 let mut used = false;
-                let mut push = |target| {
-                    let start = buf.len() as u32;
-                    buf.push_str(&f.value);
-                    items.push(Item {
-                        record: i as u32,
-                        target,
-                        start,
-                        end: buf.len() as u32,
-                    });
-                };
-                let null = !f.quoted && f.value == "null";
-                for (l, name) in s.labels.iter().enumerate() {
-                    if *name == f.key {
-                        if !null && !f.value.is_empty() {
-                            push(Target::Label(l));
+                // Most keys are turned away by their length alone.
+                if wanted_lengths & length_bit(f.key.len()) != 0 {
+                    let mut push = |target| {
+                        let start = buf.len() as u32;
+                        buf.push_str(&f.value);
+                        items.push(Item {
+                            record: i as u32,
+                            target,
+                            start,
+                            end: buf.len() as u32,
+                        });
+                    };
+                    let null = !f.quoted && f.value == "null";
+                    for (l, name) in s.labels.iter().enumerate() {
+                        if *name == f.key {
+                            if !null && !f.value.is_empty() {
+                                push(Target::Label(l));
+                            }
+                            used = true;
+                        }
+                    }
+                    for (m, name) in s.metadata.iter().enumerate() {
+                        if *name == f.key {
+                            if !null {
+                                push(Target::Meta(m));
+                            }
+                            used = true;
+                        }
+                    }
+                    if s.timestamp.as_deref() == Some(&*f.key) {
+                        if let Some(ns) = scan::timestamp(&f.value) {
+                            push(Target::Time(ns));
                         }
                         used = true;
                     }
-                }
-                for (m, name) in s.metadata.iter().enumerate() {
-                    if *name == f.key {
-                        if !null {
-                            push(Target::Meta(m));
-                        }
-                        used = true;
-                    }
-                }
-                if s.timestamp.as_deref() == Some(&*f.key) {
-                    if let Some(ns) = scan::timestamp(&f.value) {
-                        push(Target::Time(ns));
-                    }
-                    used = true;
                 }
                 if !s.keep_line {
                     if used {

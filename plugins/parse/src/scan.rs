@@ -56,56 +56,53 @@ pub fn json_wanted<'a>(
         if b.get(i) != Some(&b'"') {
             return Err(Invalid);
         }
-        let key_end = quote_or_backslash(b, i + 1);
-        if b.get(key_end) == Some(&b'"') && !wanted(&b[i + 1..key_end]) {
-            i = skip_ws(b, key_end + 1);
-            if b.get(i) != Some(&b':') {
-                return Err(Invalid);
-            }
-            i = skip_ws(b, i + 1);
-            let end = match b.get(i) {
-                Some(b'"') => skip_string(b, i)?,
-                Some(b'{' | b'[') => json_nested(b, i)?,
-                Some(_) => scalar_end(b, i)?,
-                None => return Err(Invalid),
-            };
-            i = skip_ws(b, end);
-            match b.get(i) {
-                Some(b',') => {
-                    i = skip_ws(b, i + 1);
-                    continue;
-                }
-                Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(()).ok_or(Invalid),
-                _ => return Err(Invalid),
-            }
-        }
-        let (key, end) = json_string(s, i)?;
-        i = skip_ws(b, end);
+        // An unwanted key (without escapes) is not unescaped, nor is its value.
+        let raw_end = quote_or_backslash(b, i + 1);
+        let key = if b.get(raw_end) == Some(&b'"') && !wanted(&b[i + 1..raw_end]) {
+            i = raw_end + 1;
+            None
+        } else {
+            let (key, end) = json_string(s, i)?;
+            i = end;
+            Some(key)
+        };
+        i = skip_ws(b, i);
         if b.get(i) != Some(&b':') {
             return Err(Invalid);
         }
         i = skip_ws(b, i + 1);
-        let (value, quoted, end) = match b.get(i) {
-            Some(b'"') => {
-                let (v, end) = json_string(s, i)?;
-                (v, true, end)
+        let end = match key {
+            None => match b.get(i) {
+                Some(b'"') => skip_string(b, i)?,
+                Some(b'{' | b'[') => json_nested(b, i)?,
+                Some(_) => scalar_end(b, i)?,
+                None => return Err(Invalid),
+            },
+            Some(key) => {
+                let (value, quoted, end) = match b.get(i) {
+                    Some(b'"') => {
+                        let (v, end) = json_string(s, i)?;
+                        (v, true, end)
+                    }
+                    Some(b'{' | b'[') => {
+                        let end = json_nested(b, i)?;
+                        (Cow::Borrowed(&s[i..end]), false, end)
+                    }
+                    Some(_) => {
+                        let e = scalar_end(b, i)?;
+                        (Cow::Borrowed(&s[i..e]), false, e)
+                    }
+                    None => return Err(Invalid),
+                };
+                f(Field {
+                    key,
+                    value,
+                    quoted,
+                    span: start..end,
+                });
+                end
             }
-            Some(b'{' | b'[') => {
-                let end = json_nested(b, i)?;
-                (Cow::Borrowed(&s[i..end]), false, end)
-            }
-            Some(_) => {
-                let e = scalar_end(b, i)?;
-                (Cow::Borrowed(&s[i..e]), false, e)
-            }
-            None => return Err(Invalid),
         };
-        f(Field {
-            key,
-            value,
-            quoted,
-            span: start..end,
-        });
         i = skip_ws(b, end);
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
