@@ -1,23 +1,21 @@
-//! A set of bytes that can be searched for 16 bytes at a time.
+//! A set of bytes whose membership can be tested 16 bytes at a time, and bitmaps of where a
+//! byte occurs in a line.
 //!
-//! The scanner spends most of its time skipping bytes: to the next byte at which an enabled
-//! rule can start, and to the end of a word. A byte-at-a-time loop costs ~15 instructions a
-//! byte in the Wasm build (Cranelift keeps the loop's state on the stack and checks the
-//! epoch on every back edge), so both searches classify 16 bytes per step with the nibble
-//! lookup known from Hyperscan's "shufti": one 16-entry table for the low nibble, one for
-//! the high nibble, AND them, and any non-zero lane is a member. Each high nibble 0..8 gets
-//! its own bit, so every set of ASCII bytes is exact; bytes 0x80.. are members all or none
-//! (their sign bit is tested directly).
-//!
-//! The vector code exists for wasm32 with `simd128` (how `make plugins` builds) and for
-//! x86-64 with SSSE3 (detected at run time), so the native twin the benchmarks compare the
-//! plugin with uses the same algorithm. Anything else takes the scalar loop, which is also
-//! the reference the unit tests compare the vector code with.
+//! The scanner spends most of its time skipping bytes that cannot start a match. A
+//! byte-at-a-time loop costs ~15 instructions a byte in the Wasm build (Cranelift keeps the
+//! loop's state on the stack and checks the epoch on every back edge), so
+//! [`crate::candidates`] classifies 16 bytes per step with the nibble lookup known from
+//! Hyperscan's "shufti": one 16-entry table for the low nibble, one for the high nibble, AND
+//! them, and any non-zero lane is a member. Each high nibble 0..8 gets its own bit, so every
+//! set of ASCII bytes is exact; bytes 0x80.. are members all or none (their sign bit is
+//! tested directly). [`ByteSet`] holds the tables; the vector code exists for wasm32 with
+//! `simd128` (how `make plugins` builds) and for x86-64 with SSSE3 (detected at run time), so
+//! the native twin the benchmarks compare the plugin with uses the same algorithm.
 
 /// A set of bytes, see the module doc.
 #[derive(Clone, Debug)]
 pub struct ByteSet {
-    /// Membership of every byte (the scalar path and the tail of a search).
+    /// Membership of every byte (the scalar path).
     table: [bool; 256],
     /// Bit `h` set in `low[l]` when byte `h << 4 | l` (h < 8) is a member.
     low: [u8; 16],
@@ -103,107 +101,6 @@ impl ByteSet {
     pub fn contains(&self, c: u8) -> bool {
         self.table[c as usize]
     }
-
-    /// The index of the first member in `b[i..]`, or `b.len()` when there is none.
-    #[inline]
-    pub fn find(&self, b: &[u8], i: usize) -> usize {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        {
-            // SAFETY: simd128 is enabled for this build.
-            unsafe { self.find_wasm(b, i) }
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("ssse3") {
-                // SAFETY: the CPU has SSSE3.
-                return unsafe { self.find_ssse3(b, i) };
-            }
-            self.find_scalar(b, i)
-        }
-        #[cfg(not(any(
-            all(target_arch = "wasm32", target_feature = "simd128"),
-            target_arch = "x86_64"
-        )))]
-        {
-            self.find_scalar(b, i)
-        }
-    }
-
-    /// [`ByteSet::find`] a byte at a time.
-    #[inline]
-    pub fn find_scalar(&self, b: &[u8], mut i: usize) -> usize {
-        while i < b.len() && !self.table[b[i] as usize] {
-            i += 1;
-        }
-        i
-    }
-
-    /// Not inlined on purpose: inside the scanner's large function Cranelift spilled the
-    /// tables and the loop state to the stack on every step (bench/RESULTS.md); alone, the
-    /// loop keeps them in registers.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(never)]
-    unsafe fn find_wasm(&self, b: &[u8], i: usize) -> usize {
-        use core::arch::wasm32::*;
-        let n = b.len();
-        if n < 16 {
-            return self.find_scalar(b, i);
-        }
-        let low = v128_load(self.low.as_ptr() as *const v128);
-        let high = v128_load(self.high.as_ptr() as *const v128);
-        let nibble = u8x16_splat(0x0f);
-        let members = |at: usize| -> u32 {
-            let v = v128_load(b.as_ptr().add(at) as *const v128);
-            let l = u8x16_swizzle(low, v128_and(v, nibble));
-            let h = u8x16_swizzle(high, u8x16_shr(v, 4));
-            let mut mask = u8x16_bitmask(i8x16_ne(v128_and(l, h), u8x16_splat(0))) as u32;
-            if self.non_ascii {
-                mask |= u8x16_bitmask(v) as u32;
-            }
-            mask
-        };
-        search(i, n, members)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "ssse3")]
-    unsafe fn find_ssse3(&self, b: &[u8], i: usize) -> usize {
-        use core::arch::x86_64::*;
-        let n = b.len();
-        if n < 16 {
-            return self.find_scalar(b, i);
-        }
-        let low = _mm_loadu_si128(self.low.as_ptr() as *const __m128i);
-        let high = _mm_loadu_si128(self.high.as_ptr() as *const __m128i);
-        let nibble = _mm_set1_epi8(0x0f);
-        let zero = _mm_setzero_si128();
-        let members = |at: usize| -> u32 {
-            let v = _mm_loadu_si128(b.as_ptr().add(at) as *const __m128i);
-            let l = _mm_shuffle_epi8(low, _mm_and_si128(v, nibble));
-            let h = _mm_shuffle_epi8(high, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
-            let misses = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h), zero));
-            let mut mask = !(misses as u32) & 0xffff;
-            if self.non_ascii {
-                mask |= _mm_movemask_epi8(v) as u32;
-            }
-            mask
-        };
-        search(i, n, members)
-    }
-}
-
-/// The vector search from `i` in a slice of `n >= 16` bytes, `members(at)` being the member
-/// mask of the 16 bytes at `at` (the vector code of one architecture).
-#[inline(always)]
-fn search(mut i: usize, n: usize, members: impl Fn(usize) -> u32) -> usize {
-    while i + 16 <= n {
-        let mask = members(i);
-        if mask != 0 {
-            return i + mask.trailing_zeros() as usize;
-        }
-        i += 16;
-    }
-    tail(i, n, members)
 }
 
 /// The bitmap of where `byte` occurs in `b`, into `out` (cleared first): bit `i % 64` of
@@ -299,38 +196,10 @@ impl Bits<'_> {
     }
 }
 
-/// The last partial step of a vector search: the final 16 bytes are classified again
-/// (overlapping what was already searched) and the lanes before `i` are shifted out, so no
-/// byte loop is needed. `members(at)` is the member mask of `b[at..at + 16]`; `n >= 16`.
-#[inline(always)]
-fn tail(i: usize, n: usize, members: impl Fn(usize) -> u32) -> usize {
-    if i >= n {
-        return n;
-    }
-    let mask = members(n - 16) >> (i - (n - 16));
-    if mask != 0 {
-        i + mask.trailing_zeros() as usize
-    } else {
-        n
-    }
-}
-
 /// The table of a set given by a predicate.
 pub fn table_of(member: impl Fn(u8) -> bool) -> [bool; 256] {
     std::array::from_fn(|b| member(b as u8))
 }
-
-/// Every byte that ends a word (see `rules::is_word`): the scanner skips the rest of a word
-/// by searching for it.
-pub static NOT_WORD: ByteSet = ByteSet::new({
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = !crate::rules::is_word(b as u8);
-        b += 1;
-    }
-    t
-});
 
 #[cfg(test)]
 mod tests {
@@ -351,30 +220,6 @@ mod tests {
             });
         }
         v
-    }
-
-    #[test]
-    fn vector_search_equals_the_scalar_one() {
-        let b = sample();
-        let sets = [
-            ByteSet::new(table_of(|c| c == b'@' || c.is_ascii_digit())),
-            ByteSet::new(table_of(|c| b"@%:=+(eAgxhBbaZ~\x7f\x00".contains(&c))),
-            ByteSet::new(table_of(|c| !c.is_ascii_lowercase())),
-            ByteSet::new(table_of(|c| c >= 0x80)),
-            ByteSet::new(table_of(|_| false)),
-            ByteSet::new(table_of(|_| true)),
-            NOT_WORD.clone(),
-        ];
-        for set in &sets {
-            for start in 0..b.len() {
-                assert_eq!(
-                    set.find(&b, start),
-                    set.find_scalar(&b, start),
-                    "from {start}"
-                );
-            }
-            assert_eq!(set.find(&b, b.len()), b.len());
-        }
     }
 
     #[test]
@@ -403,6 +248,5 @@ mod tests {
         assert!(!set.contains(b'A'));
         // Non-ASCII bytes follow 0x80, which is not a member.
         assert!(!set.contains(0xC3));
-        assert_eq!(set.find(b"\xC3\xA9t\xC3\xA9@x", 0), 5);
     }
 }
