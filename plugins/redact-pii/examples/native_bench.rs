@@ -24,21 +24,14 @@ use sluice_plugin::{Batch, Config, LogBatch, Plugin};
 /// Lines per batch: the sources' default batch size.
 const BATCH: usize = 1024;
 
-/// `lines` as the columns sluice sends a plugin: no labels, timestamps or metadata (what
-/// the file source sends with `filename_label = false`).
+/// `lines` as the columns sluice sends a plugin, built with the SDK: no labels, timestamps
+/// or metadata (what the file source sends with `filename_label = false`).
 fn columns(lines: &[&str]) -> LogBatch {
-    let mut cols = LogBatch {
-        label_sets: vec![vec![]],
-        ..LogBatch::default()
-    };
+    let mut batch = Batch::new();
     for line in lines {
-        cols.lines.push_str(line);
-        cols.line_ends.push(cols.lines.len() as u32);
-        cols.timestamps.push(0);
-        cols.label_set_of.push(0);
-        cols.record_metadata_ends.push(0);
+        batch.push(line, 0, &[], &[]);
     }
-    cols
+    batch.into_log_batch()
 }
 
 fn main() {
