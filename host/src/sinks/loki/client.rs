@@ -48,10 +48,10 @@ pub enum ClientError {
     Endpoint(String),
 }
 
-/// Buffers a lane keeps between requests (see [`LokiClient::body`]).
+/// The buffer a lane keeps between requests for the compressor's output (see
+/// [`LokiClient::body`]).
 #[derive(Default)]
 pub struct BodyScratch {
-    raw: Vec<u8>,
     compressed: Vec<u8>,
 }
 
@@ -133,19 +133,12 @@ impl LokiClient {
     }
 
     /// The request body for `streams` in the configured encoding. `scratch` keeps the
-    /// uncompressed protobuf and the compressor's output between requests, so their memory
-    /// is reused instead of freshly allocated (and zeroed, and faulted in) for each one.
+    /// compressor's output buffer between requests, so its memory is reused instead of
+    /// freshly allocated (and zeroed, and faulted in) for each one.
     pub fn body(&self, streams: &[EncodedStream], scratch: &mut BodyScratch) -> bytes::Bytes {
         match self.encoding {
             LokiEncoding::Protobuf => {
-                encoded::encode_request(streams, &mut scratch.raw);
-                let need = snap::raw::max_compress_len(scratch.raw.len());
-                if scratch.compressed.len() < need {
-                    scratch.compressed.resize(need, 0);
-                }
-                let n = snap::raw::Encoder::new()
-                    .compress(&scratch.raw, &mut scratch.compressed)
-                    .expect("snappy compresses any input below 4 GiB");
+                let n = encoded::compress_request(streams, &mut scratch.compressed);
                 bytes::Bytes::copy_from_slice(&scratch.compressed[..n])
             }
             LokiEncoding::Json => {

@@ -83,11 +83,11 @@ impl Pending {
 }
 
 fn line_bytes(streams: &[EncodedStream]) -> usize {
-    streams.iter().map(|s| s.entries.line_bytes()).sum()
+    streams.iter().map(EncodedStream::line_bytes).sum()
 }
 
 fn entry_count(streams: &[EncodedStream]) -> usize {
-    streams.iter().map(|s| s.entries.len()).sum()
+    streams.iter().map(EncodedStream::len).sum()
 }
 
 /// The streams as prost values, for the dead-letter file.
@@ -104,16 +104,13 @@ fn split(streams: Vec<EncodedStream>) -> (Vec<EncodedStream>, Vec<EncodedStream>
     for mut stream in streams {
         if taken >= half {
             second.push(stream);
-        } else if taken + stream.entries.len() <= half {
-            taken += stream.entries.len();
+        } else if taken + stream.len() <= half {
+            taken += stream.len();
             first.push(stream);
         } else {
-            let rest = stream.entries.split_off(half - taken);
+            let rest = stream.split_off(half - taken);
             taken = half;
-            second.push(EncodedStream {
-                labels: stream.labels.clone(),
-                entries: rest,
-            });
+            second.push(rest);
             first.push(stream);
         }
     }
@@ -197,20 +194,20 @@ impl Lane {
                 }
                 let size = entries.range_len(from, to);
                 let slot = match p.index.get(&key) {
-                    Some(at) => &mut p.streams[*at].entries,
+                    Some(at) => &mut p.streams[*at],
                     None => {
                         p.index.insert(key.clone(), p.streams.len());
-                        p.streams.push(EncodedStream {
-                            labels: key.labels.clone(),
-                            entries: EncodedEntries::default(),
-                        });
-                        &mut p.streams.last_mut().expect("pushed above").entries
+                        p.streams.push(EncodedStream::new(key.labels.clone()));
+                        p.streams.last_mut().expect("pushed above")
                     }
                 };
                 if from == 0 && to == entries.len() {
-                    slot.append(std::mem::take(&mut entries));
+                    slot.push_part(std::mem::take(&mut entries));
                 } else {
-                    slot.extend_from(&entries, from, to);
+                    // Only where a request fills up: the part is cut there.
+                    let mut piece = EncodedEntries::default();
+                    piece.extend_from(&entries, from, to);
+                    slot.push_part(piece);
                 }
                 p.bytes += size;
                 p.entries += to - from;
@@ -355,10 +352,9 @@ mod tests {
             let line = format!("{name}{i}");
             entries.push(0, line.as_bytes(), std::iter::empty::<(&[u8], &[u8])>());
         }
-        EncodedStream {
-            labels: name.into(),
-            entries,
-        }
+        let mut stream = EncodedStream::new(name.into());
+        stream.push_part(entries);
+        stream
     }
 
     fn lines(streams: &[EncodedStream]) -> Vec<String> {

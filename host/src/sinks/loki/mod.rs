@@ -37,6 +37,10 @@ pub struct StreamKey {
 /// Where a record label set goes: its stream and lane, or why it cannot be sent.
 type Route = Result<(Arc<StreamKey>, usize), Refused>;
 
+/// Bytes an entry takes besides its line and metadata text: its field tag and length,
+/// the timestamp message, the line's tag and length, and a pair header or two.
+const ENTRY_OVERHEAD_ESTIMATE: usize = 32;
+
 /// Per lane, the streams of one batch bound for it with their entries.
 type LaneParts = Vec<Vec<(Arc<StreamKey>, EncodedEntries)>>;
 
@@ -193,6 +197,14 @@ impl LokiSink {
         let mut refused: Vec<Stream> = Vec::new();
         let mut truncated = 0usize;
         let max_line = self.config.max_line_bytes;
+        // Each stream's entries are sized up front from its share of the batch's records,
+        // instead of growing (and copying, and faulting in) their buffer as they go.
+        let mut records_of = vec![0usize; batch.label_sets.len()];
+        for set in &batch.label_set_of {
+            records_of[*set as usize] += 1;
+        }
+        let per_record = (batch.line_bytes() + batch.metadata.len()) / batch.len().max(1)
+            + ENTRY_OVERHEAD_ESTIMATE;
         for record in 0..batch.len() {
             let set = batch.label_set_of[record] as usize;
             let line = batch.line(record);
@@ -208,7 +220,9 @@ impl LokiSink {
                 Ok((key, lane)) => {
                     let part = &mut parts[*lane];
                     let at = *slot[set].get_or_insert_with(|| {
-                        part.push((key.clone(), EncodedEntries::default()));
+                        let records = records_of[set];
+                        let entries = EncodedEntries::with_capacity(records * per_record, records);
+                        part.push((key.clone(), entries));
                         part.len() - 1
                     });
                     part[at].1.push(ts, cut.as_bytes(), metadata);
@@ -217,10 +231,9 @@ impl LokiSink {
                     // Written like any entry, then read back for the dead-letter file.
                     let mut entries = EncodedEntries::default();
                     entries.push(ts, cut.as_bytes(), metadata);
-                    let stream = EncodedStream {
-                        labels: labels::format(batch.labels(record)).into(),
-                        entries,
-                    };
+                    let mut stream =
+                        EncodedStream::new(labels::format(batch.labels(record)).into());
+                    stream.push_part(entries);
                     refused.push(stream.decoded());
                 }
             }
