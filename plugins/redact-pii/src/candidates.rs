@@ -8,6 +8,10 @@
 //! paid a prologue, an epoch check and reloads of its tables (bench/RESULTS.md). With the
 //! bitmap, finding the next candidate is a bit scan over a few words.
 //!
+//! For a JSON line the same pass can also mark its quotes and note whether it has a
+//! backslash ([`Candidates::with_marks`]): the JSON fast path needs both, and reading the
+//! line once for all three saves the two passes it made of its own.
+//!
 //! The vector code exists for wasm32 with `simd128` and for x86-64 with SSSE3 (detected once
 //! per window), like [`crate::byteset`]; the scalar loop is the reference the unit tests
 //! compare them with.
@@ -34,6 +38,21 @@ pub struct Candidates {
     base: usize,
     end: usize,
     bits: [u64; WORDS],
+    /// Whether windows also mark quotes and backslashes (see [`Candidates::with_marks`]).
+    marks: bool,
+    /// Bit `k`: byte `base + k` is `"` (only with `marks`).
+    quotes: [u64; WORDS],
+    /// The window has a `\` (only with `marks`).
+    backslash: bool,
+}
+
+/// What [`Candidates::with_marks`] found in a whole line besides its candidates.
+pub struct Marks<'a> {
+    /// Bit `i % 64` of word `i / 64`: byte `i` is `"` (the layout of
+    /// [`crate::byteset::bitmap_of`]; words past the line are 0).
+    pub quotes: &'a [u64],
+    /// The line has a backslash.
+    pub backslash: bool,
 }
 
 impl Candidates {
@@ -43,7 +62,29 @@ impl Candidates {
             base: 0,
             end: 0,
             bits: [0; WORDS],
+            marks: false,
+            quotes: [0; WORDS],
+            backslash: false,
         }
+    }
+
+    /// The candidates of `b` from its start, built now, marking quotes and backslashes as
+    /// well; [`Candidates::marks`] has them when the line fits in one window.
+    pub fn with_marks(triggers: &ByteSet, b: &[u8]) -> Candidates {
+        let mut c = Candidates::new();
+        c.marks = true;
+        c.build(triggers, b, 0);
+        c
+    }
+
+    /// The quotes and backslash of the whole line `b` this was built for with
+    /// [`Candidates::with_marks`]; None when the line is longer than one window (or the
+    /// window moved).
+    pub fn marks(&self, b: &[u8]) -> Option<Marks<'_>> {
+        (self.marks && self.base == 0 && self.end == b.len()).then_some(Marks {
+            quotes: &self.quotes,
+            backslash: self.backslash,
+        })
     }
 
     /// The first candidate at or after `i` in `b` (`b.len()` when there is none).
@@ -77,6 +118,10 @@ impl Candidates {
         self.base = base;
         self.end = b.len().min(base + WINDOW);
         self.bits = [0; WORDS];
+        if self.marks {
+            self.quotes = [0; WORDS];
+            self.backslash = false;
+        }
         let carry = base > 0 && WORD.contains(b[base - 1]);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         {
@@ -109,31 +154,39 @@ impl Candidates {
             if triggers.contains(c) && !(word && carry) {
                 self.bits[k / 64] |= 1 << (k % 64);
             }
+            if self.marks {
+                self.quotes[k / 64] |= ((c == b'"') as u64) << (k % 64);
+                self.backslash |= c == b'\\';
+            }
             carry = word;
         }
     }
 
-    /// Adds 16 bytes' masks at `rel` (a multiple of 16): `trig` and `word` have bit `k` set
-    /// when byte `rel + k` is a trigger / a word byte; only the low `valid` bits count.
-    /// Returns the carry for the next 16.
+    /// Adds 16 bytes' masks at `rel` (a multiple of 16): bit `k` of each is about byte
+    /// `rel + k`; only the low `valid` bits count. Returns the carry for the next 16.
     #[inline(always)]
-    fn add16(&mut self, rel: usize, trig: u32, word: u32, carry: bool, valid: usize) -> bool {
+    fn add16(&mut self, rel: usize, m: Masks16, carry: bool, valid: usize) -> bool {
         let keep = if valid >= 16 {
             0xffff
         } else {
             (1u32 << valid) - 1
         };
-        let preceded = (word << 1) | carry as u32;
-        let hits = trig & !(word & preceded) & keep;
+        let preceded = (m.word << 1) | carry as u32;
+        let hits = m.trig & !(m.word & preceded) & keep;
         self.bits[rel / 64] |= (hits as u64) << (rel % 64);
-        valid >= 16 && word & 0x8000 != 0
+        if self.marks {
+            self.quotes[rel / 64] |= ((m.quote & keep) as u64) << (rel % 64);
+            self.backslash |= m.backslash & keep != 0;
+        }
+        valid >= 16 && m.word & 0x8000 != 0
     }
 
     /// The 16-byte steps of a window of a line of `n >= 16` bytes: `masks(at)` gives the
-    /// trigger and word masks of `b[at..at + 16]` (the vector code of one architecture). The
-    /// last partial step reloads the line's final 16 bytes and shifts.
+    /// masks of `b[at..at + 16]` (the vector code of one architecture; the quote and
+    /// backslash masks only when `self.marks`). The last partial step reloads the line's
+    /// final 16 bytes and shifts.
     #[inline(always)]
-    fn fill(&mut self, n: usize, mut carry: bool, masks: impl Fn(usize) -> (u32, u32)) {
+    fn fill(&mut self, n: usize, mut carry: bool, masks: impl Fn(usize) -> Masks16) {
         let mut rel = 0;
         while self.base + rel < self.end {
             let at = self.base + rel;
@@ -142,8 +195,8 @@ impl Candidates {
             } else {
                 (n - 16, at - (n - 16))
             };
-            let (trig, word) = masks(load);
-            carry = self.add16(rel, trig >> shift, word >> shift, carry, self.end - at);
+            let m = masks(load).shifted(shift);
+            carry = self.add16(rel, m, carry, self.end - at);
             rel += 16;
         }
     }
@@ -168,10 +221,16 @@ impl Candidates {
             }
             m
         };
+        let marks = self.marks;
+        let eq = |v: v128, c: u8| u8x16_bitmask(u8x16_eq(v, u8x16_splat(c))) as u32;
         self.fill(n, carry, |at| {
             let v = v128_load(b.as_ptr().add(at) as *const v128);
-            let trig = mask(v, t_low, t_high, triggers.non_ascii());
-            (trig, mask(v, w_low, w_high, WORD.non_ascii()))
+            Masks16 {
+                trig: mask(v, t_low, t_high, triggers.non_ascii()),
+                word: mask(v, w_low, w_high, WORD.non_ascii()),
+                quote: if marks { eq(v, b'"') } else { 0 },
+                backslash: if marks { eq(v, b'\\') } else { 0 },
+            }
         });
     }
 
@@ -198,11 +257,41 @@ impl Candidates {
             }
             m
         };
+        let marks = self.marks;
+        let eq = |v: __m128i, c: u8| {
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u32 & 0xffff
+        };
         self.fill(n, carry, |at| {
             let v = _mm_loadu_si128(b.as_ptr().add(at) as *const __m128i);
-            let trig = mask(v, t_low, t_high, triggers.non_ascii());
-            (trig, mask(v, w_low, w_high, WORD.non_ascii()))
+            Masks16 {
+                trig: mask(v, t_low, t_high, triggers.non_ascii()),
+                word: mask(v, w_low, w_high, WORD.non_ascii()),
+                quote: if marks { eq(v, b'"') } else { 0 },
+                backslash: if marks { eq(v, b'\\') } else { 0 },
+            }
         });
+    }
+}
+
+/// Bit `k` of each: byte `k` of 16 is a trigger, a word byte, a quote, a backslash.
+#[derive(Clone, Copy)]
+struct Masks16 {
+    trig: u32,
+    word: u32,
+    quote: u32,
+    backslash: u32,
+}
+
+impl Masks16 {
+    /// The masks of the bytes from `shift` on (the last, overlapping load of a line).
+    #[inline(always)]
+    fn shifted(self, shift: usize) -> Masks16 {
+        Masks16 {
+            trig: self.trig >> shift,
+            word: self.word >> shift,
+            quote: self.quote >> shift,
+            backslash: self.backslash >> shift,
+        }
     }
 }
 
@@ -218,7 +307,7 @@ mod tests {
     use crate::byteset::table_of;
 
     fn sample(len: usize, seed: u32) -> Vec<u8> {
-        let alphabet = b"ab_Z09@%:=+( .-\"{}\xC3\xA9";
+        let alphabet = b"ab_Z09@%:=+( .-\"{}\xC3\xA9\\";
         let mut x = seed;
         (0..len)
             .map(|_| {
@@ -249,6 +338,31 @@ mod tests {
                 t.contains(b[i]) && !(WORD.contains(b[i]) && i > 0 && WORD.contains(b[i - 1]))
             })
             .collect()
+    }
+
+    #[test]
+    fn marks_equal_the_quote_bitmap_and_backslash_search() {
+        let t = ByteSet::new(table_of(|c| c == b'@' || c.is_ascii_digit()));
+        for len in [0, 1, 15, 16, 17, 63, 64, 65, 200, 1023, 1024, 1025, 3000] {
+            for seed in 0..4 {
+                let mut b = sample(len, len as u32 * 4 + seed);
+                if seed == 0 {
+                    b.retain(|&c| c != b'\\');
+                }
+                let mut c = Candidates::with_marks(&t, &b);
+                let Some(marks) = c.marks(&b) else {
+                    assert!(b.len() > WINDOW, "len {len}");
+                    continue;
+                };
+                let mut expected = Vec::new();
+                crate::byteset::bitmap_of(b'"', &b, &mut expected);
+                expected.resize(WORDS, 0);
+                assert_eq!(marks.quotes, &expected[..], "len {len} seed {seed}");
+                assert_eq!(marks.backslash, b.contains(&b'\\'), "len {len} seed {seed}");
+                // The candidates are the same as without marks.
+                assert_eq!(all(&mut c, &t, &b, 0), reference(&t, &b, 0), "len {len}");
+            }
+        }
     }
 
     #[test]

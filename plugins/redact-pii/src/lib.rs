@@ -41,6 +41,7 @@ use std::borrow::Cow;
 pub use modes::Mode;
 pub use rules::Rule;
 
+use candidates::Candidates;
 use modes::Hmac;
 use rules::custom::Custom;
 use rules::secrets::SecretKeys;
@@ -338,19 +339,29 @@ impl Redactor {
     /// matches quoted.
     fn json_fast_edits(&self, line: &str, ctx: Ctx, sc: &mut Scratch) -> bool {
         let b = line.as_bytes();
-        if memchr::memchr(b'\\', b).is_some() {
+        // One vector pass finds the scanner's candidates, marks every quote and looks for
+        // a backslash (for a line longer than the candidates' window, the quotes and the
+        // backslash are looked for in passes of their own). Each match then asks the quote
+        // bitmap instead of walking the quotes one search at a time up to it.
+        let mut candidates = Candidates::with_marks(&self.triggers, b);
+        let whole_line = candidates.marks(b).map(|m| m.backslash);
+        let backslash = whole_line.unwrap_or_else(|| memchr::memchr(b'\\', b).is_some());
+        if backslash {
             return false;
         }
         sc.matches.clear();
         sc.edits.clear();
-        self.scan(line, ctx, &mut sc.matches);
+        self.scan_with(line, ctx, &mut sc.matches, &mut candidates);
         if sc.matches.is_empty() {
             return true;
         }
-        // One vector pass marks every quote; each match then asks the bitmap (instead of
-        // walking the quotes one search at a time up to it).
-        byteset::bitmap_of(b'"', b, &mut sc.quotes);
-        let quotes = byteset::Bits(&sc.quotes);
+        let quotes = match candidates.marks(b) {
+            Some(marks) => byteset::Bits(marks.quotes),
+            None => {
+                byteset::bitmap_of(b'"', b, &mut sc.quotes);
+                byteset::Bits(&sc.quotes)
+            }
+        };
         for m in &sc.matches {
             let inside = quotes.count_below(m.start) % 2 == 1;
             let next_quote = quotes.first_from(m.start);

@@ -115,8 +115,19 @@ impl Redactor {
     /// Appends the matches in `s` (offsets relative to `s`) to `out`, sorted, without
     /// overlaps.
     pub(crate) fn scan(&self, s: &str, ctx: Ctx, out: &mut Vec<Match>) {
+        self.scan_with(s, ctx, out, &mut Candidates::new());
+    }
+
+    /// [`Redactor::scan`] with candidates already built for `s` (or empty).
+    pub(crate) fn scan_with(
+        &self,
+        s: &str,
+        ctx: Ctx,
+        out: &mut Vec<Match>,
+        candidates: &mut Candidates,
+    ) {
         let first = out.len();
-        self.scan_builtin(s.as_bytes(), ctx, out);
+        self.scan_builtin(s.as_bytes(), ctx, out, candidates);
         if let Some(custom) = &self.custom {
             let before_custom = out.len();
             custom.find(s, out);
@@ -135,11 +146,10 @@ impl Redactor {
         }
     }
 
-    fn scan_builtin(&self, b: &[u8], ctx: Ctx, out: &mut Vec<Match>) {
+    fn scan_builtin(&self, b: &[u8], ctx: Ctx, out: &mut Vec<Match>, candidates: &mut Candidates) {
         let n = b.len();
         let mut i = 0;
         let mut floor = 0;
-        let mut candidates = Candidates::new();
         while i < n {
             // Most bytes cannot start anything an enabled rule looks for, and no rule
             // starts inside a word.

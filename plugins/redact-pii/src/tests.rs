@@ -708,10 +708,30 @@ fn json_fast_path_matches_the_walker() {
         r#"{"n":4111111111111111}"#,
         r#"{"escaped": "a"b@example.com", "e2": "c@example.com"}"#,
     ];
-    for line in lines {
+    // Lines around and past the 1024 bytes the fast path reads its quotes and backslashes
+    // from in one pass with the candidates; longer ones use passes of their own.
+    let long: Vec<String> = [1000, 1011, 1012, 1013, 1100, 2500]
+        .into_iter()
+        .flat_map(|pad| {
+            let p = "p ".repeat(pad / 2);
+            [
+                format!(r#"{{"pad":"{p}","email":"x@example.com","ip":"10.0.0.1","n":4111111111111111}}"#),
+                format!(r#"{{"ip":"10.0.0.2","pad":"{p}","q":"say \"hi\" to a@example.com"}}"#),
+                format!(r#"{{"a@example.com":"{p}","ip":"10.0.0.3"}}"#),
+            ]
+        })
+        .collect();
+    for line in lines.iter().copied().chain(long.iter().map(String::as_str)) {
         let a = fast.redact_cow(line).into_owned();
         let b = walker.redact_cow(line).into_owned();
         assert_eq!(a, b, "fast path and walker differ on {line}");
+    }
+    for line in &long {
+        let a = fast.redact_cow(line);
+        assert!(
+            !a.contains("10.0.0.") && a.contains("<ipv4>"),
+            "not redacted: {a}"
+        );
     }
 }
 
