@@ -26,7 +26,7 @@
 pub mod scan;
 
 use serde::Deserialize;
-use sluice_plugin::{counter_add, metric_id, Batch, Config, Plugin};
+use sluice_plugin::{counter_add, eq_bytes, metric_id, Batch, Config, Plugin};
 
 /// How lines are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -178,8 +178,9 @@ impl Plugin for Parse {
                         });
                     };
                     let null = !f.quoted && f.value == "null";
+                    let key = f.key.as_bytes();
                     for (l, name) in s.labels.iter().enumerate() {
-                        if *name == f.key {
+                        if eq_bytes(name.as_bytes(), key) {
                             if !null && !f.value.is_empty() {
                                 push(Target::Label(l));
                             }
@@ -187,7 +188,7 @@ impl Plugin for Parse {
                         }
                     }
                     for (m, name) in s.metadata.iter().enumerate() {
-                        if *name == f.key {
+                        if eq_bytes(name.as_bytes(), key) {
                             if !null {
                                 push(Target::Meta(m));
                             }

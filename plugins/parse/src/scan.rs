@@ -21,6 +21,7 @@ pub struct Field<'a> {
 #[derive(Debug, PartialEq)]
 pub struct Invalid;
 
+#[inline(always)]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && b[i].is_ascii_whitespace() {
         i += 1;
@@ -113,6 +114,7 @@ pub fn json_wanted<'a>(
 }
 
 /// The end of the bare value (number, `true`, `false`, `null`) starting at `b[i]`.
+#[inline(always)]
 fn scalar_end(b: &[u8], i: usize) -> Result<usize, Invalid> {
     let mut e = i;
     while e < b.len() && !matches!(b[e], b',' | b'}' | b']') && !b[e].is_ascii_whitespace() {
@@ -213,28 +215,66 @@ fn json_string(s: &str, i: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
     }
 }
 
-/// The first `"` or `\\` in `b[from..]` (or `b.len()`). Most strings of a log line are
-/// short keys and values: one 16-byte vector compare finds their end without the set-up
-/// of a general search, which the longer ones (messages) then get from memchr2.
-#[inline]
+/// The first `"` or `\\` in `b[from..]` (or `b.len()`), 16 bytes a step in the Wasm build.
+/// Inlined at each caller and without a call to a general search: most strings of a log
+/// line are short keys and values that one vector compare settles, and in Wasm the calls
+/// (prologue, stack and epoch checks, memchr2's set-up) cost more than the search.
+#[inline(always)]
 fn quote_or_backslash(b: &[u8], from: usize) -> usize {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if from + 16 <= b.len() {
+    {
         use core::arch::wasm32::*;
-        // SAFETY: simd128 is enabled for this build and `b[from..from + 16]` is in bounds.
-        let mask = unsafe {
-            let v = v128_load(b.as_ptr().add(from) as *const v128);
-            u8x16_bitmask(v128_or(
-                u8x16_eq(v, u8x16_splat(b'"')),
-                u8x16_eq(v, u8x16_splat(b'\\')),
-            ))
-        };
-        if mask != 0 {
-            return from + mask.trailing_zeros() as usize;
-        }
-        return memchr::memchr2(b'"', b'\\', &b[from + 16..]).map_or(b.len(), |k| from + 16 + k);
+        by16(b, from, |k| {
+            // SAFETY: simd128 is enabled for this build; `by16` passes k + 16 <= b.len().
+            unsafe {
+                let v = v128_load(b.as_ptr().add(k) as *const v128);
+                u8x16_bitmask(v128_or(
+                    u8x16_eq(v, u8x16_splat(b'"')),
+                    u8x16_eq(v, u8x16_splat(b'\\')),
+                )) as u32
+            }
+        })
     }
-    memchr::memchr2(b'"', b'\\', &b[from..]).map_or(b.len(), |k| from + k)
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        memchr::memchr2(b'"', b'\\', &b[from..]).map_or(b.len(), |k| from + k)
+    }
+}
+
+/// The first byte of `b[from..]` that `probe` marks (or `b.len()`): `probe(k)` has bit `j`
+/// set when `b[k + j]` is wanted, for `k + 16 <= b.len()`. Lines shorter than 16 bytes are
+/// read a byte at a time; the last step re-reads the line's final 16 bytes.
+#[inline(always)]
+#[cfg_attr(
+    not(all(target_arch = "wasm32", target_feature = "simd128")),
+    allow(dead_code)
+)]
+fn by16(b: &[u8], from: usize, probe: impl Fn(usize) -> u32) -> usize {
+    let n = b.len();
+    if n < 16 {
+        return b[from..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\')
+            .map_or(n, |k| from + k);
+    }
+    let mut at = from;
+    while at + 16 <= n {
+        let mask = probe(at);
+        if mask != 0 {
+            return at + mask.trailing_zeros() as usize;
+        }
+        at += 16;
+    }
+    if at >= n {
+        return n;
+    }
+    // The bytes of the final 16 from `at` on (the ones before it are already clean).
+    let mask = probe(n - 16) >> (at - (n - 16));
+    if mask != 0 {
+        at + mask.trailing_zeros() as usize
+    } else {
+        n
+    }
 }
 
 /// The end of the JSON object or array starting at `b[i]` (brackets balanced outside strings).
@@ -513,6 +553,41 @@ mod tests {
             assert_eq!(full, filtered, "validity of {line}");
             if full.is_ok() {
                 assert_eq!(all, some, "fields of {line}");
+            }
+        }
+    }
+
+    #[test]
+    fn by16_finds_the_first_quote_or_backslash() {
+        let sample = |len: usize, seed: usize| -> Vec<u8> {
+            (0..len)
+                .map(|k| match (k * 7 + seed * 13) % 41 {
+                    0 => b'"',
+                    1 => b'\\',
+                    _ => b'a',
+                })
+                .collect()
+        };
+        for len in [0, 1, 15, 16, 17, 31, 32, 33, 70, 200] {
+            for seed in 0..8 {
+                let b = sample(len, seed);
+                let probe = |k: usize| {
+                    (0..16).fold(0u32, |m, j| {
+                        m | (u32::from(matches!(b[k + j], b'"' | b'\\')) << j)
+                    })
+                };
+                for from in 0..=len {
+                    let expected = b[from..]
+                        .iter()
+                        .position(|&c| c == b'"' || c == b'\\')
+                        .map_or(len, |k| from + k);
+                    assert_eq!(
+                        by16(&b, from, probe),
+                        expected,
+                        "len {len} seed {seed} from {from}"
+                    );
+                    assert_eq!(quote_or_backslash(&b, from), expected);
+                }
             }
         }
     }

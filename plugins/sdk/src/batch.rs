@@ -6,6 +6,7 @@
 //! label sets through a hash index; metadata edits are queued and applied in one pass.
 //! [`Batch::into_log_batch`] returns columns that satisfy every rule in the WIT doc comment.
 
+use crate::text::eq_bytes;
 use crate::LogBatch;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -194,7 +195,9 @@ impl Batch {
     /// record's label set: sets stay sorted by name, without duplicates, each listed once.
     pub fn set_label(&mut self, i: usize, name: &str, value: &str) {
         let set = &self.cols.label_sets[self.cols.label_set_of[i] as usize];
-        if set.iter().any(|(n, v)| n == name && v == value) {
+        if set.iter().any(|(n, v)| {
+            eq_bytes(n.as_bytes(), name.as_bytes()) && eq_bytes(v.as_bytes(), value.as_bytes())
+        }) {
             return;
         }
         self.relabel(i, name, Some(value));
@@ -217,11 +220,14 @@ impl Batch {
 
     fn relabel(&mut self, i: usize, name: &str, value: Option<&str>) {
         let from = self.cols.label_set_of[i];
-        if let Some(hit) = self
-            .relabels
-            .iter()
-            .find(|r| r.from == from && r.name == name && r.value.as_deref() == value)
-        {
+        if let Some(hit) = self.relabels.iter().find(|r| {
+            r.from == from
+                && eq_bytes(r.name.as_bytes(), name.as_bytes())
+                && match (r.value.as_deref(), value) {
+                    (Some(a), Some(b)) => eq_bytes(a.as_bytes(), b.as_bytes()),
+                    (a, b) => a.is_none() && b.is_none(),
+                }
+        }) {
             self.cols.label_set_of[i] = hit.to;
             self.labels_dirty = true;
             return;
