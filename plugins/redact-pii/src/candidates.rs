@@ -181,13 +181,40 @@ impl Candidates {
         valid >= 16 && m.word & 0x8000 != 0
     }
 
-    /// The 16-byte steps of a window of a line of `n >= 16` bytes: `masks(at)` gives the
-    /// masks of `b[at..at + 16]` (the vector code of one architecture; the quote and
-    /// backslash masks only when `self.marks`). The last partial step reloads the line's
-    /// final 16 bytes and shifts.
+    /// Adds 64 bytes' masks at `rel` (a multiple of 64, so one whole word of each bitmap,
+    /// zeroed before). Returns the carry for the next bytes.
+    #[inline(always)]
+    fn add64(&mut self, rel: usize, m: [Masks16; 4], carry: bool) -> bool {
+        let join = |f: fn(&Masks16) -> u32| {
+            m.iter()
+                .enumerate()
+                .fold(0u64, |all, (k, m)| all | (f(m) as u64) << (16 * k))
+        };
+        let (trig, word) = (join(|m| m.trig), join(|m| m.word));
+        let preceded = (word << 1) | carry as u64;
+        self.bits[rel / 64] = trig & !(word & preceded);
+        if self.marks {
+            self.quotes[rel / 64] = join(|m| m.quote);
+            self.backslash |= join(|m| m.backslash) != 0;
+        }
+        word >> 63 != 0
+    }
+
+    /// The steps of a window of a line of `n >= 16` bytes: `masks(at)` gives the masks of
+    /// `b[at..at + 16]` (the vector code of one architecture; the quote and backslash masks
+    /// only when `self.marks`). 64 bytes a step while they fit: in the Wasm build every
+    /// loop iteration pays an epoch check, and the compiler spills the vector constants
+    /// around it, so four loads per iteration cost less than one. Then 16 bytes a step; the
+    /// last partial one reloads the line's final 16 bytes and shifts.
     #[inline(always)]
     fn fill(&mut self, n: usize, mut carry: bool, masks: impl Fn(usize) -> Masks16) {
         let mut rel = 0;
+        while self.base + rel + 64 <= self.end {
+            let at = self.base + rel;
+            let m = [masks(at), masks(at + 16), masks(at + 32), masks(at + 48)];
+            carry = self.add64(rel, m, carry);
+            rel += 64;
+        }
         while self.base + rel < self.end {
             let at = self.base + rel;
             let (load, shift) = if at + 16 <= n {
