@@ -134,6 +134,7 @@ pub fn from_config(config: &Map<String, Value>) -> Result<Redactor, String> {
             }
             patterns.push(field("pattern")?.to_owned());
             r.names.push(name.to_owned());
+            r.masks.push(format!("<{name}>"));
             custom_modes.push(match t.get("mode") {
                 Some(m) => Some(mode(&format!("custom.{name}.mode"), m)?),
                 None => None,

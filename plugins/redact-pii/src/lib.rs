@@ -71,6 +71,8 @@ pub struct Redactor {
     on: [bool; BUILTIN],
     /// Rule table: built-in names, then custom rule names.
     names: Vec<String>,
+    /// Per rule table entry, its mask-mode replacement `<name>`, written ahead.
+    masks: Vec<String>,
     /// Mode per rule table entry.
     modes: Vec<Mode>,
     hmac: Option<Hmac>,
@@ -120,6 +122,10 @@ impl Redactor {
         let mut r = Redactor {
             on,
             names: Rule::ALL.iter().map(|r| r.name().to_owned()).collect(),
+            masks: Rule::ALL
+                .iter()
+                .map(|r| format!("<{}>", r.name()))
+                .collect(),
             modes: vec![Mode::Mask; BUILTIN],
             hmac: None,
             secret_keys: SecretKeys::new(rules::secrets::DEFAULT_SECRET_KEYS),
@@ -423,6 +429,11 @@ impl Redactor {
         for e in edits {
             out.push_str(&line[copied..e.start]);
             match &e.what {
+                What::Render(rule) if self.modes[*rule] == Mode::Mask => {
+                    out.push_str(&self.masks[*rule]);
+                    counts[*rule] += 1;
+                    total += 1;
+                }
                 What::Render(rule) => {
                     self.render(*rule, &line[e.start..e.end], out);
                     counts[*rule] += 1;
@@ -455,11 +466,7 @@ impl Redactor {
         let builtin = Rule::from_index(rule);
         match self.modes[rule] {
             Mode::Drop => {}
-            Mode::Mask => {
-                out.push('<');
-                out.push_str(name);
-                out.push('>');
-            }
+            Mode::Mask => out.push_str(&self.masks[rule]),
             Mode::Pseudonym => {
                 let norm = modes::normalise(builtin, value);
                 let mac = self
