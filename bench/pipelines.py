@@ -15,7 +15,8 @@ hand-offs), the stricter reading kept for comparison with earlier tables.
 Each row is run RUNS times, interleaved with the other rows (row 1, row 2, ..., row 1,
 ...), and reports the run with the median CPU time: on a shared machine a single run can be
 off by 20%, and interleaving spreads slow spells over every row alike. Peak RSS is the
-highest of the runs.
+highest of the runs. A native twin runs right after its row in every round, and the ratios
+are the medians of the per-round ratios.
 
 usage: pipelines.py [LINES] [--runs RUNS]   (defaults 1,000,000 and 3; run from the
                                               repository root after `make plugins`,
@@ -52,18 +53,22 @@ PIPELINES = [
     ("file -> parse -> redact-pii -> enrich -> loki (receiver)", QUICKSTART_SHAPE, "loki", None),
 ]
 
-def native_twin(input_path, twin):
-    """Records/s of the plugin crate `twin[0]` built natively and called in process
-    (its examples/native_bench.rs) with config `twin[1]`. Each crate has its own target
-    directory: both examples are called native_bench."""
-    crate, config_json = twin
+def build_twin(twin):
+    """Builds the native twin of plugin crate `twin[0]` (its examples/native_bench.rs) and
+    returns the binary. Each crate has its own target directory: both examples are called
+    native_bench."""
+    crate, _config_json = twin
     target_dir = os.path.join(ROOT, "target/pii" if crate == "redact-pii" else f"target/twin-{crate}")
     features = ["--features", "native-twin"] if crate == "redact-pii" else []
     subprocess.run(["cargo", "build", "--release", "-q", "-p", crate, *features,
                     "--example", "native_bench", "--target-dir", target_dir],
                    check=True, cwd=ROOT)
-    binary = os.path.join(target_dir, "release/examples/native_bench")
-    out = subprocess.run([binary, input_path, "--iters", "3", "--config", config_json],
+    return os.path.join(target_dir, "release/examples/native_bench")
+
+def native_twin(binary, input_path, twin):
+    """Records/s of the plugin built natively and called in process, with config
+    `twin[1]`."""
+    out = subprocess.run([binary, input_path, "--iters", "3", "--config", twin[1]],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)["records_per_s"]
 
@@ -115,6 +120,10 @@ def run_one(name, transforms, input_path, n, size, tmp, sink="blackhole"):
             "mb_per_s": size / wall / 1e6, "peak_rss_mb": rss_mb, "wall_s": wall, "cpu_s": cpu,
             "plugin_cpu_s": plugin_cpu}
 
+def median(values):
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
 def median_run(runs):
     """The run with the median CPU time, with the highest peak RSS of all runs."""
     ordered = sorted(runs, key=lambda r: r["cpu_s"])
@@ -138,20 +147,29 @@ def main():
               f"{os.cpu_count()} cores; median of {runs} interleaved runs per row")
         print(f"{'pipeline':<58} {'lines/s':>10} {'lines/CPU-s':>12} {'MB/s':>7} "
               f"{'peak RSS MB':>12} {'vs native':>10} {'(row)':>6}")
+        twins = {name: build_twin(native) for name, _, _, native in PIPELINES if native}
         results = {name: [] for name, *_ in PIPELINES}
+        # Per row with a twin: (vs native, (row)) of each round. The twin runs right after
+        # its row, and the row reading takes the same round's file -> blackhole CPU, so a
+        # ratio's two sides come from the same stretch of time.
+        ratios = {name: [] for name in twins}
         for _ in range(runs):
-            for name, transforms, sink, _native in PIPELINES:
-                results[name].append(run_one(name, transforms, input_path, n, size, tmp, sink))
-        baseline_cpu = None
+            baseline_cpu = None
+            for name, transforms, sink, native in PIPELINES:
+                r = run_one(name, transforms, input_path, n, size, tmp, sink)
+                results[name].append(r)
+                if not transforms:
+                    baseline_cpu = r["cpu_s"]
+                if native is not None and baseline_cpu is not None:
+                    rate = native_twin(twins[name], input_path, native)
+                    ratios[name].append((n / r["plugin_cpu_s"] / rate,
+                                         n / max(r["cpu_s"] - baseline_cpu, 1e-9) / rate))
         for name, transforms, sink, native in PIPELINES:
             r = median_run(results[name])
-            if not transforms:
-                baseline_cpu = r["cpu_s"]
             ratio = row_ratio = ""
-            if native is not None and baseline_cpu is not None:
-                native_rate = native_twin(input_path, native)
-                ratio = f"{n / r['plugin_cpu_s'] / native_rate:.2f}"
-                row_ratio = f"{n / max(r['cpu_s'] - baseline_cpu, 1e-9) / native_rate:.2f}"
+            if ratios.get(name):
+                ratio = f"{median(x for x, _ in ratios[name]):.2f}"
+                row_ratio = f"{median(y for _, y in ratios[name]):.2f}"
             print(f"{r['pipeline']:<58} {r['lines_per_s']:>10,.0f} {r['lines_per_cpu_s']:>12,.0f} "
                   f"{r['mb_per_s']:>7.1f} {r['peak_rss_mb']:>12.0f} {ratio:>10} {row_ratio:>6}",
                   flush=True)
