@@ -90,6 +90,9 @@ pub struct Parse {
     /// long (63 stands for 63 and longer): most keys of a line are not wanted, and this
     /// turns them away without comparing names (the comparisons were ~20% of the plugin).
     wanted_lengths: u64,
+    /// Bit `c` set when a wanted field name starts with byte `c`: with the lengths, turns
+    /// away keys such as `status` when `req_id` is wanted.
+    wanted_first: [u64; 4],
     buf: String,
     items: Vec<Item>,
 }
@@ -97,6 +100,16 @@ pub struct Parse {
 /// The bit of [`Parse::wanted_lengths`] for a name of `len` bytes.
 fn length_bit(len: usize) -> u64 {
     1 << len.min(63)
+}
+
+/// Whether a key may be a wanted name, by its length and first byte (a key of unwanted
+/// length or first byte is not; one that passes is compared in full).
+#[inline(always)]
+fn may_be_wanted(lengths: u64, first: &[u64; 4], key: &[u8]) -> bool {
+    lengths & length_bit(key.len()) != 0
+        && key
+            .first()
+            .is_none_or(|&c| first[(c >> 6) as usize] & (1 << (c & 63)) != 0)
 }
 
 /// `name` with every character not allowed in a Loki label name (`[a-zA-Z_][a-zA-Z0-9_]*`)
@@ -129,14 +142,21 @@ impl Plugin for Parse {
         {
             return Err(format!("empty field name `{name}` in labels or metadata"));
         }
-        let wanted_lengths = settings
-            .labels
-            .iter()
-            .chain(&settings.metadata)
-            .chain(&settings.timestamp)
-            .fold(0, |bits, name| bits | length_bit(name.len()));
+        let wanted = || {
+            settings
+                .labels
+                .iter()
+                .chain(&settings.metadata)
+                .chain(&settings.timestamp)
+        };
+        let wanted_lengths = wanted().fold(0, |bits, name| bits | length_bit(name.len()));
+        let mut wanted_first = [0u64; 4];
+        for c in wanted().filter_map(|name| name.bytes().next()) {
+            wanted_first[(c >> 6) as usize] |= 1 << (c & 63);
+        }
         Ok(Parse {
             wanted_lengths,
+            wanted_first,
             label_names: settings.labels.iter().map(|n| label_name(n)).collect(),
             settings,
             errors_metric: metric_id("parse_errors_total"),
@@ -148,7 +168,7 @@ impl Plugin for Parse {
     fn process(&mut self, batch: &mut Batch) -> Result<(), String> {
         let s = &self.settings;
         let (buf, items) = (&mut self.buf, &mut self.items);
-        let wanted_lengths = self.wanted_lengths;
+        let (wanted_lengths, wanted_first) = (self.wanted_lengths, self.wanted_first);
         buf.clear();
         items.clear();
         let mut errors = 0u64;
@@ -165,8 +185,8 @@ impl Plugin for Parse {
             }
             let on_field = |f: scan::Field<'_>| {
                 let mut used = false;
-                // Most keys are turned away by their length alone.
-                if wanted_lengths & length_bit(f.key.len()) != 0 {
+                // Most keys are turned away by their length and first byte alone.
+                if may_be_wanted(wanted_lengths, &wanted_first, f.key.as_bytes()) {
                     let mut push = |target| {
                         let start = buf.len() as u32;
                         buf.push_str(&f.value);
@@ -217,7 +237,7 @@ impl Plugin for Parse {
             let parsed = if json {
                 if s.keep_line {
                     // Only wanted fields need a `Field`; the rest are checked and skipped.
-                    let wanted = |key: &[u8]| wanted_lengths & length_bit(key.len()) != 0;
+                    let wanted = |key: &[u8]| may_be_wanted(wanted_lengths, &wanted_first, key);
                     scan::json_wanted(line, wanted, on_field)
                 } else {
                     scan::json(line, on_field)
@@ -307,6 +327,32 @@ mod tests {
         }
         assert_eq!(r[4].labels(), r[0].labels());
         assert_eq!(b.columns().label_sets.len(), 3); // {app}, {app,level=info}, {app,level=warn}
+    }
+
+    #[test]
+    fn keys_are_turned_away_by_length_and_first_byte_only_when_unwanted() {
+        let p = plugin(r#"{"labels":["level"],"metadata":["req_id"],"timestamp":""}"#);
+        let may = |k: &str| may_be_wanted(p.wanted_lengths, &p.wanted_first, k.as_bytes());
+        for (key, expected) in [
+            ("level", true),
+            ("req_id", true),
+            ("rXq_id", true), // passes the filter; the full comparison turns it away
+            ("status", false),
+            ("levels", true), // the length of req_id, the first byte of level
+            ("levelx", true),
+            ("lev", false),
+            ("", true),
+            ("é", false),
+        ] {
+            assert_eq!(may(key), expected, "{key}");
+        }
+        let mut p = plugin(r#"{"labels":["level"],"metadata":["req_id"]}"#);
+        let mut b = batch(&[r#"{"status":500,"req_id":"r1","rXq_id":"no","level":"info"}"#]);
+        p.process(&mut b).unwrap();
+        let b = Batch::from(b.into_log_batch());
+        assert_eq!(b.record(0).metadata_value("req_id"), Some("r1"));
+        assert_eq!(b.record(0).metadata_value("status"), None);
+        assert_eq!(b.record(0).label("level"), Some("info"));
     }
 
     #[test]

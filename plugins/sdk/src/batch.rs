@@ -394,7 +394,11 @@ impl Batch {
                 e += 1;
             }
             let mine = &edits[e0..e];
-            let last_for = |k: &str| mine.iter().rev().find(|x| key(x) == k);
+            let last_for = |k: &str| {
+                mine.iter()
+                    .rev()
+                    .find(|x| eq_bytes(key(x).as_bytes(), k.as_bytes()))
+            };
             for p in old.clone() {
                 let k = &c.metadata[span(&c.metadata_ends, 2 * p)];
                 let v = &c.metadata[span(&c.metadata_ends, 2 * p + 1)];
@@ -408,10 +412,15 @@ impl Batch {
             // New keys: the last edit of each key not already in the record.
             for (j, x) in mine.iter().enumerate() {
                 let k = key(x);
-                let later = mine[j + 1..].iter().any(|y| key(y) == k);
-                let existing = old
-                    .clone()
-                    .any(|p| &c.metadata[span(&c.metadata_ends, 2 * p)] == k);
+                let later = mine[j + 1..]
+                    .iter()
+                    .any(|y| eq_bytes(key(y).as_bytes(), k.as_bytes()));
+                let existing = old.clone().any(|p| {
+                    eq_bytes(
+                        c.metadata[span(&c.metadata_ends, 2 * p)].as_bytes(),
+                        k.as_bytes(),
+                    )
+                });
                 if !x.remove && !later && !existing {
                     push(&mut meta, &mut ends, k, value(x));
                     pairs += 1;
