@@ -88,6 +88,10 @@ pub struct Redactor {
     /// Bytes at which some enabled built-in rule can start looking ([`Redactor::scan`]
     /// skips every other byte at once); kept current by [`Redactor::update_triggers`].
     triggers: byteset::ByteSet,
+    /// No enabled built-in rule depends on JSON keys or removes fields (the built-in half
+    /// of [`Redactor::json_scan_is_enough`], asked per line); kept current by
+    /// [`Redactor::update_triggers`].
+    builtins_scan_json: bool,
     labels: bool,
     metadata: bool,
     metric_labels: Vec<String>,
@@ -135,6 +139,7 @@ impl Redactor {
             json_fast: true,
             audit: false,
             triggers: byteset::ByteSet::new([true; 256]),
+            builtins_scan_json: false,
             labels: true,
             metadata: true,
             metric_labels: Vec::new(),
@@ -328,11 +333,7 @@ impl Redactor {
     /// True when no enabled rule depends on JSON keys or removes fields, so a JSON line
     /// without escapes can be scanned as text (see [`Redactor::json_fast_edits`]).
     fn json_scan_is_enough(&self) -> bool {
-        !self.on(Rule::JsonKey)
-            && !self.on(Rule::Secret)
-            && !self.on(Rule::BearerToken)
-            && self.custom.is_none()
-            && (0..BUILTIN).all(|r| !self.on[r] || self.modes[r] != Mode::Drop)
+        self.builtins_scan_json && self.custom.is_none()
     }
 
     /// The fast path for a JSON line: when it has no escape, its strings are the spans

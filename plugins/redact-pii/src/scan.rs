@@ -59,8 +59,13 @@ impl Redactor {
 
     /// Recomputes [`Redactor::triggers`] from the enabled rules: the first bytes the
     /// dispatch in [`Redactor::word_start`] and [`Redactor::punct`] acts on. Must list a
-    /// superset of them; call after changing `on`.
+    /// superset of them; call after changing `on` or `modes`. Also recomputes
+    /// [`Redactor::builtins_scan_json`].
     pub(crate) fn update_triggers(&mut self) {
+        self.builtins_scan_json = !self.on(Rule::JsonKey)
+            && !self.on(Rule::Secret)
+            && !self.on(Rule::BearerToken)
+            && (0..crate::rules::BUILTIN).all(|r| !self.on[r] || self.modes[r] != Mode::Drop);
         let mut t = [false; 256];
         let mut set = |bytes: &[u8]| bytes.iter().for_each(|b| t[*b as usize] = true);
         let on = |r: Rule| self.on[r as usize];
