@@ -6,7 +6,8 @@
 //! after another cannot promise (bench/RESULTS.md: 20% between back-to-back runs).
 //!
 //! usage: cargo run --release -p sluice --example plugin_ab -- INPUT CONFIG_JSON A.wasm B.wasm...
-//! (INPUT: a file of log lines, e.g. from bench/gen.py; its first 100,000 lines are used.)
+//! (INPUT: a file of log lines, e.g. from bench/gen.py; its first 100,000 lines are used;
+//! `SLUICE_AB_BATCH=N` sets the records per batch.)
 
 use std::io::BufRead;
 
@@ -15,6 +16,7 @@ use sluice::event::LogBatch;
 use sluice::runtime::{PluginInstance, PluginRuntime};
 use sluice::telemetry::cpu::thread_cpu_seconds;
 
+/// Records per batch, unless `SLUICE_AB_BATCH` says otherwise.
 const BATCH: usize = 1024;
 const LINES: usize = 100_000;
 /// Batches each plugin runs per turn.
@@ -28,20 +30,24 @@ fn main() -> anyhow::Result<()> {
         "usage: plugin_ab INPUT CONFIG_JSON A.wasm [B.wasm...]"
     );
     let (input, config, plugins) = (&args[0], &args[1], &args[2..]);
+    let batch_size = std::env::var("SLUICE_AB_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BATCH);
     let file = std::fs::File::open(input).with_context(|| format!("cannot open {input}"))?;
     let mut batches = Vec::new();
     let mut batch = LogBatch::default();
     let set = batch.intern_labels(&[("job".into(), "bench".into())]);
     for line in std::io::BufReader::new(file).lines().take(LINES) {
         batch.push(&line?, 0, set, &[]);
-        if batch.len() == BATCH {
+        if batch.len() == batch_size {
             batches.push(std::mem::take(&mut batch));
             batch = LogBatch::default();
             batch.intern_labels(&[("job".into(), "bench".into())]);
         }
     }
     let lines: usize = batches.iter().map(LogBatch::len).sum();
-    anyhow::ensure!(lines > 0, "{input} has no full batch of {BATCH} lines");
+    anyhow::ensure!(lines > 0, "{input} has no full batch of {batch_size} lines");
     let runtime = PluginRuntime::new(None)?;
     let mut instances = plugins
         .iter()
