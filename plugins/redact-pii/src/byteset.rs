@@ -101,6 +101,68 @@ impl ByteSet {
     pub fn contains(&self, c: u8) -> bool {
         self.table[c as usize]
     }
+
+    /// Bit `k` set when `b[at + k]` is a member, for the 16 bytes from `at` (which must be
+    /// in `b`): one vector step where the vector code exists.
+    #[inline(always)]
+    pub fn members16(&self, b: &[u8], at: usize) -> u32 {
+        let chunk = &b[at..at + 16];
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            use core::arch::wasm32::*;
+            // SAFETY: simd128 is enabled for this build; `chunk` is 16 bytes.
+            unsafe {
+                let v = v128_load(chunk.as_ptr() as *const v128);
+                let l = u8x16_swizzle(self.low_v128(), v128_and(v, u8x16_splat(0x0f)));
+                let h = u8x16_swizzle(self.high_v128(), u8x16_shr(v, 4));
+                let mut m = u8x16_bitmask(i8x16_ne(v128_and(l, h), u8x16_splat(0))) as u32;
+                if self.non_ascii {
+                    m |= u8x16_bitmask(v) as u32;
+                }
+                m
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("ssse3") {
+            // SAFETY: the CPU has SSSE3; `chunk` is 16 bytes.
+            return unsafe { self.members16_ssse3(chunk) };
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        {
+            self.members16_scalar(chunk)
+        }
+    }
+
+    /// [`ByteSet::members16`] a byte at a time (the reference for the tests).
+    #[cfg_attr(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        allow(dead_code)
+    )]
+    fn members16_scalar(&self, chunk: &[u8]) -> u32 {
+        chunk
+            .iter()
+            .enumerate()
+            .fold(0, |m, (k, &c)| m | (u32::from(self.contains(c)) << k))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "ssse3")]
+    unsafe fn members16_ssse3(&self, chunk: &[u8]) -> u32 {
+        use core::arch::x86_64::*;
+        let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+        let nibble = _mm_set1_epi8(0x0f);
+        let l = _mm_shuffle_epi8(self.low_m128(), _mm_and_si128(v, nibble));
+        let h = _mm_shuffle_epi8(
+            self.high_m128(),
+            _mm_and_si128(_mm_srli_epi16(v, 4), nibble),
+        );
+        let misses = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h), _mm_setzero_si128()));
+        let mut m = !(misses as u32) & 0xffff;
+        if self.non_ascii {
+            m |= _mm_movemask_epi8(v) as u32;
+        }
+        m
+    }
 }
 
 /// The bitmap of where `byte` occurs in `b`, into `out` (cleared first): bit `i % 64` of
@@ -204,6 +266,24 @@ pub fn table_of(member: impl Fn(u8) -> bool) -> [bool; 256] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members16_equals_the_table() {
+        let sets = [
+            ByteSet::new(table_of(|c| c.is_ascii_alphanumeric())),
+            ByteSet::new(table_of(|c| c == b'.' || c >= 0x80)),
+        ];
+        let b: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
+        for set in &sets {
+            for at in 0..b.len() - 16 {
+                assert_eq!(
+                    set.members16(&b, at),
+                    set.members16_scalar(&b[at..at + 16]),
+                    "{at}"
+                );
+            }
+        }
+    }
 
     fn sample() -> Vec<u8> {
         // Every byte value, at every alignment, with runs longer than a vector.
