@@ -21,8 +21,7 @@ const fn is_local(c: u8) -> bool {
 /// The email address around the `@` at `a` (`at_len` is 1, or 3 for `%40`), not reaching
 /// back before `floor`: (start, end).
 pub fn email_at(b: &[u8], a: usize, at_len: usize, floor: usize) -> Option<(usize, usize)> {
-    let s;
-    if at_len == 1 && a > floor && b[a - 1] == b'"' {
+    let s = if at_len == 1 && a > floor && b[a - 1] == b'"' {
         // A quoted local part: "..."@domain
         let lo = a.saturating_sub(66).max(floor);
         let q = b[lo..a - 1]
@@ -36,7 +35,7 @@ pub fn email_at(b: &[u8], a: usize, at_len: usize, floor: usize) -> Option<(usiz
         if q > 0 && super::is_word(b[q - 1]) {
             return None;
         }
-        s = q;
+        q
     } else {
         let mut start = local_start(b, a, floor);
         // `%40` form: the local part cannot contain the encoding's own `%`.
@@ -47,8 +46,8 @@ pub fn email_at(b: &[u8], a: usize, at_len: usize, floor: usize) -> Option<(usiz
         if start == a || (start >= 3 && &b[start - 3..start] == b"://") {
             return None;
         }
-        s = start;
-    }
+        start
+    };
     let (e, last_dot) = domain(b, a + at_len);
     let tld = &b[last_dot? + 1..e];
     (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)).then_some((s, e))
