@@ -131,6 +131,10 @@ test: plugins plugins-py plugins-js plugins-c plugins-lang-test
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	# The plugins' Wasm-only code (the simd128 paths) as `make plugins` builds it.
+	CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C target-feature=+simd128" \
+	  $(CARGO) clippy --target $(WASM_TARGET) --target-dir $(PLUGIN_TARGET_DIR) \
+	  $(addprefix -p ,$(PLUGINS) sluice-plugin) -- -D warnings
 
 bench: plugins
 	bench/run.sh
