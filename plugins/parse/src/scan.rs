@@ -57,11 +57,13 @@ pub fn json_wanted<'a>(
         if b.get(i) != Some(&b'"') {
             return Err(Invalid);
         }
-        // An unwanted key (without escapes) is not unescaped, nor is its value.
+        // An unwanted key (without escapes) is not unescaped, nor is its value; a wanted one
+        // without escapes is the text between its quotes, found once.
         let raw_end = quote_or_backslash(b, i + 1);
-        let key = if b.get(raw_end) == Some(&b'"') && !wanted(&b[i + 1..raw_end]) {
+        let key = if b.get(raw_end) == Some(&b'"') {
+            let start = i + 1;
             i = raw_end + 1;
-            None
+            wanted(&b[start..raw_end]).then(|| Cow::Borrowed(&s[start..raw_end]))
         } else {
             let (key, end) = json_string(s, i)?;
             i = end;
