@@ -48,9 +48,10 @@ use rules::secrets::SecretKeys;
 use rules::{Match, BUILTIN};
 use scan::{Ctx, Edit, What};
 
-/// Buffers reused from line to line.
+/// Buffers reused from line to line: the plugin keeps one ([`Redactor::redact_counted_in`]);
+/// the other entry points use a thread-local one.
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     edits: Vec<Edit>,
     matches: Vec<Match>,
     /// Where the quotes of a JSON line are (see [`Redactor::json_fast_edits`]).
@@ -215,11 +216,21 @@ impl Redactor {
     /// from [`Redactor::new_counts`]).
     pub fn redact_counted(&self, line: &str, out: &mut String, counts: &mut [u64]) -> usize {
         // Buffers reused across lines (no allocation per line once warm).
-        SCRATCH.with_borrow_mut(|sc| {
-            sc.edits.clear();
-            let counted = self.line_edits(line, Ctx::default(), sc);
-            self.apply(line, &sc.edits, &counted, out, counts)
-        })
+        SCRATCH.with_borrow_mut(|sc| self.redact_counted_in(line, out, counts, sc))
+    }
+
+    /// [`Redactor::redact_counted`] with the caller's buffers: no thread-local access and
+    /// borrow check per line (the plugin's per-line path).
+    pub(crate) fn redact_counted_in(
+        &self,
+        line: &str,
+        out: &mut String,
+        counts: &mut [u64],
+        sc: &mut Scratch,
+    ) -> usize {
+        sc.edits.clear();
+        let counted = self.line_edits(line, Ctx::default(), sc);
+        self.apply(line, &sc.edits, &counted, out, counts)
     }
 
     /// [`Redactor::redact_counted`], also writing to `audit` what was replaced, for
@@ -498,7 +509,7 @@ impl Redactor {
 /// wasm32, and natively with the `native-twin` feature for the benchmark's native twin.
 #[cfg(any(target_arch = "wasm32", feature = "native-twin"))]
 pub mod plugin {
-    use super::{Field, Redactor};
+    use super::{Field, Redactor, Scratch};
     use sluice_plugin::{counter_add, metric_id, Batch, Config, Plugin};
 
     /// The `redact_pii` transform's plugin type.
@@ -506,6 +517,7 @@ pub mod plugin {
         redactor: Redactor,
         metric: Option<u32>,
         counts: Vec<u64>,
+        scratch: Scratch,
     }
 
     impl RedactPii {
@@ -523,12 +535,14 @@ pub mod plugin {
                 redactor,
                 metric: metric_id("redactions_total"),
                 counts,
+                scratch: Scratch::default(),
             })
         }
 
         fn process(&mut self, batch: &mut Batch) -> Result<(), String> {
             let r = &self.redactor;
             let counts = &mut self.counts;
+            let scratch = &mut self.scratch;
             counts.iter_mut().for_each(|c| *c = 0);
             if r.audits() {
                 let mut audit = String::new();
@@ -544,7 +558,7 @@ pub mod plugin {
                     batch.set_metadata(*i, "redactions", spans);
                 }
             } else {
-                batch.map_lines(|_, line, out| r.redact_counted(line, out, counts) > 0);
+                batch.map_lines(|_, line, out| r.redact_counted_in(line, out, counts, scratch) > 0);
             }
             let mut out = String::new();
             if r.redacts_labels() {
