@@ -5,6 +5,7 @@
 //! `proto::Entry` values and encoding them with prost was ~40% of the sink's CPU
 //! (bench/RESULTS.md); the bytes here are the same, which a unit test checks against prost.
 
+use prost::encoding::{encode_varint, encoded_len_varint};
 use prost::Message;
 
 use super::proto::{Entry, PushRequest, Stream};
@@ -60,45 +61,45 @@ impl EncodedEntries {
         let seconds = nanos.div_euclid(1_000_000_000);
         let subsec = nanos.rem_euclid(1_000_000_000) as u64;
         let ts_len = field_varint_len(seconds as u64) + field_varint_len(subsec);
-        let mut body_len = 1 + varint_len(ts_len as u64) + ts_len;
+        let mut body_len = 1 + encoded_len_varint(ts_len as u64) + ts_len;
         if !line.is_empty() {
-            body_len += 1 + varint_len(line.len() as u64) + line.len();
+            body_len += 1 + encoded_len_varint(line.len() as u64) + line.len();
         }
         for (name, value) in metadata.clone() {
             let pair = pair_len(name.as_ref(), value.as_ref());
-            body_len += 1 + varint_len(pair as u64) + pair;
+            body_len += 1 + encoded_len_varint(pair as u64) + pair;
         }
         let out = &mut self.bytes;
-        out.reserve(1 + varint_len(body_len as u64) + body_len);
+        out.reserve(1 + encoded_len_varint(body_len as u64) + body_len);
         out.push(STREAM_ENTRY);
-        put_varint(out, body_len as u64);
+        encode_varint(body_len as u64, out);
         out.push(ENTRY_TIMESTAMP);
-        put_varint(out, ts_len as u64);
+        encode_varint(ts_len as u64, out);
         if seconds != 0 {
             out.push(TS_SECONDS);
-            put_varint(out, seconds as u64);
+            encode_varint(seconds as u64, out);
         }
         if subsec != 0 {
             out.push(TS_NANOS);
-            put_varint(out, subsec);
+            encode_varint(subsec, out);
         }
         if !line.is_empty() {
             out.push(ENTRY_LINE);
-            put_varint(out, line.len() as u64);
+            encode_varint(line.len() as u64, out);
             out.extend_from_slice(line);
         }
         for (name, value) in metadata {
             let (name, value) = (name.as_ref(), value.as_ref());
             out.push(ENTRY_METADATA);
-            put_varint(out, pair_len(name, value) as u64);
+            encode_varint(pair_len(name, value) as u64, out);
             if !name.is_empty() {
                 out.push(PAIR_NAME);
-                put_varint(out, name.len() as u64);
+                encode_varint(name.len() as u64, out);
                 out.extend_from_slice(name);
             }
             if !value.is_empty() {
                 out.push(PAIR_VALUE);
-                put_varint(out, value.len() as u64);
+                encode_varint(value.len() as u64, out);
                 out.extend_from_slice(value);
             }
         }
@@ -255,10 +256,10 @@ impl EncodedStream {
     fn head(&self, out: &mut Vec<u8>) {
         out.clear();
         out.push(REQUEST_STREAM);
-        put_varint(out, stream_body_len(self) as u64);
+        encode_varint(stream_body_len(self) as u64, out);
         if !self.labels.is_empty() {
             out.push(STREAM_LABELS);
-            put_varint(out, self.labels.len() as u64);
+            encode_varint(self.labels.len() as u64, out);
             out.extend_from_slice(self.labels.as_bytes());
         }
     }
@@ -278,7 +279,7 @@ impl EncodedStream {
 pub fn compress_request(streams: &[EncodedStream], out: &mut Vec<u8>) -> usize {
     let total = request_len(streams);
     let mut head = Vec::new();
-    let mut need = varint_len(total as u64);
+    let mut need = encoded_len_varint(total as u64);
     for stream in streams {
         stream.head(&mut head);
         need += snap::raw::max_compress_len(head.len());
@@ -291,7 +292,7 @@ pub fn compress_request(streams: &[EncodedStream], out: &mut Vec<u8>) -> usize {
     }
     let mut len = 0;
     let mut header = Vec::with_capacity(10);
-    put_varint(&mut header, total as u64);
+    encode_varint(total as u64, &mut header);
     out[..header.len()].copy_from_slice(&header);
     len += header.len();
     let mut encoder = snap::raw::Encoder::new();
@@ -302,7 +303,7 @@ pub fn compress_request(streams: &[EncodedStream], out: &mut Vec<u8>) -> usize {
         // The encoder starts its output with the piece's own length; write it over the
         // last bytes already out (there are always enough: the request's length header is
         // at least as long) and put those back afterwards.
-        let own = varint_len(bytes.len() as u64);
+        let own = encoded_len_varint(bytes.len() as u64);
         let at = *len - own;
         let mut saved = [0u8; 10];
         saved[..own].copy_from_slice(&out[at..*len]);
@@ -335,19 +336,14 @@ fn request_len(streams: &[EncodedStream]) -> usize {
         .iter()
         .map(|s| {
             let body = stream_body_len(s);
-            1 + varint_len(body as u64) + body
+            1 + encoded_len_varint(body as u64) + body
         })
         .sum()
 }
 
 fn stream_body_len(stream: &EncodedStream) -> usize {
-    let labels = stream.labels.len();
-    let labels_field = if labels == 0 {
-        0
-    } else {
-        1 + varint_len(labels as u64) + labels
-    };
-    labels_field + stream.parts.iter().map(|p| p.bytes.len()).sum::<usize>()
+    bytes_field_len(stream.labels.as_bytes())
+        + stream.parts.iter().map(|p| p.bytes.len()).sum::<usize>()
 }
 
 fn pair_len(name: &[u8], value: &[u8]) -> usize {
@@ -359,7 +355,7 @@ fn bytes_field_len(b: &[u8]) -> usize {
     if b.is_empty() {
         0
     } else {
-        1 + varint_len(b.len() as u64) + b.len()
+        1 + encoded_len_varint(b.len() as u64) + b.len()
     }
 }
 
@@ -368,21 +364,8 @@ fn field_varint_len(v: u64) -> usize {
     if v == 0 {
         0
     } else {
-        1 + varint_len(v)
+        1 + encoded_len_varint(v)
     }
-}
-
-fn varint_len(v: u64) -> usize {
-    // 1 byte per started 7 bits; 0 takes one byte.
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 #[cfg(test)]
@@ -554,22 +537,5 @@ mod tests {
         assert_eq!(joined.fit(2, first - 1), 2);
         assert_eq!(joined.fit(2, first), 3);
         assert_eq!(joined.fit(0, usize::MAX), 3);
-    }
-
-    #[test]
-    fn varint_lengths() {
-        for (v, len) in [
-            (0u64, 1),
-            (127, 1),
-            (128, 2),
-            (16_383, 2),
-            (16_384, 3),
-            (u64::MAX, 10),
-        ] {
-            assert_eq!(varint_len(v), len, "{v}");
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            assert_eq!(out.len(), len);
-        }
     }
 }
