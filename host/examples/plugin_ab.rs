@@ -35,15 +35,18 @@ fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(BATCH);
     let file = std::fs::File::open(input).with_context(|| format!("cannot open {input}"))?;
+    // Every batch has the one label set `job=bench`.
+    let labelled = || {
+        let mut batch = LogBatch::default();
+        let set = batch.intern_labels(&[("job".into(), "bench".into())]);
+        (batch, set)
+    };
     let mut batches = Vec::new();
-    let mut batch = LogBatch::default();
-    let set = batch.intern_labels(&[("job".into(), "bench".into())]);
+    let (mut batch, set) = labelled();
     for line in std::io::BufReader::new(file).lines().take(LINES) {
         batch.push(&line?, 0, set, &[]);
         if batch.len() == batch_size {
-            batches.push(std::mem::take(&mut batch));
-            batch = LogBatch::default();
-            batch.intern_labels(&[("job".into(), "bench".into())]);
+            batches.push(std::mem::replace(&mut batch, labelled().0));
         }
     }
     let lines: usize = batches.iter().map(LogBatch::len).sum();

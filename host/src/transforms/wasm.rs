@@ -144,10 +144,10 @@ impl WasmTransform {
 
 /// Runs `stages` (transforms where each feeds only the next, or one transform alone; see
 /// `Graph::transform_chains`) fused, keeping batch order: every worker thread holds an
-/// instance of each stage and takes a batch through all of them in turn. Against a thread and channel per stage this saves the hand-offs between
-/// stages and keeps each batch in the cache of one core (bench/RESULTS.md). Each stage keeps
-/// its own metrics, `on_error` policy and instance restarts; the stages must have the same
-/// number of workers.
+/// instance of each stage and takes a batch through all of them in turn. Against a thread
+/// and channel per stage this saves the hand-offs between stages and keeps each batch in
+/// the cache of one core (bench/RESULTS.md). Each stage keeps its own metrics, `on_error`
+/// policy and instance restarts; the stages must have the same number of workers.
 pub async fn run_chain(mut stages: Vec<WasmTransform>, mut input: Input, out: Fanout) {
     let Some(first) = stages.first() else { return };
     let name = first.name.clone();
