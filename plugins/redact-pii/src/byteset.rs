@@ -58,42 +58,35 @@ impl ByteSet {
         }
     }
 
-    /// Whether the bytes 0x80..=0xFF are members.
-    #[inline(always)]
-    pub fn non_ascii(&self) -> bool {
-        self.non_ascii
-    }
-
-    /// The low-nibble table as a vector.
+    /// The set's tables in vector registers, loaded once before a loop.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    pub(crate) fn low_v128(&self) -> core::arch::wasm32::v128 {
-        // SAFETY: `low` is 16 bytes; v128_load takes unaligned addresses.
-        unsafe { core::arch::wasm32::v128_load(self.low.as_ptr() as *const _) }
+    pub(crate) fn tables_v128(&self) -> TablesV128 {
+        use core::arch::wasm32::v128_load;
+        // SAFETY: `low` and `high` are 16 bytes; v128_load takes unaligned addresses.
+        unsafe {
+            TablesV128 {
+                low: v128_load(self.low.as_ptr() as *const _),
+                high: v128_load(self.high.as_ptr() as *const _),
+                non_ascii: self.non_ascii,
+            }
+        }
     }
 
-    /// The high-nibble table as a vector.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    pub(crate) fn high_v128(&self) -> core::arch::wasm32::v128 {
-        // SAFETY: as in `low_v128`.
-        unsafe { core::arch::wasm32::v128_load(self.high.as_ptr() as *const _) }
-    }
-
-    /// The low-nibble table as a vector.
+    /// The set's tables in vector registers, loaded once before a loop.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    pub(crate) fn low_m128(&self) -> core::arch::x86_64::__m128i {
-        // SAFETY: `low` is 16 bytes; the load is unaligned (SSE2, always present).
-        unsafe { core::arch::x86_64::_mm_loadu_si128(self.low.as_ptr() as *const _) }
-    }
-
-    /// The high-nibble table as a vector.
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    pub(crate) fn high_m128(&self) -> core::arch::x86_64::__m128i {
-        // SAFETY: as in `low_m128`.
-        unsafe { core::arch::x86_64::_mm_loadu_si128(self.high.as_ptr() as *const _) }
+    pub(crate) fn tables_m128(&self) -> TablesM128 {
+        use core::arch::x86_64::_mm_loadu_si128;
+        // SAFETY: `low` and `high` are 16 bytes; the loads are unaligned (SSE2, always
+        // present).
+        unsafe {
+            TablesM128 {
+                low: _mm_loadu_si128(self.low.as_ptr() as *const _),
+                high: _mm_loadu_si128(self.high.as_ptr() as *const _),
+                non_ascii: self.non_ascii,
+            }
+        }
     }
 
     /// Whether `c` is a member.
@@ -109,18 +102,9 @@ impl ByteSet {
         let chunk = &b[at..at + 16];
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         {
-            use core::arch::wasm32::*;
             // SAFETY: simd128 is enabled for this build; `chunk` is 16 bytes.
-            unsafe {
-                let v = v128_load(chunk.as_ptr() as *const v128);
-                let l = u8x16_swizzle(self.low_v128(), v128_and(v, u8x16_splat(0x0f)));
-                let h = u8x16_swizzle(self.high_v128(), u8x16_shr(v, 4));
-                let mut m = u8x16_bitmask(i8x16_ne(v128_and(l, h), u8x16_splat(0))) as u32;
-                if self.non_ascii {
-                    m |= u8x16_bitmask(v) as u32;
-                }
-                m
-            }
+            let v = unsafe { core::arch::wasm32::v128_load(chunk.as_ptr() as *const _) };
+            self.tables_v128().members(v)
         }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("ssse3") {
@@ -148,14 +132,58 @@ impl ByteSet {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "ssse3")]
     unsafe fn members16_ssse3(&self, chunk: &[u8]) -> u32 {
+        let v = core::arch::x86_64::_mm_loadu_si128(chunk.as_ptr() as *const _);
+        self.tables_m128().members(v)
+    }
+}
+
+/// A [`ByteSet`]'s tables as wasm vectors ([`ByteSet::tables_v128`]).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[derive(Clone, Copy)]
+pub(crate) struct TablesV128 {
+    low: core::arch::wasm32::v128,
+    high: core::arch::wasm32::v128,
+    non_ascii: bool,
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl TablesV128 {
+    /// Bit `k` set when byte `k` of `v` is a member: the nibble lookup of the module doc.
+    #[inline(always)]
+    pub(crate) fn members(self, v: core::arch::wasm32::v128) -> u32 {
+        use core::arch::wasm32::*;
+        let l = u8x16_swizzle(self.low, v128_and(v, u8x16_splat(0x0f)));
+        let h = u8x16_swizzle(self.high, u8x16_shr(v, 4));
+        let mut m = u8x16_bitmask(i8x16_ne(v128_and(l, h), u8x16_splat(0))) as u32;
+        if self.non_ascii {
+            m |= u8x16_bitmask(v) as u32;
+        }
+        m
+    }
+}
+
+/// A [`ByteSet`]'s tables as SSE vectors ([`ByteSet::tables_m128`]).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct TablesM128 {
+    low: core::arch::x86_64::__m128i,
+    high: core::arch::x86_64::__m128i,
+    non_ascii: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl TablesM128 {
+    /// Bit `k` set when byte `k` of `v` is a member: the nibble lookup of the module doc.
+    ///
+    /// # Safety
+    /// The CPU must have SSSE3.
+    #[target_feature(enable = "ssse3")]
+    #[inline]
+    pub(crate) unsafe fn members(self, v: core::arch::x86_64::__m128i) -> u32 {
         use core::arch::x86_64::*;
-        let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
         let nibble = _mm_set1_epi8(0x0f);
-        let l = _mm_shuffle_epi8(self.low_m128(), _mm_and_si128(v, nibble));
-        let h = _mm_shuffle_epi8(
-            self.high_m128(),
-            _mm_and_si128(_mm_srli_epi16(v, 4), nibble),
-        );
+        let l = _mm_shuffle_epi8(self.low, _mm_and_si128(v, nibble));
+        let h = _mm_shuffle_epi8(self.high, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
         let misses = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h), _mm_setzero_si128()));
         let mut m = !(misses as u32) & 0xffff;
         if self.non_ascii {
@@ -257,6 +285,24 @@ impl Bits<'_> {
         }
     }
 }
+
+/// A [`ByteSet`] built at compile time, for a `static`: `byte_set!(|c| expr)` has the bytes
+/// `c` for which the const expression `expr` is true (the const twin of [`table_of`]).
+macro_rules! byte_set {
+    (|$c:ident| $member:expr) => {
+        $crate::byteset::ByteSet::new({
+            let mut table = [false; 256];
+            let mut i = 0;
+            while i < 256 {
+                let $c = i as u8;
+                table[i] = $member;
+                i += 1;
+            }
+            table
+        })
+    };
+}
+pub(crate) use byte_set;
 
 /// The table of a set given by a predicate.
 pub fn table_of(member: impl Fn(u8) -> bool) -> [bool; 256] {

@@ -16,22 +16,14 @@
 //! per window), like [`crate::byteset`]; the scalar loop is the reference the unit tests
 //! compare them with.
 
-use crate::byteset::ByteSet;
+use crate::byteset::{byte_set, ByteSet};
 
 /// Bytes per window (a multiple of 64).
 const WINDOW: usize = 1024;
 const WORDS: usize = WINDOW / 64;
 
 /// Every word byte (`rules::is_word`).
-pub static WORD: ByteSet = ByteSet::new({
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = crate::rules::is_word(b as u8);
-        b += 1;
-    }
-    t
-});
+pub static WORD: ByteSet = byte_set!(|c| crate::rules::is_word(c));
 
 /// The candidates of one window of a line: bit `k` of `bits` is byte `base + k`.
 pub struct Candidates {
@@ -236,25 +228,14 @@ impl Candidates {
         if n < 16 {
             return self.build_scalar(triggers, b, carry);
         }
-        let nibble = u8x16_splat(0x0f);
-        let (t_low, t_high) = (triggers.low_v128(), triggers.high_v128());
-        let (w_low, w_high) = (WORD.low_v128(), WORD.high_v128());
-        let mask = |v: v128, low: v128, high: v128, non_ascii: bool| -> u32 {
-            let l = u8x16_swizzle(low, v128_and(v, nibble));
-            let h = u8x16_swizzle(high, u8x16_shr(v, 4));
-            let mut m = u8x16_bitmask(i8x16_ne(v128_and(l, h), u8x16_splat(0))) as u32;
-            if non_ascii {
-                m |= u8x16_bitmask(v) as u32;
-            }
-            m
-        };
+        let (trig, word) = (triggers.tables_v128(), WORD.tables_v128());
         let marks = self.marks;
         let eq = |v: v128, c: u8| u8x16_bitmask(u8x16_eq(v, u8x16_splat(c))) as u32;
         self.fill(n, carry, |at| {
             let v = v128_load(b.as_ptr().add(at) as *const v128);
             Masks16 {
-                trig: mask(v, t_low, t_high, triggers.non_ascii()),
-                word: mask(v, w_low, w_high, WORD.non_ascii()),
+                trig: trig.members(v),
+                word: word.members(v),
                 quote: if marks { eq(v, b'"') } else { 0 },
                 backslash: if marks { eq(v, b'\\') } else { 0 },
             }
@@ -269,30 +250,17 @@ impl Candidates {
         if n < 16 {
             return self.build_scalar(triggers, b, carry);
         }
-        let nibble = _mm_set1_epi8(0x0f);
-        let zero = _mm_setzero_si128();
-        let (t_low, t_high) = (triggers.low_m128(), triggers.high_m128());
-        let (w_low, w_high) = (WORD.low_m128(), WORD.high_m128());
-        // A closure, not a nested fn, so it has SSSE3 too (closures inherit target features).
-        let mask = |v: __m128i, low: __m128i, high: __m128i, non_ascii: bool| -> u32 {
-            let l = _mm_shuffle_epi8(low, _mm_and_si128(v, nibble));
-            let h = _mm_shuffle_epi8(high, _mm_and_si128(_mm_srli_epi16(v, 4), nibble));
-            let misses = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_and_si128(l, h), zero));
-            let mut m = !(misses as u32) & 0xffff;
-            if non_ascii {
-                m |= _mm_movemask_epi8(v) as u32;
-            }
-            m
-        };
+        let (trig, word) = (triggers.tables_m128(), WORD.tables_m128());
         let marks = self.marks;
         let eq = |v: __m128i, c: u8| {
             _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u32 & 0xffff
         };
+        // A closure has SSSE3 too (closures inherit target features).
         self.fill(n, carry, |at| {
             let v = _mm_loadu_si128(b.as_ptr().add(at) as *const __m128i);
             Masks16 {
-                trig: mask(v, t_low, t_high, triggers.non_ascii()),
-                word: mask(v, w_low, w_high, WORD.non_ascii()),
+                trig: trig.members(v),
+                word: word.members(v),
                 quote: if marks { eq(v, b'"') } else { 0 },
                 backslash: if marks { eq(v, b'\\') } else { 0 },
             }

@@ -7,7 +7,7 @@
 //! - domain: two or more dot-separated labels of letters, digits and `-`, ending in an
 //!   alphabetic TLD of 2+ letters (`user@localhost`, `sha256@deadbeef` stay).
 
-use crate::byteset::ByteSet;
+use crate::byteset::{byte_set, ByteSet};
 
 #[inline]
 const fn is_local(c: u8) -> bool {
@@ -54,26 +54,10 @@ pub fn email_at(b: &[u8], a: usize, at_len: usize, floor: usize) -> Option<(usiz
 }
 
 /// Bytes of a local part (`is_local`).
-static LOCAL: ByteSet = ByteSet::new({
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 128 {
-        t[c] = is_local(c as u8);
-        c += 1;
-    }
-    t
-});
+static LOCAL: ByteSet = byte_set!(|c| is_local(c));
 
 /// ASCII letters and digits.
-static ALNUM: ByteSet = ByteSet::new({
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 128 {
-        t[c] = (c as u8).is_ascii_alphanumeric();
-        c += 1;
-    }
-    t
-});
+static ALNUM: ByteSet = byte_set!(|c| c.is_ascii_alphanumeric());
 
 /// Where the local part ending before `a` starts: after the last byte of `b[floor..a]`
 /// that cannot be in one. The 16 bytes before `a` are classified in one vector step; only
@@ -125,17 +109,9 @@ fn domain(b: &[u8], start: usize) -> (usize, Option<usize>) {
     (start + end as usize, last_dot)
 }
 
-static DOT: ByteSet = ByteSet::new({
-    let mut t = [false; 256];
-    t[b'.' as usize] = true;
-    t
-});
+static DOT: ByteSet = byte_set!(|c| c == b'.');
 
-static HYPHEN: ByteSet = ByteSet::new({
-    let mut t = [false; 256];
-    t[b'-' as usize] = true;
-    t
-});
+static HYPHEN: ByteSet = byte_set!(|c| c == b'-');
 
 /// [`domain`] a byte at a time.
 fn domain_bytewise(b: &[u8], start: usize) -> (usize, Option<usize>) {
