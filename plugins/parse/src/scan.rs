@@ -208,9 +208,7 @@ fn json_string(s: &str, i: usize) -> Result<(Cow<'_, str>, usize), Invalid> {
             }
             Some(_) => {
                 let start = j;
-                while j < b.len() && b[j] != b'"' && b[j] != b'\\' {
-                    j += 1;
-                }
+                j = quote_or_backslash(b, j);
                 out.push_str(&s[start..j]);
             }
         }
