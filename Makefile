@@ -6,6 +6,8 @@ PLUGIN_TARGET_DIR := target/plugins
 PLUGIN_OUT := $(PLUGIN_TARGET_DIR)/$(WASM_TARGET)/release
 PLUGINS := identity parse redact-pii enrich
 TEST_PLUGINS := bad-trap bad-loop bad-oom wrong-world future-major
+# Benchmark yardsticks (bench/), not shipped: dist/bench-plugins.
+BENCH_PLUGINS := regex-redact
 # Plugins in other languages (docs/plugins.md): plugins/python/NAME/app.py -> py_NAME.wasm
 # (componentize-py, pinned in plugins/python/requirements.txt) and plugins/js/NAME/index.js
 # -> js_NAME.wasm (componentize-js, pinned in plugins/js/package-lock.json). Offline once
@@ -51,11 +53,12 @@ plugins: wasm-target
 	CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=true \
 	  CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C target-feature=+simd128" \
 	  $(CARGO) build --release --target $(WASM_TARGET) --target-dir $(PLUGIN_TARGET_DIR) \
-	  $(addprefix -p ,$(PLUGINS) $(TEST_PLUGINS))
-	@mkdir -p dist/plugins dist/test-plugins
+	  $(addprefix -p ,$(PLUGINS) $(TEST_PLUGINS) $(BENCH_PLUGINS))
+	@mkdir -p dist/plugins dist/test-plugins dist/bench-plugins
 	@for p in $(PLUGINS); do cp $(PLUGIN_OUT)/$${p//-/_}.wasm dist/plugins/; done
 	@for p in $(TEST_PLUGINS); do cp $(PLUGIN_OUT)/$${p//-/_}.wasm dist/test-plugins/; done
-	@ls -l dist/plugins dist/test-plugins | grep wasm
+	@for p in $(BENCH_PLUGINS); do cp $(PLUGIN_OUT)/$${p//-/_}.wasm dist/bench-plugins/; done
+	@ls -l dist/plugins dist/test-plugins dist/bench-plugins | grep wasm
 
 plugins-py: $(PY_WASM)
 

@@ -8,7 +8,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REL = os.path.join(ROOT, "target/release")
-PLUGINS = os.path.join(ROOT, "dist/plugins")
+DIST = os.path.join(ROOT, "dist")
+PLUGINS = os.path.join(DIST, "plugins")
 
 REDACT_RULES = '{ rules = ["email", "ipv4", "credit_card"] }'
 
@@ -23,8 +24,9 @@ QUICKSTART_SHAPE = [
 def pipeline(data_dir, input_path, transforms, loki_port=None, follow=False):
     """A pipeline's TOML: a file source on `input_path` (read from the beginning to the end
     and stop, or with `follow` kept open like a tailed log), the `transforms` (name,
-    plugin file name in dist/plugins, config) in a line, then a blackhole or, with
-    `loki_port`, the Loki sink pushing to 127.0.0.1:PORT. No API server, no checkpoints."""
+    plugin file name in dist/plugins or "bench-plugins/NAME", config) in a line, then a
+    blackhole or, with `loki_port`, the Loki sink pushing to 127.0.0.1:PORT. No API server,
+    no checkpoints."""
     lines = [f'data_dir = "{data_dir}"', "[api]", "enabled = false",
              "[sources.app]", 'type = "file"', f'include = ["{input_path}"]',
              "filename_label = false", "checkpoint = false"]
@@ -32,8 +34,10 @@ def pipeline(data_dir, input_path, transforms, loki_port=None, follow=False):
         lines.append("stop_at_eof = true")
     previous = "app"
     for name, plugin, config in transforms:
+        # A bare name is a shipped plugin; "bench-plugins/NAME" a benchmark yardstick.
+        path = f"{DIST}/{plugin}.wasm" if "/" in plugin else f"{PLUGINS}/{plugin}.wasm"
         lines += [f"[transforms.{name}]", 'type = "wasm"', f'inputs = ["{previous}"]',
-                  f'plugin = "{PLUGINS}/{plugin}.wasm"', f"config = {config}"]
+                  f'plugin = "{path}"', f"config = {config}"]
         previous = name
     if loki_port is None:
         lines += ["[sinks.out]", 'type = "blackhole"', f'inputs = ["{previous}"]']

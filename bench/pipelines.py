@@ -4,9 +4,9 @@ table (pipeline, lines/s, lines per CPU-second, MB/s, peak RSS, ratio to native)
 peak RSS come from the operating system (getrusage of the child); the sink's final record
 count (the collector's "sink total" log line, and for the Loki row the receiver's count)
 proves nothing was skipped. The parse and redact-pii rows are paired with the same plugin
-built natively and called in process (plugins/{parse,redact-pii}/examples/native_bench.rs:
-the plugin type and the SDK's batch code over 1024-line batches, as sluice calls the Wasm
-build) in the same run: "vs native" is the plugin's records per CPU-second inside sluice, from the transform's
+built natively and called in process (plugins/{parse,redact-pii}/examples/native_bench.rs
+and bench/regex-redact's: the plugin type and the SDK's batch code over 1024-line batches,
+as sluice calls the Wasm build; sluice_plugin::twin) in the same run: "vs native" is the plugin's records per CPU-second inside sluice, from the transform's
 `plugin_cpu_seconds` (CPU of its calls: guest code plus the host copying columns in and out),
 over the native records per second. "vs native (row)" charges the plugin the whole CPU of
 the row minus the CPU of file -> blackhole instead (adding the extra stage's thread
@@ -49,14 +49,18 @@ PIPELINES = [
      [("redact", "redact_pii", REDACT_RULES)], "blackhole", ("redact-pii", REDACT_RULES_JSON)),
     ("file -> redact-pii (every rule) -> blackhole",
      [("redact", "redact_pii", "{}")], "blackhole", ("redact-pii", "{}")),
+    # The issue's orientation workload (email + IPv4, one `regex` crate pattern): a
+    # yardstick for the Wasm/native ratio on code without hand-written SIMD.
+    ("file -> regex-redact (yardstick: email, ipv4) -> blackhole",
+     [("redact", "bench-plugins/regex_redact", "{}")], "blackhole", ("regex-redact", "{}")),
     ("file -> parse -> redact-pii -> enrich -> blackhole", QUICKSTART_SHAPE, "blackhole", None),
     ("file -> parse -> redact-pii -> enrich -> loki (receiver)", QUICKSTART_SHAPE, "loki", None),
 ]
 
 def build_twin(twin):
     """Builds the native twin of plugin crate `twin[0]` (its examples/native_bench.rs) and
-    returns the binary. Each crate has its own target directory: both examples are called
-    native_bench."""
+    returns the binary. Each crate has its own target directory: every twin example is
+    called native_bench."""
     crate, _config_json = twin
     target_dir = os.path.join(ROOT, "target/pii" if crate == "redact-pii" else f"target/twin-{crate}")
     features = ["--features", "native-twin"] if crate == "redact-pii" else []

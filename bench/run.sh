@@ -10,6 +10,14 @@ echo "== plugin boundary: identity plugin, cost per record by batch size (quick)
 cargo run --release -p sluice --example boundary -- dist/plugins/identity.wasm
 echo "== pipelines (one table, native twin in the same run)"
 python3 bench/pipelines.py "${BENCH_LINES:-1000000}"
+echo "== what call deadlines cost: plugins with and without epoch checks, side by side"
+python3 bench/gen.py 100000 target/bench-ab.log
+for plugin in "dist/plugins/redact_pii.wasm {\"rules\":[\"email\",\"ipv4\",\"credit_card\"]}" \
+    "dist/plugins/parse.wasm {\"format\":\"json\",\"labels\":[\"level\"],\"metadata\":[\"req_id\"]}" \
+    "dist/bench-plugins/regex_redact.wasm {}"; do
+  SLUICE_AB_EPOCH=both cargo run -q --release -p sluice --example plugin_ab -- \
+    target/bench-ab.log "${plugin#* }" "${plugin%% *}"
+done
 echo "== the quickstart pipeline itself (stdout JSON sink)"
 bench/quickstart.sh 100000
 echo "== Loki sink and loki_push source"

@@ -7,7 +7,8 @@
 //!
 //! usage: cargo run --release -p sluice --example plugin_ab -- INPUT CONFIG_JSON A.wasm B.wasm...
 //! (INPUT: a file of log lines, e.g. from bench/gen.py; its first 100,000 lines are used;
-//! `SLUICE_AB_BATCH=N` sets the records per batch.)
+//! `SLUICE_AB_BATCH=N` sets the records per batch; `SLUICE_AB_EPOCH=both` also runs each
+//! plugin compiled without epoch checks, to show what call deadlines cost.)
 
 use std::io::BufRead;
 
@@ -51,18 +52,23 @@ fn main() -> anyhow::Result<()> {
     }
     let lines: usize = batches.iter().map(LogBatch::len).sum();
     anyhow::ensure!(lines > 0, "{input} has no full batch of {batch_size} lines");
-    let runtime = PluginRuntime::new(None)?;
-    let mut instances = plugins
-        .iter()
-        .map(|p| {
-            let loaded = runtime.load(p.as_ref())?;
-            Ok(PluginInstance::standalone(&loaded, config, 256, None)?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut runtimes = vec![(PluginRuntime::new(None)?, "")];
+    if std::env::var("SLUICE_AB_EPOCH").as_deref() == Ok("both") {
+        runtimes.push((PluginRuntime::without_deadlines()?, " (no epoch checks)"));
+    }
+    let mut names = Vec::new();
+    let mut instances = Vec::new();
+    for plugin in plugins {
+        for (runtime, note) in &runtimes {
+            let loaded = runtime.load(plugin.as_ref())?;
+            instances.push(PluginInstance::standalone(&loaded, config, 256, None)?);
+            names.push(format!("{plugin}{note}"));
+        }
+    }
     // Per plugin: CPU seconds of each round (all batches once, in turns of TURN batches).
-    let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); plugins.len()];
+    let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); instances.len()];
     for round in 0..=ROUNDS {
-        let mut spent = vec![0.0; plugins.len()];
+        let mut spent = vec![0.0; instances.len()];
         for turn in batches.chunks(TURN) {
             for (k, instance) in instances.iter_mut().enumerate() {
                 let mut copies = turn.to_vec();
@@ -82,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     }
     let scale = 1e6 / lines as f64;
     println!("{lines} lines x {ROUNDS} rounds; CPU seconds per 1M lines  median    min");
-    for (plugin, mut r) in plugins.iter().zip(rounds) {
+    for (plugin, mut r) in names.iter().zip(rounds) {
         r.sort_by(f64::total_cmp);
         println!(
             "{plugin:<50} {:>7.3} {:>6.3}",

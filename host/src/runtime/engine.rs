@@ -46,8 +46,19 @@ pub struct LoadedPlugin {
 impl PluginRuntime {
     /// A runtime whose compiled components are cached in `cache_dir` (none: no cache).
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<PluginRuntime> {
+        Self::build(cache_dir, true)
+    }
+
+    /// A runtime whose compiled code has no epoch checks, so call deadlines are never
+    /// enforced and a plugin that loops forever hangs its caller. For benchmarks only
+    /// (`examples/plugin_ab.rs` measures what the checks cost); the collector never uses it.
+    pub fn without_deadlines() -> anyhow::Result<PluginRuntime> {
+        Self::build(None, false)
+    }
+
+    fn build(cache_dir: Option<PathBuf>, deadlines: bool) -> anyhow::Result<PluginRuntime> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
+        config.epoch_interruption(deadlines);
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         if std::env::var_os("SLUICE_WASM_PERFMAP").is_some() {

@@ -328,6 +328,17 @@ fn custom_rules() {
     let c =
         r#"{"custom":[{"name":"employee_id","pattern":"EMP-[0-9]{6}"}],"disable":["employee_id"]}"#;
     assert_eq!(with(c, "EMP-123456"), "EMP-123456");
+    // Word boundaries (Unicode-aware, as in the `regex` crate) and a JSON line, which
+    // custom rules walk value by value.
+    let c = r#"{"rules":[],"custom":[{"name":"order","pattern":"\\bORD[0-9]{4}\\b"}]}"#;
+    assert_eq!(
+        with(c, "ORD1234 xORD1234 ORD12345 éORD1234"),
+        "<order> xORD1234 ORD12345 éORD1234"
+    );
+    assert_eq!(
+        with(c, r#"{"msg":"paid ORD0042","ref":"ORD0042x"}"#),
+        r#"{"msg":"paid <order>","ref":"ORD0042x"}"#
+    );
     assert!(Redactor::from_config_json(r#"{"custom":[{"name":"x","pattern":"("}]}"#).is_err());
     assert!(Redactor::from_config_json(r#"{"custom":[{"name":"email","pattern":"a"}]}"#).is_err());
     assert!(

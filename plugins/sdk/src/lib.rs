@@ -27,6 +27,9 @@
 mod batch;
 mod config;
 mod text;
+/// Native twins for benchmarks (not in Wasm builds).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod twin;
 
 pub use batch::{replace_spans, validate, Batch, Label, Metadata, Record, Records};
 pub use bindings::sluice::plugin::types::{Level, LogBatch};
