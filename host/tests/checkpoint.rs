@@ -4,30 +4,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::Duration;
 
 use common::*;
 use loki_receiver::Receiver;
-
-fn append(path: &std::path::Path, range: std::ops::Range<usize>) {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    for i in range {
-        writeln!(f, "line {i:06}").unwrap();
-    }
-}
-
-fn lines_of(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
 
 /// Stop, append while stopped, start again: the output holds every line exactly once.
 #[test]
@@ -35,7 +15,7 @@ fn a_restart_resumes_after_the_last_delivered_line() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("app.log");
     let out = dir.path().join("out.log");
-    append(&input, 0..1000);
+    append_lines(&input, 0..1000);
     let config = format!(
         r#"
 data_dir = "{data}"
@@ -64,7 +44,7 @@ path = "{out}"
     let saved = std::fs::read_to_string(dir.path().join("data/checkpoints/app.json")).unwrap();
     assert!(saved.contains("\"offset\": 12000"), "{saved}");
 
-    append(&input, 1000..1500);
+    append_lines(&input, 1000..1500);
     let mut second = Running::start(&config);
     assert!(
         wait_for(Duration::from_secs(20), || (lines_of(&out).len() >= 1500)
@@ -85,7 +65,7 @@ fn a_crash_before_delivery_loses_nothing_and_after_delivery_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("app.log");
     let loki_port = free_port();
-    append(&input, 0..5000);
+    append_lines(&input, 0..5000);
     let config = format!(
         r#"
 data_dir = "{data}"
@@ -130,7 +110,7 @@ max_backoff_ms = 500
     std::thread::sleep(Duration::from_millis(1500)); // a checkpoint write
     drop(second); // SIGKILL after delivery
 
-    append(&input, 5000..5100);
+    append_lines(&input, 5000..5100);
     let mut third = Running::start(&config);
     assert!(receiver.wait_for_entries(5100, Duration::from_secs(30)));
     std::thread::sleep(Duration::from_millis(500));

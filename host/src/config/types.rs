@@ -190,6 +190,11 @@ pub struct FileSourceConfig {
     /// How often to look for appended data and new files, in milliseconds.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
+    /// After a followed file is renamed or deleted (rotation), how long it is still read
+    /// once it stops growing, for writers that have not reopened the path yet, in
+    /// milliseconds. The new file at the path is read from its start meanwhile.
+    #[serde(default = "default_rotate_wait_ms")]
+    pub rotate_wait_ms: u64,
     /// Static labels for every record (the `filename` label is added unless disabled).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -207,6 +212,9 @@ fn default_read_from() -> ReadFrom {
 }
 fn default_poll_ms() -> u64 {
     250
+}
+fn default_rotate_wait_ms() -> u64 {
+    5000
 }
 
 /// `type = "http"`.

@@ -11,8 +11,13 @@
 //! async workers free. The thread wakes when the file system reports a change in a watched
 //! directory (inotify), and polls every `poll_interval_ms` in any case.
 //!
-//! Rotation by rename (following the renamed file to its end) is not handled yet: a
-//! renamed file is forgotten and the new file at the path is read from its start.
+//! Rotation: when a file's path comes to name another file (renamed and recreated, as
+//! logrotate does by default) or nothing (deleted), the file already open is read to its
+//! end and kept for `rotate_wait_ms` after it last grew, for writers that still append to
+//! it; the new file at the path is read from its start meanwhile. Copy-and-truncate
+//! rotation is the truncation case above. A rotated-away file's position is not
+//! checkpointed (its path is the new file's now): a restart within its wait does not go
+//! back to it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -44,6 +49,26 @@ struct Tailed {
     /// Bytes after the last newline, waiting for the rest of their line.
     partial: Vec<u8>,
     labels: LabelKey,
+    /// Set once the path names another file (or none): when this one last grew, or was
+    /// found rotated. It is kept under [`rotated_key`] until `rotate_wait_ms` after that.
+    rotated: Option<Instant>,
+}
+
+/// The key a rotated-away file is kept under in the followed-files map, so that its path
+/// is free for the new file: the path plus a NUL (no real path has one) and the inode.
+fn rotated_key(path: &Path, ino: u64) -> PathBuf {
+    let mut key = path.as_os_str().to_owned();
+    key.push(format!("\0rotated:{ino}"));
+    PathBuf::from(key)
+}
+
+/// Whether `path` no longer names the file `t` has open: renamed away, replaced or
+/// deleted. A path that cannot be looked up for another reason counts as unchanged.
+fn replaced(path: &Path, t: &Tailed) -> bool {
+    match std::fs::metadata(path) {
+        Ok(meta) => identity(&meta) != (t.dev, t.ino),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// Batches sent and not yet acknowledged, and what they would commit.
@@ -55,6 +80,7 @@ impl Progress {
     fn snapshot(files: &BTreeMap<PathBuf, Tailed>) -> Snapshot {
         files
             .iter()
+            .filter(|(_, t)| t.rotated.is_none())
             .map(|(path, t)| {
                 (
                     path.clone(),
@@ -123,6 +149,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
     let _watcher = watch_dirs(&config.include, wake_tx, &ctx);
     let mut buf = vec![0u8; READ_CHUNK];
     let poll = Duration::from_millis(config.poll_interval_ms.max(1));
+    let rotate_wait = Duration::from_millis(config.rotate_wait_ms);
 
     loop {
         let stopping = ctx.shutdown.is_cancelled();
@@ -141,13 +168,23 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         }
         progress.checkpoints.poll();
         let mut read_any = false;
+        // Files at their end whose path now names another file, and rotated-away files
+        // whose wait is over.
+        let (mut rotated_now, mut done) = (Vec::new(), Vec::new());
         let paths: Vec<PathBuf> = files.keys().cloned().collect();
         for path in paths {
             let t = files.get_mut(&path).expect("listed above");
             match read_some(t, &mut buf) {
-                Ok(0) => {}
+                Ok(0) => match t.rotated {
+                    None if replaced(&path, t) => rotated_now.push(path),
+                    Some(since) if since.elapsed() >= rotate_wait => done.push(path),
+                    _ => {}
+                },
                 Ok(n) => {
                     read_any = true;
+                    if t.rotated.is_some() {
+                        t.rotated = Some(Instant::now());
+                    }
                     if !split_lines(
                         &path,
                         &mut files,
@@ -165,6 +202,27 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
                     &format!("{}: {e}", path.display()),
                 ),
             }
+        }
+        for path in rotated_now {
+            let mut t = files.remove(&path).expect("listed above");
+            tracing::info!(component_id = %ctx.name, path = %path.display(), offset = t.offset,
+                "file rotated away; reading it to its end, and the new file from its start");
+            t.rotated = Some(Instant::now());
+            files.insert(rotated_key(&path, t.ino), t);
+            last_discover = None; // look for the new file at once
+        }
+        for key in done {
+            let mut t = files.remove(&key).expect("listed above");
+            if !t.partial.is_empty() {
+                // Nothing more will come: what is left without a newline is a last line.
+                batcher.mark_read_time();
+                let full = batcher.push_raw(&std::mem::take(&mut t.partial), t.labels);
+                if full && !flush(&mut batcher, &ctx, &files, &mut progress) {
+                    return;
+                }
+            }
+            tracing::info!(component_id = %ctx.name, offset = t.offset,
+                "stopped reading a rotated-away file: it did not grow for rotate_wait_ms");
         }
         if !read_any && config.stop_at_eof {
             // Every file is at its end: whatever is left without a newline is a last line.
@@ -312,6 +370,7 @@ fn discover(
                     ino,
                     partial: Vec::new(),
                     labels,
+                    rotated: None,
                 },
             );
         }
@@ -356,7 +415,7 @@ fn split_lines(
         let full = if t.partial.is_empty() {
             batcher.push_raw(&data[start..nl], t.labels)
         } else {
-            t.partial.extend_from_slice(&data[start..nl]);
+            keep_partial(&mut t.partial, &data[start..nl], batcher.max_line_bytes);
             let line = std::mem::take(&mut t.partial);
             batcher.push_raw(&line, t.labels)
         };
@@ -369,8 +428,16 @@ fn split_lines(
             t = files.get_mut(path).expect("a followed file");
         }
     }
-    t.partial.extend_from_slice(&data[start..]);
+    keep_partial(&mut t.partial, &data[start..], batcher.max_line_bytes);
     true
+}
+
+/// Adds `more` to the start of an unfinished line, keeping at most one byte past
+/// `max_line_bytes`: the batcher cuts the line there anyway (and counts the cut), so a line
+/// without a newline for gigabytes costs no more memory than a long one.
+fn keep_partial(partial: &mut Vec<u8>, more: &[u8], max_line_bytes: usize) {
+    let room = (max_line_bytes + 1).saturating_sub(partial.len());
+    partial.extend_from_slice(&more[..more.len().min(room)]);
 }
 
 /// Sends the waiting batch with an acknowledgement that commits the files' positions once
@@ -400,6 +467,20 @@ fn flush(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unfinished_line_is_kept_only_up_to_just_past_the_line_limit() {
+        let mut partial = Vec::new();
+        keep_partial(&mut partial, b"abcd", 6);
+        assert_eq!(partial, b"abcd");
+        keep_partial(&mut partial, b"efghij", 6);
+        assert_eq!(
+            partial, b"abcdefg",
+            "one byte past the limit, so the cut is counted"
+        );
+        keep_partial(&mut partial, &[b'x'; 1 << 20], 6);
+        assert_eq!(partial.len(), 7);
+    }
 
     #[test]
     fn watch_roots_are_the_literal_directory_part() {

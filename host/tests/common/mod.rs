@@ -66,6 +66,29 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Appends `line 000000`, `line 000001`, ... for the numbers in `range` to `path` (created
+/// if missing).
+pub fn append_lines(path: &Path, range: std::ops::Range<usize>) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for i in range {
+        writeln!(f, "line {i:06}").unwrap();
+    }
+}
+
+/// The lines of the file at `path` (none if it does not exist yet).
+pub fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 /// Polls `check` until it returns Some or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();

@@ -1,0 +1,128 @@
+//! End-to-end: the file source through log rotation. A renamed file is read to its end,
+//! including what a writer still appends to it through its open handle, and the new file
+//! at the path is read from its start; a deleted file is let go. Nothing is lost or read
+//! twice.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+fn config(dir: &Path, rotate_wait_ms: u64) -> String {
+    format!(
+        r#"
+data_dir = "{data}"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.app]
+type = "file"
+include = ["{input}"]
+poll_interval_ms = 50
+rotate_wait_ms = {rotate_wait_ms}
+batch = {{ timeout_ms = 20 }}
+[sinks.out]
+type = "file"
+inputs = ["app"]
+path = "{out}"
+"#,
+        data = dir.join("data").display(),
+        input = dir.join("app.log").display(),
+        out = dir.join("out.log").display()
+    )
+}
+
+fn numbered(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("line {i:06}")).collect()
+}
+
+/// logrotate's default (rename, then create): lines 0..1000 before, 1000..1200 appended
+/// to the renamed file by a writer that has not reopened yet, 1200..1500 in the new file.
+#[test]
+fn a_renamed_file_is_read_to_its_end_and_the_new_file_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("app.log"), dir.path().join("out.log"));
+    let mut writer = std::fs::File::create(&input).unwrap();
+    for i in 0..1000 {
+        writeln!(writer, "line {i:06}").unwrap();
+    }
+    let mut running = Running::start(&config(dir.path(), 2000));
+    assert!(
+        wait_for(Duration::from_secs(20), || (lines_of(&out).len() == 1000)
+            .then_some(()))
+        .is_some(),
+        "first 1000 lines: {}",
+        lines_of(&out).len()
+    );
+    std::fs::rename(&input, dir.path().join("app.log.1")).unwrap();
+    append_lines(&input, 1200..1500);
+    // The old writer, still on the renamed file, then a partial last line it never ends.
+    for i in 1000..1200 {
+        writeln!(writer, "line {i:06}").unwrap();
+    }
+    write!(writer, "unterminated").unwrap();
+    drop(writer);
+    assert!(
+        wait_for(Duration::from_secs(20), || (lines_of(&out).len() >= 1501)
+            .then_some(()))
+        .is_some(),
+        "after rotation: {} lines",
+        lines_of(&out).len()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, stderr) = running.stop();
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("file rotated away"), "{stderr}");
+    let got = lines_of(&out);
+    let mut want = numbered(0..1500);
+    want.push("unterminated".into());
+    let mut sorted = got.clone();
+    sorted.sort();
+    want.sort();
+    assert_eq!(sorted, want, "every line once");
+    // Each file's lines arrive in order.
+    let new_file: Vec<&String> = got.iter().filter(|l| l.as_str() >= "line 001200").collect();
+    assert!(new_file.windows(2).all(|w| w[0] < w[1]), "{new_file:?}");
+    let position = |line: &str| got.iter().position(|l| l == line).unwrap();
+    assert!(position("line 000999") < position("line 001000"));
+    assert!(position("line 001000") < position("line 001199"));
+}
+
+/// A deleted file is read to its end and let go; a file created later at the path is new.
+#[test]
+fn a_deleted_file_is_let_go_and_a_new_one_at_the_path_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("app.log"), dir.path().join("out.log"));
+    append_lines(&input, 0..100);
+    let mut running = Running::start(&config(dir.path(), 100));
+    assert!(
+        wait_for(Duration::from_secs(20), || (lines_of(&out).len() == 100)
+            .then_some(()))
+        .is_some()
+    );
+    std::fs::remove_file(&input).unwrap();
+    // Let go: no descriptor of the process points at the deleted file any more.
+    let fds = format!("/proc/{}/fd", running.child.id());
+    let holds_deleted = || {
+        std::fs::read_dir(&fds).unwrap().flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| target.to_string_lossy().ends_with("app.log (deleted)"))
+        })
+    };
+    assert!(holds_deleted() || lines_of(&out).len() == 100);
+    assert!(
+        wait_for(Duration::from_secs(20), || (!holds_deleted()).then_some(())).is_some(),
+        "the deleted file is still open"
+    );
+    append_lines(&input, 100..150);
+    assert!(
+        wait_for(Duration::from_secs(20), || (lines_of(&out).len() >= 150)
+            .then_some(()))
+        .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    running.stop();
+    assert_eq!(lines_of(&out), numbered(0..150));
+}
