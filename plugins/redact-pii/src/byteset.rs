@@ -154,7 +154,8 @@ impl TablesV128 {
         use core::arch::wasm32::*;
         let l = u8x16_swizzle(self.low, v128_and(v, u8x16_splat(0x0f)));
         let h = u8x16_swizzle(self.high, u8x16_shr(v, 4));
-        let mut m = u8x16_bitmask(i8x16_ne(v128_and(l, h), u8x16_splat(0))) as u32;
+        // Equal-to-zero and a flipped mask: x86 has no byte "not equal".
+        let mut m = !(u8x16_bitmask(i8x16_eq(v128_and(l, h), u8x16_splat(0))) as u32) & 0xffff;
         if self.non_ascii {
             m |= u8x16_bitmask(v) as u32;
         }
