@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -128,4 +129,47 @@ max_backoff_ms = 500
         0,
         "nothing acknowledged was sent again"
     );
+}
+
+/// A sink that cannot write (a full disk: /dev/full) fails its batches: they are counted as
+/// discarded, and the file's position must not move past them, so the next run (with room
+/// to write) delivers every line.
+#[test]
+fn lines_a_sink_failed_to_write_are_read_again_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("app.log");
+    let out = dir.path().join("out.log");
+    append_lines(&input, 0..3000);
+    let config = |sink_path: &Path| {
+        format!(
+            r#"
+data_dir = "{data}"
+[api]
+enabled = false
+[sources.app]
+type = "file"
+include = ["{input}"]
+stop_at_eof = true
+batch = {{ max_records = 500 }}
+[sinks.out]
+type = "file"
+inputs = ["app"]
+path = "{sink}"
+"#,
+            data = dir.path().join("data").display(),
+            input = input.display(),
+            sink = sink_path.display()
+        )
+    };
+    let full = run_to_end(dir.path(), &config(Path::new("/dev/full")));
+    let log = String::from_utf8_lossy(&full.stderr);
+    assert!(log.contains("write_failed"), "{log}");
+    assert!(log.contains("stop advancing until restart"), "{log}");
+    let saved =
+        std::fs::read_to_string(dir.path().join("data/checkpoints/app.json")).unwrap_or_default();
+    assert!(!saved.contains("\"offset\": 36000"), "{saved}");
+
+    run_to_end(dir.path(), &config(&out));
+    let want: Vec<String> = (0..3000).map(|i| format!("line {i:06}")).collect();
+    assert_eq!(lines_of(&out), want);
 }

@@ -5,6 +5,11 @@
 //! Batches settle out of order (sinks with several requests in flight), so positions are
 //! committed in batch order: a batch's snapshot is taken only once it and every batch before
 //! it have settled. A crash re-reads at most what was in flight (at-least-once).
+//!
+//! A batch that settles [`AckStatus::Failed`] (a sink could not deliver it and saved it
+//! nowhere) stops the commits for the rest of the run: the positions stay before its lines,
+//! so the next start reads them again, with everything after them (at-least-once again,
+//! never a silent loss). `Rejected` batches were dead-lettered and counted: they commit.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -42,6 +47,10 @@ pub struct Checkpoints {
     in_flight: VecDeque<(oneshot::Receiver<AckStatus>, Snapshot)>,
     dirty: bool,
     last_write: Instant,
+    /// Set by the first batch that failed: nothing more is committed this run.
+    held: bool,
+    /// The source's name, for the log.
+    source: String,
 }
 
 /// The identity of an open file.
@@ -72,6 +81,8 @@ impl Checkpoints {
             in_flight: VecDeque::new(),
             dirty: false,
             last_write: Instant::now(),
+            held: false,
+            source: source.to_string(),
         }
     }
 
@@ -83,6 +94,8 @@ impl Checkpoints {
             in_flight: VecDeque::new(),
             dirty: false,
             last_write: Instant::now(),
+            held: false,
+            source: String::new(),
         }
     }
 
@@ -104,12 +117,23 @@ impl Checkpoints {
     /// second. Never blocks.
     pub fn poll(&mut self) {
         while let Some((rx, _)) = self.in_flight.front_mut() {
-            match rx.try_recv() {
-                Ok(_) | Err(oneshot::error::TryRecvError::Closed) => {
-                    let (_, positions) = self.in_flight.pop_front().expect("front exists");
-                    self.commit(positions);
-                }
+            let status = match rx.try_recv() {
+                Ok(status) => status,
+                // The acknowledgement went away without an outcome: not known delivered.
+                Err(oneshot::error::TryRecvError::Closed) => AckStatus::Failed,
                 Err(oneshot::error::TryRecvError::Empty) => break,
+            };
+            let (_, positions) = self.in_flight.pop_front().expect("front exists");
+            if status == AckStatus::Failed && !self.held {
+                self.held = true;
+                if self.path.is_some() {
+                    tracing::warn!(component_id = %self.source,
+                        "a batch was not delivered; this source's read positions stop \
+                         advancing until restart, so its lines are read again then");
+                }
+            }
+            if !self.held {
+                self.commit(positions);
             }
         }
         if self.dirty && self.last_write.elapsed() >= WRITE_EVERY {
@@ -170,6 +194,66 @@ impl Checkpoints {
 mod tests {
     use super::*;
     use crate::event::Ack;
+
+    #[test]
+    fn a_failed_batch_holds_every_later_position_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.log");
+        std::fs::write(&file, "a\nb\nc\nd\n").unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        let (dev, ino) = identity(&meta);
+        let at = |offset| vec![(file.clone(), Position { offset, dev, ino })];
+        let mut c = Checkpoints::load(dir.path(), "src");
+        let acks: Vec<_> = [2, 4, 6, 8]
+            .into_iter()
+            .map(|offset| {
+                let (ack, rx) = Ack::new();
+                c.sent(rx, at(offset));
+                ack
+            })
+            .collect();
+        let mut acks = acks.into_iter();
+        drop(acks.next()); // delivered
+        let failed = acks.next().unwrap();
+        failed.mark(AckStatus::Failed);
+        drop(failed);
+        let rejected = acks.next().unwrap();
+        rejected.mark(AckStatus::Rejected);
+        drop(rejected);
+        drop(acks.next()); // delivered, but after the failed one
+        c.finish(Duration::from_secs(1));
+        let again = Checkpoints::load(dir.path(), "src");
+        assert_eq!(again.resume_at(&file, &meta), Some(2));
+    }
+
+    #[test]
+    fn a_rejected_batch_commits_it_was_dead_lettered() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.log");
+        std::fs::write(&file, "a\nb\n").unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        let (dev, ino) = identity(&meta);
+        let mut c = Checkpoints::load(dir.path(), "src");
+        let (ack, rx) = Ack::new();
+        c.sent(
+            rx,
+            vec![(
+                file.clone(),
+                Position {
+                    offset: 4,
+                    dev,
+                    ino,
+                },
+            )],
+        );
+        ack.mark(AckStatus::Rejected);
+        drop(ack);
+        c.finish(Duration::from_secs(1));
+        assert_eq!(
+            Checkpoints::load(dir.path(), "src").resume_at(&file, &meta),
+            Some(4)
+        );
+    }
 
     #[test]
     fn positions_commit_in_batch_order_and_survive_a_reload() {
