@@ -221,6 +221,41 @@ impl LogBatch {
         self.acks.append(&mut other.acks);
     }
 
+    /// Replaces this batch's columns with `output`, the columns a plugin returned for it,
+    /// once they pass [`LogBatch::validate`]; the acknowledgements stay. On error the batch
+    /// is left as it was.
+    ///
+    /// `output` may keep the lines (contract 0.1.1): with `lines` and `line-ends` empty
+    /// while its other columns hold records, it says the records are this batch's, in the
+    /// same order and with the same lines, so this batch's lines are kept instead of being
+    /// copied back out of the guest and checked again. It must then have exactly as many
+    /// records as this batch.
+    pub fn take_plugin_output(&mut self, mut output: LogBatch) -> Result<(), BatchError> {
+        let keeps_lines =
+            output.lines.is_empty() && output.line_ends.is_empty() && !output.timestamps.is_empty();
+        if keeps_lines {
+            if output.timestamps.len() != self.len() {
+                return Err(BatchError::ColumnLength {
+                    column: "timestamps",
+                    found: output.timestamps.len(),
+                    records: self.len(),
+                });
+            }
+            output.lines = std::mem::take(&mut self.lines);
+            output.line_ends = std::mem::take(&mut self.line_ends);
+        }
+        if let Err(e) = output.validate() {
+            if keeps_lines {
+                self.lines = output.lines;
+                self.line_ends = output.line_ends;
+            }
+            return Err(e);
+        }
+        output.acks = std::mem::take(&mut self.acks);
+        *self = output;
+        Ok(())
+    }
+
     /// Checks the column rules of the contract; the host runs it on every plugin output.
     pub fn validate(&self) -> Result<(), BatchError> {
         let n = self.len();
@@ -415,6 +450,71 @@ pub fn settle(acks: Vec<Ack>, status: AckStatus) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Three records with one label set; one acknowledgement.
+    fn three() -> LogBatch {
+        let mut b = LogBatch::default();
+        let set = b.intern_labels(&[("job".into(), "a".into())]);
+        for line in ["one", "two", "three"] {
+            b.push(line, 7, set, &[]);
+        }
+        b.acks.push(Ack::new().0);
+        b
+    }
+
+    /// `b`'s columns as a plugin would return them with the lines left out.
+    fn without_lines(b: &LogBatch) -> LogBatch {
+        LogBatch {
+            timestamps: b.timestamps.clone(),
+            label_sets: b.label_sets.clone(),
+            label_set_of: b.label_set_of.clone(),
+            metadata: b.metadata.clone(),
+            metadata_ends: b.metadata_ends.clone(),
+            record_metadata_ends: b.record_metadata_ends.clone(),
+            ..LogBatch::default()
+        }
+    }
+
+    #[test]
+    fn plugin_output_that_keeps_the_lines_keeps_them_and_takes_the_rest() {
+        let mut b = three();
+        let mut out = without_lines(&b);
+        out.timestamps = vec![1, 2, 3];
+        b.take_plugin_output(out).unwrap();
+        assert_eq!((b.line(0), b.line(2)), ("one", "three"));
+        assert_eq!(b.timestamps, [1, 2, 3]);
+        assert_eq!(b.acks.len(), 1, "the acknowledgements stay");
+    }
+
+    #[test]
+    fn plugin_output_with_its_own_lines_replaces_them() {
+        let mut b = three();
+        let mut out = without_lines(&b);
+        out.lines = "ab".into();
+        out.line_ends = vec![1, 1, 2];
+        b.take_plugin_output(out).unwrap();
+        assert_eq!((b.line(0), b.line(1), b.line(2)), ("a", "", "b"));
+        // No records at all is an ordinary (empty) batch, not "lines kept".
+        let mut b = three();
+        b.take_plugin_output(LogBatch::default()).unwrap();
+        assert_eq!(b.len(), 0);
+    }
+
+    #[test]
+    fn bad_plugin_output_leaves_the_batch_as_it_was() {
+        let mut b = three();
+        let mut fewer = without_lines(&b);
+        fewer.timestamps.pop();
+        fewer.label_set_of.pop();
+        fewer.record_metadata_ends.pop();
+        let e = b.take_plugin_output(fewer).unwrap_err();
+        assert!(e.to_string().contains("2 entries for 3 records"), "{e}");
+        let mut bad_set = without_lines(&b);
+        bad_set.label_set_of[1] = 9;
+        assert!(b.take_plugin_output(bad_set).is_err());
+        assert_eq!((b.len(), b.line(1), b.timestamps[0]), (3, "two", 7));
+        assert_eq!(b.acks.len(), 1);
+    }
 
     #[test]
     fn overlaid_labels_win_and_base_labels_stay() {

@@ -29,9 +29,9 @@ fn inspect_reports_contract_world_size_and_cache() {
     let first = run();
     let size = std::fs::metadata(plugin("enrich")).unwrap().len();
     for want in [
-        "contract:    sluice:plugin@0.1.0 (this collector: sluice:plugin@0.1.0; compatible)",
+        "contract:    sluice:plugin@0.1.1 (this collector: sluice:plugin@0.1.1; compatible)",
         "world:       sluice:plugin/log-transform (exports: init, process)",
-        "sluice:plugin/host@0.1.0",
+        "sluice:plugin/host@0.1.1",
         &format!("size:        {size} bytes"),
         "cache:       miss (compiled, now stored in",
         "instance:",
@@ -155,6 +155,51 @@ fn test_reports_a_refused_config() {
     );
 }
 
+/// A plugin built for an older patch version of the contract (0.1.0, before lines could
+/// be kept) still links and runs: its `sluice:plugin/host@0.1.0` import is served by this
+/// collector's 0.1.1 host interface, and its lines come back in full.
+#[test]
+fn a_plugin_of_an_older_patch_version_runs() {
+    let older = plugin("older_patch");
+    let inspect = sluice()
+        .args(["plugin", "inspect"])
+        .arg(&older)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    assert!(
+        text.contains(
+            "contract:    sluice:plugin@0.1.0 (this collector: sluice:plugin@0.1.1; compatible)"
+        ),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    std::fs::write(&input, "first\nsecond é\n").unwrap();
+    let output = sluice()
+        .args(["plugin", "test"])
+        .arg(&older)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("built for sluice:plugin@0.1.0"), "{stderr}");
+    let lines: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["line"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(lines, ["first", "second é"]);
+}
+
 /// A plugin built for an unknown major version of the contract is refused at load, by
 /// `validate` and by `plugin inspect`, with a message naming both versions.
 #[test]
@@ -169,7 +214,7 @@ fn unknown_major_version_is_refused_naming_both() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     for want in [
         "built for sluice:plugin@1.0.0 (major version 1)",
-        "implements sluice:plugin@0.1.0 (major version 0)",
+        "implements sluice:plugin@0.1.1 (major version 0)",
     ] {
         assert!(stderr.contains(want), "`{want}` missing from: {stderr}");
     }

@@ -4,7 +4,7 @@
 // entry module written here wires the real host functions into sluice_records.js.
 import { componentize } from "@bytecodealliance/componentize-js";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile, rm } from "node:fs/promises";
+import { mkdir, readFile, writeFile, rm } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,6 +19,12 @@ if (!pluginDir || !outArg) {
 const wit =
   process.env.SLUICE_WIT ??
   [resolve(here, "wit/sluice.wit"), resolve(here, "../../wit/sluice.wit")].find(existsSync);
+// The host interface is imported under the contract's own version.
+const version = /package\s+sluice:plugin@([0-9.]+)/.exec(await readFile(wit, "utf8"))?.[1];
+if (!version) {
+  console.error(`${wit}: no \`package sluice:plugin@X.Y.Z\` line`);
+  process.exit(2);
+}
 const dir = resolve(pluginDir);
 const out = resolve(outArg);
 // componentize-js reads relative imports from the working directory: keep the entry
@@ -28,7 +34,7 @@ let records = relative(dir, resolve(here, "sluice_records.js")).replaceAll("\\",
 if (!records.startsWith(".")) records = `./${records}`;
 await writeFile(
   entry,
-  `import * as host from "sluice:plugin/host@0.1.0";
+  `import * as host from "sluice:plugin/host@${version}";
 import { setHost } from "${records}";
 setHost(host);
 export { init, process } from "./index.js";

@@ -363,9 +363,7 @@ impl PluginInstance {
             Ok(Ok(output)) => {
                 let mut candidate = LogBatch::default();
                 restore(&mut candidate, output);
-                candidate.validate()?;
-                candidate.acks = std::mem::take(&mut batch.acks);
-                *batch = candidate;
+                batch.take_plugin_output(candidate)?;
                 Ok(())
             }
             Ok(Err(message)) => Err(PluginError::Returned(message)),

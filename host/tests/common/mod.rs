@@ -17,7 +17,8 @@ pub fn repo() -> PathBuf {
 
 /// A built plugin component; fails with a hint when `make plugins` has not run.
 pub fn plugin(name: &str) -> PathBuf {
-    let dir = if name.starts_with("bad_") || name == "wrong_world" || name == "future_major" {
+    let test_plugin = ["wrong_world", "future_major", "older_patch"].contains(&name);
+    let dir = if name.starts_with("bad_") || test_plugin {
         "dist/test-plugins"
     } else {
         "dist/plugins"

@@ -30,6 +30,9 @@ pub struct Batch {
     /// Queued metadata edits; their keys and values live in `edit_buf`.
     edits: Vec<MetaEdit>,
     edit_buf: String,
+    /// The records and lines are still the host's as sent (no line replaced, no record
+    /// added or dropped): [`Batch::into_reply`] can then leave the lines out.
+    lines_as_sent: bool,
 }
 
 /// One entry of [`Batch::relabels`].
@@ -60,6 +63,7 @@ impl From<LogBatch> for Batch {
     fn from(cols: LogBatch) -> Batch {
         Batch {
             cols,
+            lines_as_sent: true,
             ..Batch::default()
         }
     }
@@ -151,6 +155,20 @@ impl Batch {
         self.cols
     }
 
+    /// The columns to return to the host: [`Batch::into_log_batch`], except that when the
+    /// records and their lines are still those the host sent, `lines` and `line-ends` are
+    /// left empty (the contract's "lines kept" form, 0.1.1) and the host keeps its own
+    /// copy: nothing is copied back out of the guest or checked again.
+    pub fn into_reply(self) -> LogBatch {
+        let keep = self.lines_as_sent && !self.is_empty();
+        let mut cols = self.into_log_batch();
+        if keep {
+            cols.lines = String::new();
+            cols.line_ends = Vec::new();
+        }
+        cols
+    }
+
     // ----- lines and timestamps -----
 
     /// Rewrites lines in one pass: `f(i, line, out)` writes a replacement for record `i`
@@ -181,6 +199,7 @@ impl Batch {
         }
         if let Some(buf) = new {
             self.cols.lines = buf;
+            self.lines_as_sent = false;
         }
     }
 
@@ -486,6 +505,7 @@ impl Batch {
         if keep.iter().all(|&k| k) {
             return;
         }
+        self.lines_as_sent = false;
         let old = std::mem::take(&mut self.cols);
         let c = &mut self.cols;
         c.label_sets = old.label_sets;
@@ -549,6 +569,7 @@ impl Batch {
         });
         c.lines.push_str(line);
         c.line_ends.push(c.lines.len() as u32);
+        self.lines_as_sent = false;
         c.timestamps.push(nanos);
         c.label_set_of.push(s);
         for (k, v) in metadata {
@@ -867,6 +888,41 @@ mod tests {
         });
         assert_eq!(lines(&b), ["", "BETA!", "gamma"]);
         check(b);
+    }
+
+    #[test]
+    fn a_reply_leaves_the_lines_out_only_while_they_are_the_hosts() {
+        let from_host = || Batch::from(sample().into_log_batch());
+        let kept = |cols: &LogBatch| cols.lines.is_empty() && cols.line_ends.is_empty();
+        // Reads, unchanged lines, label, timestamp and metadata edits: lines kept.
+        let mut b = from_host();
+        b.map_lines(|_, _, _| false);
+        b.retain(|_| true);
+        b.set_label(0, "level", "info");
+        b.set_timestamp(1, 9);
+        b.set_metadata(2, "k", "v");
+        let reply = b.into_reply();
+        assert!(kept(&reply));
+        assert_eq!((reply.timestamps.len(), reply.timestamps[1]), (3, 9));
+        // Any line replaced, record dropped or record added: the lines go back.
+        let mut b = from_host();
+        b.map_lines(|i, _, out| {
+            out.push('x');
+            i == 2
+        });
+        assert_eq!(b.into_reply().lines, "alphabetax");
+        let mut b = from_host();
+        b.retain(|r| r.line() != "beta");
+        assert_eq!(b.into_reply().lines, "alphagamma");
+        let mut b = from_host();
+        b.push("delta", 4, &[], &[]);
+        assert_eq!(b.into_reply().line_ends.len(), 4);
+        // Built in the guest, or empty: the ordinary form.
+        assert_eq!(sample().into_reply().lines, "alphabetagamma");
+        assert!(Batch::from(LogBatch::default())
+            .into_reply()
+            .timestamps
+            .is_empty());
     }
 
     #[test]

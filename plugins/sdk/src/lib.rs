@@ -1,7 +1,7 @@
 //! `sluice-plugin`: the Rust SDK for sluice log-transform plugins.
 //!
 //! A sluice plugin is a WebAssembly component exporting the `log-transform` world of
-//! `wit/sluice.wit` (package `sluice:plugin@0.1.0`). The host hands it batches of log
+//! `wit/sluice.wit` (package `sluice:plugin@0.1.1`). The host hands it batches of log
 //! records as a few flat columns (all lines in one string plus end offsets, interned label
 //! sets, packed metadata); this crate hides those offsets. A plugin is a type implementing
 //! [`Plugin`] plus one [`export_plugin!`] line:
@@ -48,7 +48,7 @@ pub mod bindings {
         default_bindings_module: "sluice_plugin::bindings",
         ownership: Borrowing { duplicate_if_necessary: true },
         additional_type_attributes: {
-            "sluice:plugin/types@0.1.0/log-batch": [#[derive(Default)]],
+            "sluice:plugin/types@0.1.1/log-batch": [#[derive(Default)]],
         },
     });
 }
@@ -113,7 +113,7 @@ pub mod __export {
                     .ok_or("plugin not initialised: process called before init")?;
                 let mut batch = Batch::from(batch);
                 plugin.process(&mut batch)?;
-                Ok(batch.into_log_batch())
+                Ok(batch.into_reply())
             })
         }
     }
