@@ -58,6 +58,35 @@ pub(crate) struct Scratch {
     quotes: Vec<u64>,
 }
 
+/// The kinds ([`Redactor::key_kind`]) of the metadata keys seen in one batch: records mostly
+/// carry the same few keys, so whether a key names a secret or a version is worked out once
+/// per key, not once per record. Holds up to [`KeyKinds::KEPT`] keys; others are looked up
+/// each time.
+#[derive(Default)]
+pub(crate) struct KeyKinds {
+    seen: Vec<(String, json::KeyKind)>,
+}
+
+impl KeyKinds {
+    const KEPT: usize = 16;
+
+    /// The kind of `key` under `r`.
+    pub(crate) fn of(&mut self, r: &Redactor, key: &str) -> json::KeyKind {
+        // Compared inline: `==` on slices is a `memcmp` call in Wasm.
+        let same =
+            |k: &str| k.len() == key.len() && k.bytes().zip(key.bytes()).all(|(a, b)| a == b);
+        let found = self.seen.iter().find(|(k, _)| same(k));
+        if let Some(&(_, kind)) = found {
+            return kind;
+        }
+        let kind = r.key_kind(key);
+        if self.seen.len() < Self::KEPT {
+            self.seen.push((key.to_owned(), kind));
+        }
+        kind
+    }
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
@@ -286,25 +315,44 @@ impl Redactor {
         out: &mut String,
         counts: &mut [u64],
     ) -> Field {
-        let kind = self.key_kind(key);
-        let mut sc = Scratch::default();
+        self.redact_field_in(
+            self.key_kind(key),
+            value,
+            out,
+            counts,
+            &mut Scratch::default(),
+        )
+    }
+
+    /// [`Redactor::redact_field`] for a key whose kind ([`Redactor::key_kind`]) is known,
+    /// with buffers the caller keeps: the plugin looks a repeated metadata key up once per
+    /// batch instead of once per record.
+    pub(crate) fn redact_field_in(
+        &self,
+        kind: json::KeyKind,
+        value: &str,
+        out: &mut String,
+        counts: &mut [u64],
+        sc: &mut Scratch,
+    ) -> Field {
+        sc.edits.clear();
         let mut counted = Vec::new();
         match kind {
-            json::KeyKind::Scan(ctx) => counted = self.line_edits(value, ctx, &mut sc),
+            json::KeyKind::Scan(ctx) => counted = self.line_edits(value, ctx, sc),
             _ => {
+                sc.matches.clear();
                 self.value_matches(value, kind, &mut sc.matches);
                 self.plain_edits(value, 0, &sc.matches, &mut sc.edits);
             }
         }
-        let edits = sc.edits;
-        if let Some(e) = edits.iter().find_map(|e| match e.what {
+        if let Some(e) = sc.edits.iter().find_map(|e| match e.what {
             What::Cut(Some(rule)) => Some(rule),
             _ => None,
         }) {
             counts[e] += 1;
             return Field::Drop;
         }
-        if self.apply(value, &edits, &counted, out, counts) > 0 {
+        if self.apply(value, &sc.edits, &counted, out, counts) > 0 {
             Field::Replace
         } else {
             Field::Keep
@@ -509,7 +557,7 @@ impl Redactor {
 /// wasm32, and natively with the `native-twin` feature for the benchmark's native twin.
 #[cfg(any(target_arch = "wasm32", feature = "native-twin"))]
 pub mod plugin {
-    use super::{Field, Redactor, Scratch};
+    use super::{Field, KeyKinds, Redactor, Scratch};
     use sluice_plugin::{counter_add, metric_id, Batch, Config, Plugin};
 
     /// The `redact_pii` transform's plugin type.
@@ -584,8 +632,10 @@ pub mod plugin {
             }
             if r.redacts_metadata() {
                 let mut drops: Vec<(usize, String)> = Vec::new();
+                let mut kinds = KeyKinds::default();
                 batch.map_metadata_values(|i, key, value, out| {
-                    match r.redact_field(key, value, out, counts) {
+                    let kind = kinds.of(r, key);
+                    match r.redact_field_in(kind, value, out, counts, scratch) {
                         Field::Keep => false,
                         Field::Replace => true,
                         Field::Drop => {

@@ -626,6 +626,34 @@ fn fields() {
     assert_eq!(counts[Rule::JsonKey as usize], 1);
 }
 
+/// The plugin's per-batch path for metadata values (key kinds looked up once, buffers
+/// reused) gives what `redact_field` gives value by value, whatever the order of keys.
+#[test]
+fn fields_with_remembered_key_kinds_equal_field_by_field() {
+    let r = Redactor::from_config_json(r#"{"json_keys":["id"]}"#).unwrap();
+    let fields = [
+        ("host", "10.0.0.1"),
+        ("password", "x"),
+        ("version", "1.2.3.4"),
+        ("host", "mail bob@example.com"),
+        ("id", "078-05-1120"),
+        ("version", "10.0.0.1"),
+        ("password", ""),
+        ("user", "4111 1111 1111 1111 and 10.2.3.4"),
+    ];
+    let mut kinds = crate::KeyKinds::default();
+    let mut sc = crate::Scratch::default();
+    let (mut counts_a, mut counts_b) = (r.new_counts(), r.new_counts());
+    for (key, value) in fields.iter().chain(fields.iter()) {
+        let (mut a, mut b) = (String::new(), String::new());
+        let field = r.redact_field(key, value, &mut a, &mut counts_a);
+        let kind = kinds.of(&r, key);
+        let remembered = r.redact_field_in(kind, value, &mut b, &mut counts_b, &mut sc);
+        assert_eq!((field, &a), (remembered, &b), "{key}={value}");
+    }
+    assert_eq!(counts_a, counts_b);
+}
+
 #[test]
 fn unicode_is_kept_intact() {
     assert_eq!(
