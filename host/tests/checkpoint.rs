@@ -19,19 +19,12 @@ fn a_restart_resumes_after_the_last_delivered_line() {
     append_lines(&input, 0..1000);
     let config = format!(
         r#"
-data_dir = "{data}"
-[api]
-address = "127.0.0.1:{{port}}"
-[sources.app]
-type = "file"
-include = ["{input}"]
-[sinks.out]
+{head}[sinks.out]
 type = "file"
 inputs = ["app"]
 path = "{out}"
 "#,
-        data = dir.path().join("data").display(),
-        input = input.display(),
+        head = file_source_head(&dir.path().join("data"), &input.display().to_string(), true),
         out = out.display()
     );
     let mut first = Running::start(&config);
@@ -69,13 +62,7 @@ fn a_crash_before_delivery_loses_nothing_and_after_delivery_repeats_nothing() {
     append_lines(&input, 0..5000);
     let config = format!(
         r#"
-data_dir = "{data}"
-[api]
-address = "127.0.0.1:{{port}}"
-[sources.app]
-type = "file"
-include = ["{input}"]
-filename_label = false
+{head}filename_label = false
 labels = {{ job = "crash" }}
 [sinks.loki]
 type = "loki"
@@ -84,8 +71,7 @@ endpoint = "http://127.0.0.1:{loki_port}"
 min_backoff_ms = 50
 max_backoff_ms = 500
 "#,
-        data = dir.path().join("data").display(),
-        input = input.display(),
+        head = file_source_head(&dir.path().join("data"), &input.display().to_string(), true),
     );
     let crashed = Running::start(&config);
     std::thread::sleep(Duration::from_secs(2));
@@ -143,21 +129,18 @@ fn lines_a_sink_failed_to_write_are_read_again_at_the_next_start() {
     let config = |sink_path: &Path| {
         format!(
             r#"
-data_dir = "{data}"
-[api]
-enabled = false
-[sources.app]
-type = "file"
-include = ["{input}"]
-stop_at_eof = true
+{head}stop_at_eof = true
 batch = {{ max_records = 500 }}
 [sinks.out]
 type = "file"
 inputs = ["app"]
 path = "{sink}"
 "#,
-            data = dir.path().join("data").display(),
-            input = input.display(),
+            head = file_source_head(
+                &dir.path().join("data"),
+                &input.display().to_string(),
+                false
+            ),
             sink = sink_path.display()
         )
     };

@@ -16,13 +16,7 @@ fn file_pipeline_redacts_fixture() {
     let out = dir.path().join("out.log");
     let config = format!(
         r#"
-data_dir = "{dir}/data"
-[api]
-enabled = false
-[sources.app]
-type = "file"
-include = ["{fixture}"]
-stop_at_eof = true
+{head}stop_at_eof = true
 [transforms.parse]
 type = "wasm"
 inputs = ["app"]
@@ -38,8 +32,14 @@ inputs = ["redact"]
 path = "{out}"
 encoding = "raw"
 "#,
-        dir = dir.path().display(),
-        fixture = repo().join("host/tests/fixtures/app.log").display(),
+        head = file_source_head(
+            &dir.path().join("data"),
+            &repo()
+                .join("host/tests/fixtures/app.log")
+                .display()
+                .to_string(),
+            false
+        ),
         parse = plugin("parse").display(),
         redact = plugin("redact_pii").display(),
         out = out.display(),
@@ -64,13 +64,7 @@ fn file_source_follows_includes_minus_excludes() {
     let out = dir.path().join("out.log");
     let config = format!(
         r#"
-data_dir = "{dir}/data"
-[api]
-enabled = false
-[sources.app]
-type = "file"
-include = ["{logs}/*.log"]
-exclude = ["{logs}/skip-*.log"]
+{head}exclude = ["{logs}/skip-*.log"]
 stop_at_eof = true
 checkpoint = false
 [sinks.out]
@@ -79,7 +73,11 @@ inputs = ["app"]
 path = "{out}"
 encoding = "raw"
 "#,
-        dir = dir.path().display(),
+        head = file_source_head(
+            &dir.path().join("data"),
+            &format!("{}/*.log", logs.display()),
+            false
+        ),
         logs = logs.display(),
         out = out.display(),
     );
@@ -221,13 +219,7 @@ fn redaction_audit_names_rules_and_spans_without_values() {
     let out = dir.path().join("out.jsonl");
     let config = format!(
         r#"
-data_dir = "{dir}/data"
-[api]
-enabled = false
-[sources.app]
-type = "file"
-include = ["{input}"]
-stop_at_eof = true
+{head}stop_at_eof = true
 [transforms.redact]
 type = "wasm"
 inputs = ["app"]
@@ -239,8 +231,11 @@ inputs = ["redact"]
 path = "{out}"
 encoding = "json"
 "#,
-        dir = dir.path().display(),
-        input = input.display(),
+        head = file_source_head(
+            &dir.path().join("data"),
+            &input.display().to_string(),
+            false
+        ),
         redact = plugin("redact_pii").display(),
         out = out.display(),
     );

@@ -112,13 +112,7 @@ fn run_pipeline(input: &str, source_extra: &str, transforms: &str, encoding: &st
     let out = dir.path().join("out.log");
     let config = format!(
         r#"
-data_dir = "{data}"
-[api]
-enabled = false
-[sources.app]
-type = "file"
-include = ["{input}"]
-stop_at_eof = true
+{head}stop_at_eof = true
 filename_label = false
 {source_extra}
 {transforms}
@@ -128,8 +122,7 @@ inputs = ["last"]
 path = "{out}"
 encoding = "{encoding}"
 "#,
-        data = data.display(),
-        input = input_path.display(),
+        head = file_source_head(&data, &input_path.display().to_string(), false),
         out = out.display(),
     );
     let output = run_to_end(dir.path(), &config);

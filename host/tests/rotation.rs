@@ -14,13 +14,7 @@ use common::*;
 fn config(dir: &Path, rotate_wait_ms: u64) -> String {
     format!(
         r#"
-data_dir = "{data}"
-[api]
-address = "127.0.0.1:{{port}}"
-[sources.app]
-type = "file"
-include = ["{input}"]
-poll_interval_ms = 50
+{head}poll_interval_ms = 50
 rotate_wait_ms = {rotate_wait_ms}
 batch = {{ timeout_ms = 20 }}
 [sinks.out]
@@ -28,8 +22,11 @@ type = "file"
 inputs = ["app"]
 path = "{out}"
 "#,
-        data = dir.join("data").display(),
-        input = dir.join("app.log").display(),
+        head = file_source_head(
+            &dir.join("data"),
+            &dir.join("app.log").display().to_string(),
+            true
+        ),
         out = dir.join("out.log").display()
     )
 }

@@ -67,6 +67,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The opening of a test pipeline: `data_dir`, the API server (with `serve_api`, on the
+/// port [`Running::start`] picks; else off) and a `file` source named `app` on `include`.
+/// Tests write the source's other keys, then their transforms and sinks, after it.
+pub fn file_source_head(data_dir: &Path, include: &str, serve_api: bool) -> String {
+    let api = if serve_api {
+        "address = \"127.0.0.1:{port}\""
+    } else {
+        "enabled = false"
+    };
+    format!(
+        "data_dir = \"{}\"\n[api]\n{api}\n[sources.app]\ntype = \"file\"\ninclude = [\"{include}\"]\n",
+        data_dir.display()
+    )
+}
+
 /// Appends `line 000000`, `line 000001`, ... for the numbers in `range` to `path` (created
 /// if missing).
 pub fn append_lines(path: &Path, range: std::ops::Range<usize>) {
