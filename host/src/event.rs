@@ -153,6 +153,23 @@ impl LogBatch {
         })
     }
 
+    /// Record `i`'s metadata pairs as bytes: [`LogBatch::metadata_pairs`] without a
+    /// character-boundary check per slice (the sink encodes every pair of every record).
+    pub fn metadata_pair_bytes(
+        &self,
+        i: usize,
+    ) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
+        let bytes = self.metadata.as_bytes();
+        let first = start_of(&self.record_metadata_ends, i);
+        let last = self.record_metadata_ends[i] as usize;
+        (first..last).map(move |p| {
+            let key_start = start_of(&self.metadata_ends, 2 * p);
+            let key_end = self.metadata_ends[2 * p] as usize;
+            let value_end = self.metadata_ends[2 * p + 1] as usize;
+            (&bytes[key_start..key_end], &bytes[key_end..value_end])
+        })
+    }
+
     /// A view of record `i`.
     pub fn record(&self, i: usize) -> RecordRef<'_> {
         RecordRef {

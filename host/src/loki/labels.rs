@@ -235,16 +235,22 @@ pub enum Refused {
     TooManyNames(usize, usize),
 }
 
+/// Whether `name` is a valid Loki label (or structured metadata) name,
+/// `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_valid_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+}
+
 /// `name` as a valid Loki label (or structured metadata) name, `[a-zA-Z_][a-zA-Z0-9_]*`:
 /// other characters become `_`, and a leading digit (or nothing) gets a `_` in front.
 /// Borrowed when `name` is already valid, which is nearly always: the sink calls this for
 /// every structured metadata key of every record.
 pub fn sanitize_name(name: &str) -> std::borrow::Cow<'_, str> {
-    let valid = name
-        .bytes()
-        .enumerate()
-        .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()));
-    if valid && !name.is_empty() {
+    if is_valid_name(name.as_bytes()) {
         return std::borrow::Cow::Borrowed(name);
     }
     let mut fixed: String = name

@@ -180,7 +180,9 @@ impl Plugin for Parse {
                 Format::Auto => line.trim_start().starts_with('{'),
             };
             let (sep, mut first, mut removed) = (if json { ',' } else { ' ' }, true, false);
-            if json {
+            // `out` is the line without the lifted fields, wanted only without keep_line.
+            let rewrite = json && !s.keep_line;
+            if rewrite {
                 out.push('{');
             }
             let on_field = |f: scan::Field<'_>| {
@@ -251,7 +253,7 @@ impl Plugin for Parse {
                 errors += 1;
                 return false;
             }
-            if json {
+            if rewrite {
                 out.push('}');
             }
             removed

@@ -213,8 +213,8 @@ impl LokiSink {
                 truncated += 1;
             }
             let metadata = batch
-                .metadata_pairs(record)
-                .map(|(k, v)| (metadata_name(k), v.as_bytes()));
+                .metadata_pair_bytes(record)
+                .map(|(k, v)| (metadata_name(k), v));
             let ts = batch.timestamps[record];
             match &set_info[set] {
                 Ok((key, lane)) => {
@@ -258,11 +258,12 @@ impl LokiSink {
 }
 
 /// A structured metadata key as Loki accepts it, borrowed when it already is.
-fn metadata_name(key: &str) -> Cow<'_, [u8]> {
-    match labels::sanitize_name(key) {
-        Cow::Borrowed(name) => Cow::Borrowed(name.as_bytes()),
-        Cow::Owned(name) => Cow::Owned(name.into_bytes()),
+fn metadata_name(key: &[u8]) -> Cow<'_, [u8]> {
+    if labels::is_valid_name(key) {
+        return Cow::Borrowed(key);
     }
+    let key = String::from_utf8_lossy(key);
+    Cow::Owned(labels::sanitize_name(&key).into_owned().into_bytes())
 }
 
 #[cfg(test)]
