@@ -63,10 +63,18 @@ pub(crate) struct Scratch {
 /// per key, not once per record. Holds up to [`KeyKinds::KEPT`] keys; others are looked up
 /// each time.
 #[derive(Default)]
+#[cfg_attr(
+    not(any(target_arch = "wasm32", feature = "native-twin")),
+    allow(dead_code)
+)]
 pub(crate) struct KeyKinds {
     seen: Vec<(String, json::KeyKind)>,
 }
 
+#[cfg_attr(
+    not(any(target_arch = "wasm32", feature = "native-twin")),
+    allow(dead_code)
+)]
 impl KeyKinds {
     const KEPT: usize = 16;
 
