@@ -140,17 +140,8 @@ impl LogBatch {
 
     /// Record `i`'s metadata pairs.
     pub fn metadata_pairs(&self, i: usize) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
-        let first = start_of(&self.record_metadata_ends, i);
-        let last = self.record_metadata_ends[i] as usize;
-        (first..last).map(move |p| {
-            let key_start = start_of(&self.metadata_ends, 2 * p);
-            let key_end = self.metadata_ends[2 * p] as usize;
-            let value_end = self.metadata_ends[2 * p + 1] as usize;
-            (
-                &self.metadata[key_start..key_end],
-                &self.metadata[key_end..value_end],
-            )
-        })
+        self.metadata_spans(i)
+            .map(|(key, value)| (&self.metadata[key], &self.metadata[value]))
     }
 
     /// Record `i`'s metadata pairs as bytes: [`LogBatch::metadata_pairs`] without a
@@ -160,13 +151,22 @@ impl LogBatch {
         i: usize,
     ) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
         let bytes = self.metadata.as_bytes();
+        self.metadata_spans(i)
+            .map(move |(key, value)| (&bytes[key], &bytes[value]))
+    }
+
+    /// Where record `i`'s metadata keys and values are in `metadata`.
+    fn metadata_spans(
+        &self,
+        i: usize,
+    ) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> + Clone + '_ {
         let first = start_of(&self.record_metadata_ends, i);
         let last = self.record_metadata_ends[i] as usize;
         (first..last).map(move |p| {
             let key_start = start_of(&self.metadata_ends, 2 * p);
             let key_end = self.metadata_ends[2 * p] as usize;
             let value_end = self.metadata_ends[2 * p + 1] as usize;
-            (&bytes[key_start..key_end], &bytes[key_end..value_end])
+            (key_start..key_end, key_end..value_end)
         })
     }
 
