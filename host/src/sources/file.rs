@@ -213,13 +213,10 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         }
         for key in done {
             let mut t = files.remove(&key).expect("listed above");
-            if !t.partial.is_empty() {
-                // Nothing more will come: what is left without a newline is a last line.
-                batcher.mark_read_time();
-                let full = batcher.push_raw(&std::mem::take(&mut t.partial), t.labels);
-                if full && !flush(&mut batcher, &ctx, &files, &mut progress) {
-                    return;
-                }
+            if push_unfinished_line(&mut t, &mut batcher)
+                && !flush(&mut batcher, &ctx, &files, &mut progress)
+            {
+                return;
             }
             tracing::info!(component_id = %ctx.name, offset = t.offset,
                 "stopped reading a rotated-away file: it did not grow for rotate_wait_ms");
@@ -229,14 +226,10 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
             let paths: Vec<PathBuf> = files.keys().cloned().collect();
             for path in paths {
                 let t = files.get_mut(&path).expect("listed above");
-                if !t.partial.is_empty() {
-                    batcher.mark_read_time();
-                    let partial = std::mem::take(&mut t.partial);
-                    t.pushed_to = t.offset;
-                    let full = batcher.push_raw(&partial, t.labels);
-                    if full && !flush(&mut batcher, &ctx, &files, &mut progress) {
-                        return;
-                    }
+                if push_unfinished_line(t, &mut batcher)
+                    && !flush(&mut batcher, &ctx, &files, &mut progress)
+                {
+                    return;
                 }
             }
             flush(&mut batcher, &ctx, &files, &mut progress);
@@ -430,6 +423,18 @@ fn split_lines(
     }
     keep_partial(&mut t.partial, &data[start..], batcher.max_line_bytes);
     true
+}
+
+/// Hands the batcher what is left of `t` without a newline, as a last line (nothing more
+/// will come: the file is at its end for good). Returns true when the batch is full.
+fn push_unfinished_line(t: &mut Tailed, batcher: &mut LineBatcher) -> bool {
+    if t.partial.is_empty() {
+        return false;
+    }
+    batcher.mark_read_time();
+    let partial = std::mem::take(&mut t.partial);
+    t.pushed_to = t.offset;
+    batcher.push_raw(&partial, t.labels)
 }
 
 /// Adds `more` to the start of an unfinished line, keeping at most one byte past
