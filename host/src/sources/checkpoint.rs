@@ -195,14 +195,25 @@ mod tests {
     use super::*;
     use crate::event::Ack;
 
+    /// `app.log` in `dir` holding `content`: its path, its metadata, and the snapshot that
+    /// puts it at an offset.
+    fn app_log(
+        dir: &Path,
+        content: &str,
+    ) -> (PathBuf, std::fs::Metadata, impl Fn(u64) -> Snapshot) {
+        let file = dir.join("app.log");
+        std::fs::write(&file, content).unwrap();
+        let meta = std::fs::metadata(&file).unwrap();
+        let (dev, ino) = identity(&meta);
+        let path = file.clone();
+        let at = move |offset| vec![(path.clone(), Position { offset, dev, ino })];
+        (file, meta, at)
+    }
+
     #[test]
     fn a_failed_batch_holds_every_later_position_back() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("app.log");
-        std::fs::write(&file, "a\nb\nc\nd\n").unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
-        let (dev, ino) = identity(&meta);
-        let at = |offset| vec![(file.clone(), Position { offset, dev, ino })];
+        let (file, meta, at) = app_log(dir.path(), "a\nb\nc\nd\n");
         let mut c = Checkpoints::load(dir.path(), "src");
         let acks: Vec<_> = [2, 4, 6, 8]
             .into_iter()
@@ -229,23 +240,10 @@ mod tests {
     #[test]
     fn a_rejected_batch_commits_it_was_dead_lettered() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("app.log");
-        std::fs::write(&file, "a\nb\n").unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
-        let (dev, ino) = identity(&meta);
+        let (file, meta, at) = app_log(dir.path(), "a\nb\n");
         let mut c = Checkpoints::load(dir.path(), "src");
         let (ack, rx) = Ack::new();
-        c.sent(
-            rx,
-            vec![(
-                file.clone(),
-                Position {
-                    offset: 4,
-                    dev,
-                    ino,
-                },
-            )],
-        );
+        c.sent(rx, at(4));
         ack.mark(AckStatus::Rejected);
         drop(ack);
         c.finish(Duration::from_secs(1));
@@ -258,11 +256,7 @@ mod tests {
     #[test]
     fn positions_commit_in_batch_order_and_survive_a_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("app.log");
-        std::fs::write(&file, "a\nb\n").unwrap();
-        let meta = std::fs::metadata(&file).unwrap();
-        let (dev, ino) = identity(&meta);
-        let at = |offset| vec![(file.clone(), Position { offset, dev, ino })];
+        let (file, meta, at) = app_log(dir.path(), "a\nb\n");
         let mut c = Checkpoints::load(dir.path(), "src");
         let (first, rx1) = Ack::new();
         let (second, rx2) = Ack::new();
