@@ -1,6 +1,6 @@
 //! Native twins for benchmarks: a plugin crate compiled natively and run in process over a
 //! file's lines the way sluice runs its Wasm build (`Batch::from`, `Plugin::process`,
-//! `into_log_batch` over batches of 1024 lines, the sources' default), so that only the Wasm
+//! `into_reply` over batches of 1024 lines, the sources' default), so that only the Wasm
 //! boundary and the compiler differ. Each plugin's `examples/native_bench.rs` is a few lines
 //! around this module; bench/pipelines.py runs them next to sluice in the same run.
 
@@ -94,7 +94,7 @@ pub fn time_batches<P: Plugin>(
             let mut batch = Batch::from(std::hint::black_box(cols));
             plugin.process(&mut batch).expect("process");
             after_batch(plugin);
-            std::hint::black_box(batch.into_log_batch());
+            std::hint::black_box(batch.into_reply());
         }
         best = best.min(started.elapsed().as_secs_f64());
     }
