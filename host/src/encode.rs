@@ -1,8 +1,20 @@
 //! Writing records as text: the raw line, or one JSON object per record
 //! (`{"timestamp":NS,"line":"...","labels":{...},"metadata":{...}}`).
 
-use crate::config::Encoding;
+use serde::Deserialize;
+
 use crate::event::{LogBatch, RecordRef};
+
+/// How a sink writes a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// The line only.
+    #[default]
+    Raw,
+    /// The whole record as one JSON object: timestamp, line, labels, metadata.
+    Json,
+}
 
 /// Appends every record of `batch` to `out`, one per line.
 pub fn batch(batch: &LogBatch, encoding: Encoding, out: &mut Vec<u8>) {

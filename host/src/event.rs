@@ -14,6 +14,11 @@ use tokio::sync::oneshot;
 /// One label: a name and its value.
 pub type Label = (String, String);
 
+/// Static labels from a config table as a sorted label set.
+pub fn label_set(labels: &std::collections::BTreeMap<String, String>) -> Vec<Label> {
+    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 /// A batch of log records stored as columns (see the `log-batch` record in wit/sluice.wit for
 /// the exact layout). Offsets are `u32`: a batch is bounded far below 4 GiB by the batchers.
 #[derive(Debug, Default, Clone, PartialEq)]

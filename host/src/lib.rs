@@ -17,7 +17,9 @@
 //! - [`telemetry`]: the collector's own metrics and logs.
 
 pub mod channel;
+pub mod component;
 pub mod config;
+pub mod dead_letter;
 pub mod encode;
 pub mod event;
 pub mod loki;

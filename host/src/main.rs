@@ -122,7 +122,7 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &std::path::Path) -> Result<sluice::config::LoadedConfig, ExitCode> {
-    sluice::config::load(path).map_err(|errors| {
+    sluice::topology::load(path).map_err(|errors| {
         for e in &errors.0 {
             eprintln!("error: {e}");
         }
@@ -170,15 +170,18 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
         Ok(l) => l,
         Err(code) => return Ok(code),
     };
-    let config = &loaded.config;
-    let runtime = sluice::topology::plugin_runtime(&config.data_dir)?;
+    // The same checks as `sluice run` and a reload: every component built, nothing run.
     let telemetry = sluice::telemetry::Telemetry::new();
-    if let Err(errors) = sluice::topology::build_transforms(&loaded, &runtime, &telemetry) {
-        for e in &errors.0 {
-            eprintln!("error: {e}");
+    let prepared = match sluice::topology::prepare(loaded, &telemetry) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("error: {e}");
+            }
+            return Ok(ExitCode::FAILURE);
         }
-        return Ok(ExitCode::FAILURE);
-    }
+    };
+    let config = &prepared.loaded().config;
     println!(
         "{}: ok ({} sources, {} transforms, {} sinks, {} tests)",
         path.display(),

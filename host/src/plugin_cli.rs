@@ -54,7 +54,7 @@ pub fn config_json(text: Option<&str>) -> anyhow::Result<String> {
 
 fn runtime(data_dir: Option<&Path>) -> anyhow::Result<PluginRuntime> {
     match data_dir {
-        Some(dir) => crate::topology::plugin_runtime(dir),
+        Some(dir) => PluginRuntime::for_data_dir(dir),
         None => PluginRuntime::new(None),
     }
 }

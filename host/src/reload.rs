@@ -15,39 +15,27 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LoadedConfig;
+use crate::server::{ReloadRequest, ReloadSender};
 use crate::telemetry::Telemetry;
 use crate::topology;
 use crate::topology::Prepared;
 
-/// A request to reload, with where to send the verdict (for `POST /-/reload`).
-pub struct ReloadRequest {
-    pub reason: &'static str,
-    pub reply: Option<oneshot::Sender<Result<(), String>>>,
-}
-
-/// The sending side handed to the server and the watchers.
-pub type ReloadSender = mpsc::Sender<ReloadRequest>;
-
-/// Loads the config at `path` and loads and initialises its plugins (without running
-/// anything): the checks a reload must pass. What it prepared is what then runs. Errors are
-/// the located messages, joined.
+/// Loads the config at `path` and checks every component, loading and initialising its
+/// plugins (without running anything): the same `prepare` as `sluice validate` and `sluice
+/// run`. What it prepared is what then runs. Errors are the located messages, joined.
 fn check(path: &Path, telemetry: &Telemetry) -> Result<Prepared, String> {
-    let loaded = crate::config::load(path).map_err(|e| e.to_string())?;
-    topology::prepare(loaded, telemetry).map_err(|e| format!("{e:#}"))
+    let loaded = topology::load(path).map_err(|e| e.to_string())?;
+    topology::prepare(loaded, telemetry).map_err(|e| e.to_string())
 }
 
 /// The files whose change triggers a reload: the pipeline and its plugins.
-fn watched_files(loaded: &LoadedConfig) -> Vec<PathBuf> {
-    let mut files = vec![loaded.file.clone()];
-    for t in loaded.config.transforms.values() {
-        let crate::config::TransformConfig::Wasm(w) = t;
-        files.push(w.plugin.clone());
-    }
-    files
+fn watched_files(prepared: &Prepared) -> Vec<PathBuf> {
+    prepared
+        .watched_files()
         .into_iter()
         .map(|f| std::fs::canonicalize(&f).unwrap_or(f))
         .collect()
@@ -122,10 +110,10 @@ pub async fn supervise(first: LoadedConfig, shutdown: CancellationToken) -> anyh
     let path = first.file.clone();
     let (tx, mut rx) = mpsc::channel::<ReloadRequest>(8);
     watch_sighup(tx.clone());
-    let mut prepared = topology::prepare(first, &telemetry)?;
+    let mut prepared = topology::prepare(first, &telemetry).map_err(|e| anyhow::anyhow!("{e}"))?;
     release_free_memory();
     loop {
-        let _watcher = watch_files(watched_files(prepared.loaded()), tx.clone());
+        let _watcher = watch_files(watched_files(&prepared), tx.clone());
         let generation = CancellationToken::new();
         let mut running = tokio::spawn(topology::run(
             prepared,

@@ -1,5 +1,6 @@
 //! The collector's one HTTP server: /metrics (OpenMetrics), /healthz (the process is up),
-//! /ready (the pipeline is running), POST /-/reload (see [`crate::reload`]), plus whatever routes push sources hand it. The server
+//! /ready (the pipeline is running), POST /-/reload (a [`ReloadRequest`] to whoever runs the
+//! pipelines), plus whatever routes push sources hand it. The server
 //! owns the listener and its own routes; it never names a source.
 
 use std::net::SocketAddr;
@@ -11,10 +12,21 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::Telemetry;
+
+/// A request to reload the pipeline, with where to send the verdict (for `POST /-/reload`).
+/// The server only asks; `crate::reload` decides and answers.
+pub struct ReloadRequest {
+    pub reason: &'static str,
+    pub reply: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// Where reload requests go (the server's route, SIGHUP, the file watcher).
+pub type ReloadSender = mpsc::Sender<ReloadRequest>;
 
 /// The OpenMetrics content type Prometheus asks for.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -23,7 +35,7 @@ pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; char
 struct ServerState {
     telemetry: Telemetry,
     ready: Arc<AtomicBool>,
-    reload: Option<crate::reload::ReloadSender>,
+    reload: Option<ReloadSender>,
 }
 
 /// Why the server could not start.
@@ -42,7 +54,7 @@ pub async fn start(
     ready: Arc<AtomicBool>,
     push_routes: Vec<Router>,
     shutdown: CancellationToken,
-    reload: Option<crate::reload::ReloadSender>,
+    reload: Option<ReloadSender>,
 ) -> Result<(SocketAddr, JoinHandle<()>), BindError> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -90,8 +102,8 @@ async fn reload_now(State(state): State<ServerState>) -> impl IntoResponse {
             "reload is not available\n".to_string(),
         );
     };
-    let (reply, verdict) = tokio::sync::oneshot::channel();
-    let request = crate::reload::ReloadRequest {
+    let (reply, verdict) = oneshot::channel();
+    let request = ReloadRequest {
         reason: "POST /-/reload",
         reply: Some(reply),
     };

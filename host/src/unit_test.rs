@@ -18,68 +18,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-use crate::config::{Graph, LoadedConfig};
+use crate::config::{Graph, LoadedConfig, TestCase, TestOutput};
 use crate::event::LogBatch;
+use crate::runtime::PluginRuntime;
 use crate::telemetry::Telemetry;
-use crate::transforms::wasm::WasmTransform;
-
-/// One `[[tests]]` entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TestCase {
-    pub name: String,
-    pub inputs: Vec<TestInput>,
-    pub outputs: Vec<TestOutput>,
-}
-
-/// Records inserted into the input of a transform.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TestInput {
-    pub insert_at: String,
-    pub lines: Vec<String>,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-}
-
-/// What must come out of a transform.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TestOutput {
-    pub extract_from: String,
-    /// The exact output lines, in order.
-    #[serde(default)]
-    pub lines: Option<Vec<String>>,
-    /// The number of output records.
-    #[serde(default)]
-    pub count: Option<usize>,
-    #[serde(default)]
-    pub conditions: Vec<Condition>,
-}
-
-/// A check on output records. Every field given must hold.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Condition {
-    /// Only this record (0-based); every record when absent.
-    pub record: Option<usize>,
-    pub line_equals: Option<String>,
-    pub line_contains: Option<String>,
-    pub line_not_contains: Option<String>,
-    /// Labels that must be present with these values.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Metadata keys that must be present with these values.
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-    /// Label names that must be absent.
-    #[serde(default)]
-    pub labels_absent: Vec<String>,
-}
+use crate::transforms::Transform;
 
 /// The result of one test case.
 #[derive(Debug)]
@@ -92,7 +35,7 @@ pub struct CaseResult {
 pub fn run(loaded: &LoadedConfig) -> anyhow::Result<Vec<CaseResult>> {
     let config = &loaded.config;
     let telemetry = Telemetry::new();
-    let runtime = crate::topology::plugin_runtime(&config.data_dir)?;
+    let runtime = PluginRuntime::for_data_dir(&config.data_dir)?;
     let mut transforms = crate::topology::build_transforms(loaded, &runtime, &telemetry)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let graph = Graph::of(config);
@@ -106,7 +49,7 @@ pub fn run(loaded: &LoadedConfig) -> anyhow::Result<Vec<CaseResult>> {
 fn run_case(
     case: &TestCase,
     graph: &Graph,
-    transforms: &mut BTreeMap<String, WasmTransform>,
+    transforms: &mut BTreeMap<String, Box<dyn Transform>>,
 ) -> CaseResult {
     let mut failures = Vec::new();
     let mut produced: BTreeMap<String, LogBatch> = BTreeMap::new();

@@ -283,9 +283,9 @@ fn a_partial_400_drops_only_the_bad_entries() {
         .collect();
     assert_eq!(rows.len(), 4);
     for row in &rows {
-        assert!(row["line"].as_str().unwrap().contains("REJECTME"));
+        assert!(row["record"]["line"].as_str().unwrap().contains("REJECTME"));
         assert_eq!(row["status"], 400);
-        assert!(row["labels"].as_str().unwrap().contains("app=\"svc3\""));
+        assert_eq!(row["record"]["labels"]["app"], "svc3");
     }
     assert_eq!(
         sluice.metric(

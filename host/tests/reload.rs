@@ -151,3 +151,104 @@ fn reloads_swap_the_pipeline_refuse_bad_configs_and_keep_counters() {
     let (ok, stderr) = sluice.stop();
     assert!(ok, "{stderr}");
 }
+
+/// A reload to a config whose sink cannot be built (a CA file that does not exist, an
+/// endpoint that does not parse) is refused by the same check `sluice validate` makes, by
+/// SIGHUP and by POST /-/reload alike: the refusal is logged and counted, and the running
+/// pipeline keeps delivering to Loki.
+#[test]
+fn a_sink_that_fails_its_check_is_refused_and_the_old_pipeline_keeps_delivering() {
+    let receiver = loki_receiver::Receiver::start("127.0.0.1:0");
+    let pipeline = |sink_extra: &str| {
+        format!(
+            r#"
+data_dir = "{{dir}}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.push]
+type = "http"
+[sinks.loki]
+type = "loki"
+inputs = ["push"]
+endpoint = "{endpoint}"
+labels = {{ job = "reload" }}
+{sink_extra}
+"#,
+            endpoint = receiver.endpoint(),
+        )
+    };
+    let mut collector = Running::start(&pipeline(""));
+    let path = collector.dir.path().join("pipeline.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let post = |sluice: &Running, line: &str| {
+        let (status, body) = sluice.post("/ingest", "text/plain", line);
+        assert_eq!(status, 200, "{body}");
+    };
+    let reload_request = |sluice: &Running| {
+        let r = reqwest::blocking::Client::new()
+            .post(sluice.url("/-/reload"))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    post(&collector, "line 1");
+
+    let bad_endpoint = original.replace(&receiver.endpoint(), "http://exa mple:3100");
+    let missing_ca = original.replace(
+        "labels = { job = \"reload\" }",
+        "labels = { job = \"reload\" }\ntls = { ca_file = \"no-such-ca.pem\" }",
+    );
+    let cases = [
+        (bad_endpoint, "`sinks.loki.endpoint`"),
+        (missing_ca, "`sinks.loki.tls.ca_file`"),
+    ];
+    let mut failures = 0.0;
+    for (i, (text, key)) in cases.iter().enumerate() {
+        assert_ne!(text, &original, "the case rewrote the sink");
+        // `sluice validate` refuses the file, naming the key.
+        let bad = collector.dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&bad, text).unwrap();
+        let out = sluice().arg("validate").arg(&bad).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(key), "validate names {key}: {stderr}");
+
+        // Saved over the running pipeline's file: the watcher's reload is refused...
+        std::fs::write(&path, text).unwrap();
+        failures += 1.0;
+        wait_reloads(&collector, "failure", failures);
+        // ...and so are SIGHUP's...
+        unsafe {
+            libc::kill(collector.child.id() as i32, libc::SIGHUP);
+        }
+        failures += 1.0;
+        wait_reloads(&collector, "failure", failures);
+        // ...and POST /-/reload's, with the located reason.
+        let (status, reason) = reload_request(&collector);
+        failures += 1.0;
+        assert_eq!(status, 400, "{reason}");
+        assert!(reason.contains(key), "{reason}");
+        assert_eq!(reloads(&collector, "success"), 0.0);
+        // The old pipeline still delivers.
+        post(&collector, &format!("line {}", i + 2));
+    }
+    assert!(receiver.wait_for_entries(3, Duration::from_secs(10)));
+    let mut lines: Vec<String> = receiver
+        .streams()
+        .values()
+        .flatten()
+        .map(|e| e.line.clone())
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["line 1", "line 2", "line 3"]);
+    let (ok, stderr) = collector.stop();
+    assert!(ok, "{stderr}");
+    let refused_logs = stderr
+        .lines()
+        .filter(|l| l.contains("reload refused") && l.contains("sinks.loki."))
+        .count();
+    assert!(
+        refused_logs >= 6,
+        "every refusal is logged with its key:\n{stderr}"
+    );
+}

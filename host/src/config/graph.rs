@@ -41,10 +41,10 @@ impl Graph {
             g.add(name, NodeKind::Source, &[]);
         }
         for (name, t) in &config.transforms {
-            g.add(name, NodeKind::Transform, t.inputs());
+            g.add(name, NodeKind::Transform, &t.inputs);
         }
         for (name, s) in &config.sinks {
-            g.add(name, NodeKind::Sink, s.inputs());
+            g.add(name, NodeKind::Sink, &s.inputs);
         }
         g.link_outputs();
         g
@@ -134,6 +134,8 @@ fn valid_name(name: &str) -> bool {
 /// Reports every graph problem of `config`.
 pub(super) fn check(config: &Config, report: &mut Report) {
     let mut seen: BTreeMap<&str, NodeKind> = BTreeMap::new();
+    // Names used in two sections: an input naming one is reported as the collision it is.
+    let mut collided: BTreeSet<&str> = BTreeSet::new();
     let all = config
         .sources
         .keys()
@@ -148,6 +150,7 @@ pub(super) fn check(config: &Config, report: &mut Report) {
             );
         }
         if let Some(other) = seen.insert(name, kind) {
+            collided.insert(name);
             report.error(
                 &[kind.section(), name],
                 format!(
@@ -167,12 +170,12 @@ pub(super) fn check(config: &Config, report: &mut Report) {
     let consumers: Vec<(&str, NodeKind, &[String])> = config
         .transforms
         .iter()
-        .map(|(n, t)| (n.as_str(), NodeKind::Transform, t.inputs()))
+        .map(|(n, t)| (n.as_str(), NodeKind::Transform, t.inputs.as_slice()))
         .chain(
             config
                 .sinks
                 .iter()
-                .map(|(n, s)| (n.as_str(), NodeKind::Sink, s.inputs())),
+                .map(|(n, s)| (n.as_str(), NodeKind::Sink, s.inputs.as_slice())),
         )
         .collect();
     let mut used = BTreeSet::new();
@@ -191,6 +194,15 @@ pub(super) fn check(config: &Config, report: &mut Report) {
                 report.error(&path, format!("input `{input}` is listed twice"));
             }
             match seen.get(input.as_str()) {
+                _ if collided.contains(input.as_str()) => {
+                    report.error(
+                        &path,
+                        format!(
+                            "input `{input}` is ambiguous: more than one component has that name"
+                        ),
+                    );
+                    used.insert(input.as_str());
+                }
                 None => report.error(
                     &path,
                     format!("unknown input `{input}`: no source or transform has that name"),
@@ -230,7 +242,7 @@ pub(super) fn check(config: &Config, report: &mut Report) {
         state.insert(n, 1);
         stack.push(n);
         if let Some(t) = config.transforms.get(n) {
-            for input in t.inputs() {
+            for input in &t.inputs {
                 if config.transforms.contains_key(input) && input != n {
                     if let Some(c) = dfs(config, input, state, stack) {
                         return Some(c);

@@ -1,17 +1,21 @@
 //! The pipeline configuration: TOML in, typed config out.
 //!
 //! [`load`] reads a file, substitutes `${ENV}` / `${file:PATH}` secrets in string values,
-//! deserialises every component on its own so that all problems are reported at once, and
-//! checks the graph (unknown inputs, cycles, unused components). Every [`ConfigError`] names
-//! the file, the TOML key and its line. Relative paths in the file (plugins, globs, sink
-//! paths, `data_dir`) are resolved against the directory of the config file.
+//! has every component's table deserialised by its kind (through a [`Schema`] that the layers
+//! above provide, so this layer names no component) so that all problems are reported at
+//! once, and checks the graph (unknown inputs, cycles, unused components). Every
+//! [`ConfigError`] names the file, the TOML key and its line. `data_dir` is resolved against
+//! the directory of the config file here; components resolve their own relative paths
+//! against [`LoadedConfig::base_dir`] when they are checked.
 
 mod graph;
 mod locate;
 mod secrets;
+mod test_cases;
 mod types;
 
-pub use graph::Graph;
+pub use graph::{Graph, NodeKind};
+pub use test_cases::*;
 pub use types::*;
 
 use std::collections::BTreeMap;
@@ -76,6 +80,14 @@ pub struct LoadedConfig {
 }
 
 impl LoadedConfig {
+    /// The directory of the config file: relative paths in it are relative to this.
+    pub fn base_dir(&self) -> PathBuf {
+        self.file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
     /// Replaces every substituted secret in `text` with `***`.
     pub fn scrub(&self, text: &str) -> String {
         self.secrets.scrub(text)
@@ -91,6 +103,17 @@ impl LoadedConfig {
             message: self.secrets.scrub(message),
         }
     }
+}
+
+/// What loading needs from the layers above: which `type` names each section accepts and
+/// whether a component's keys deserialise as its kind's config. Implemented by
+/// `topology::SCHEMA` over the component registries.
+pub trait Schema {
+    /// The `type` names `section` accepts, in the order to list them.
+    fn kinds(&self, section: NodeKind) -> Vec<&'static str>;
+    /// Deserialises `options` as the config of `kind` (which `kinds` listed); the serde
+    /// message when they do not fit.
+    fn parse(&self, section: NodeKind, kind: &str, options: toml::Value) -> Result<(), String>;
 }
 
 /// Collects errors while loading, each located by key path.
@@ -119,16 +142,21 @@ impl Report<'_> {
         match T::deserialize(value) {
             Ok(t) => Some(t),
             Err(e) => {
-                let message = e.message().to_string();
-                let mut full: Vec<String> = path.iter().map(|s| s.to_string()).collect();
-                if let Some(key) = culprit_key(&message, &original) {
-                    full.extend(key);
-                }
-                let full: Vec<&str> = full.iter().map(String::as_str).collect();
-                self.error(&full, message);
+                self.serde_error(path, e.message(), &original);
                 None
             }
         }
+    }
+
+    /// Reports the serde `message` about the table `value` at `path`, at the most precise
+    /// key it names.
+    fn serde_error(&mut self, path: &[&str], message: &str, value: &toml::Value) {
+        let mut full: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        if let Some(key) = culprit_key(message, value) {
+            full.extend(key);
+        }
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        self.error(&full, message);
     }
 }
 
@@ -181,8 +209,8 @@ fn field_named_in(message: &str) -> Option<String> {
     Some(message[start..start + len].to_string())
 }
 
-/// Reads and checks the config file at `path`.
-pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+/// Reads and checks the config file at `path`, components by `schema`.
+pub fn load(path: &Path, schema: &dyn Schema) -> Result<LoadedConfig, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
@@ -191,12 +219,16 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
             message: format!("cannot read the config file: {e}"),
         }])
     })?;
-    load_str(&text, path)
+    load_str(&text, path, schema)
 }
 
 /// Parses and checks config `text` that was read from `path` (used for locations and for
 /// resolving relative paths).
-pub fn load_str(text: &str, path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+pub fn load_str(
+    text: &str,
+    path: &Path,
+    schema: &dyn Schema,
+) -> Result<LoadedConfig, ConfigErrors> {
     let mut secrets = Secrets::default();
     let no_secrets = Secrets::default();
     let mut report = Report {
@@ -234,7 +266,7 @@ pub fn load_str(text: &str, path: &Path) -> Result<LoadedConfig, ConfigErrors> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let config = parse_root(&mut report, root, &base_dir);
+    let config = parse_root(&mut report, root, &base_dir, schema);
     if let Some(config) = &config {
         graph::check(config, &mut report);
     }
@@ -250,53 +282,40 @@ pub fn load_str(text: &str, path: &Path) -> Result<LoadedConfig, ConfigErrors> {
     })
 }
 
-fn parse_root(report: &mut Report, mut root: toml::Table, base_dir: &Path) -> Option<Config> {
-    let sections = ["sources", "transforms", "sinks"];
+fn parse_root(
+    report: &mut Report,
+    mut root: toml::Table,
+    base_dir: &Path,
+    schema: &dyn Schema,
+) -> Option<Config> {
+    let sections = [NodeKind::Source, NodeKind::Transform, NodeKind::Sink];
     let mut components: [BTreeMap<String, toml::Value>; 3] = Default::default();
     for (i, section) in sections.iter().enumerate() {
-        match root.remove(*section) {
+        let key = section.section();
+        match root.remove(key) {
             None => {}
             Some(toml::Value::Table(t)) => components[i] = t.into_iter().collect(),
-            Some(_) => report.error(&[section], "must be a table of named components"),
+            Some(_) => report.error(&[key], "must be a table of named components"),
         }
     }
     let tests = root.remove("tests");
     let top: Option<TopLevel> = report.parse(&[], toml::Value::Table(root));
 
     let mut ok = top.is_some();
-    let mut sources = BTreeMap::new();
-    for (name, value) in std::mem::take(&mut components[0]) {
-        match report.parse::<SourceConfig>(&["sources", &name], value) {
-            Some(mut c) => {
-                c.resolve_paths(base_dir);
-                sources.insert(name, c);
+    let mut tables: [BTreeMap<String, ComponentTable>; 3] = Default::default();
+    for (i, section) in sections.iter().enumerate() {
+        for (name, value) in std::mem::take(&mut components[i]) {
+            match component_table(report, schema, *section, &name, value) {
+                Some(table) => {
+                    tables[i].insert(name, table);
+                }
+                None => ok = false,
             }
-            None => ok = false,
-        }
-    }
-    let mut transforms = BTreeMap::new();
-    for (name, value) in std::mem::take(&mut components[1]) {
-        match report.parse::<TransformConfig>(&["transforms", &name], value) {
-            Some(mut c) => {
-                c.resolve_paths(base_dir);
-                transforms.insert(name, c);
-            }
-            None => ok = false,
-        }
-    }
-    let mut sinks = BTreeMap::new();
-    for (name, value) in std::mem::take(&mut components[2]) {
-        match report.parse::<SinkConfig>(&["sinks", &name], value) {
-            Some(mut c) => {
-                c.resolve_paths(base_dir);
-                sinks.insert(name, c);
-            }
-            None => ok = false,
         }
     }
     let tests = match tests {
         None => Vec::new(),
-        Some(value) => match report.parse::<Vec<crate::unit_test::TestCase>>(&["tests"], value) {
+        Some(value) => match report.parse::<Vec<TestCase>>(&["tests"], value) {
             Some(t) => t,
             None => {
                 ok = false;
@@ -313,6 +332,7 @@ fn parse_root(report: &mut Report, mut root: toml::Table, base_dir: &Path) -> Op
     } else {
         base_dir.join(top.data_dir)
     };
+    let [sources, transforms, sinks] = tables;
     Some(Config {
         data_dir,
         api: top.api,
@@ -321,6 +341,77 @@ fn parse_root(report: &mut Report, mut root: toml::Table, base_dir: &Path) -> Op
         transforms,
         sinks,
         tests,
+    })
+}
+
+/// Splits one component's table into its `type`, its `inputs` and the rest, and has the
+/// schema deserialise the rest as that kind's config; reports what is wrong.
+fn component_table(
+    report: &mut Report,
+    schema: &dyn Schema,
+    section: NodeKind,
+    name: &str,
+    value: toml::Value,
+) -> Option<ComponentTable> {
+    let path = [section.section(), name];
+    let toml::Value::Table(mut table) = value else {
+        report.error(&path, "must be a table with a `type`");
+        return None;
+    };
+    let kinds = schema.kinds(section);
+    let kind = match table.remove("type") {
+        None => {
+            report.error(&path, "missing field `type`");
+            return None;
+        }
+        Some(toml::Value::String(kind)) if kinds.contains(&kind.as_str()) => kind,
+        Some(other) => {
+            let shown = match &other {
+                toml::Value::String(s) => format!("unknown variant `{s}`"),
+                v => format!("invalid type: {}", v.type_str()),
+            };
+            let expected = match kinds.as_slice() {
+                [one] => format!("`{one}`"),
+                [a, b] => format!("`{a}` or `{b}`"),
+                many => format!(
+                    "one of {}",
+                    many.iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            report.error(
+                &[section.section(), name, "type"],
+                format!("{shown}, expected {expected}"),
+            );
+            return None;
+        }
+    };
+    let mut inputs = Vec::new();
+    if section != NodeKind::Source {
+        match table.remove("inputs") {
+            None => {
+                report.error(&path, "missing field `inputs`");
+                return None;
+            }
+            Some(value) => {
+                match report.parse::<Vec<String>>(&[section.section(), name, "inputs"], value) {
+                    Some(list) => inputs = list,
+                    None => return None,
+                }
+            }
+        }
+    }
+    let options = toml::Value::Table(table);
+    if let Err(message) = schema.parse(section, &kind, options.clone()) {
+        report.serde_error(&path, &message, &options);
+        return None;
+    }
+    Some(ComponentTable {
+        kind,
+        inputs,
+        options,
     })
 }
 

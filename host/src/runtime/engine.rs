@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, EngineWeak};
 use super::bindings::{LogTransform, LogTransformPre};
 use super::cache::{self, CacheOutcome};
 use super::contract::{self, ContractInfo};
-use super::instance::PluginState;
+use super::host::PluginState;
 use super::PluginError;
 
 /// How often the engine's epoch advances; call deadlines are counted in these ticks.
@@ -47,6 +47,14 @@ impl PluginRuntime {
     /// A runtime whose compiled components are cached in `cache_dir` (none: no cache).
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<PluginRuntime> {
         Self::build(cache_dir, true)
+    }
+
+    /// The runtime of a pipeline with `data_dir`: compiled components are cached in
+    /// `DATA_DIR/plugin-cache` when it can be created.
+    pub fn for_data_dir(data_dir: &Path) -> anyhow::Result<PluginRuntime> {
+        let cache = data_dir.join("plugin-cache");
+        let cache = std::fs::create_dir_all(&cache).ok().map(|_| cache);
+        PluginRuntime::new(cache)
     }
 
     /// A runtime whose compiled code has no epoch checks, so call deadlines are never

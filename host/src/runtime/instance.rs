@@ -1,102 +1,21 @@
 //! [`PluginInstance`]: one sandboxed instance of a plugin in its own store, with a memory cap
-//! and a deadline on every call, and the host functions the contract imports.
+//! and a deadline on every call (the host functions it imports are in `host.rs`).
 //!
 //! Sandbox: the WASI context has no preopened directories, no sockets and no environment
 //! except the variables a pipeline grants by name; the plugin's stdout and stderr go nowhere.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::WasiCtx;
 
-use super::bindings::{Host, Level, LogTransform, WitBatch};
+use super::bindings::{LogTransform, WitBatch};
 use super::engine::{LoadedPlugin, EPOCH_TICK};
+use super::host::{MemoryCap, MetricRecorder, PluginHostContext, PluginState};
 use super::PluginError;
 use crate::event::LogBatch;
-use crate::telemetry::metrics::PluginMetric;
-use crate::telemetry::ComponentMetrics;
-
-/// What the host functions of one transform's instances share: the transform's metrics and
-/// the plugin metrics declared for it.
-#[derive(Debug)]
-pub struct PluginHostContext {
-    pub component: ComponentMetrics,
-    /// Declared metrics, by id (their index).
-    pub metrics: Vec<(String, PluginMetric)>,
-    /// When set, every metric name the plugin asks for gets an id (after the declared
-    /// ones) and its samples are recorded here rather than exported (`sluice plugin test`).
-    pub recorder: Option<Arc<MetricRecorder>>,
-}
-
-/// One sample a plugin emitted through `counter-add` or `histogram-observe`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricSample {
-    /// The name the plugin looked up with `metric-id`.
-    pub name: String,
-    /// `counter` or `histogram`.
-    pub kind: &'static str,
-    /// The label values it passed.
-    pub labels: Vec<String>,
-    pub value: f64,
-    pub trace_id: Option<String>,
-}
-
-/// Records the metrics a plugin emits without declaring them (see
-/// [`PluginHostContext::recorder`]).
-#[derive(Debug, Default)]
-pub struct MetricRecorder {
-    names: Mutex<Vec<String>>,
-    samples: Mutex<Vec<MetricSample>>,
-}
-
-impl MetricRecorder {
-    /// The samples recorded so far, in call order.
-    pub fn samples(&self) -> Vec<MetricSample> {
-        self.samples.lock().expect("metric recorder lock").clone()
-    }
-
-    fn id(&self, name: &str) -> usize {
-        let mut names = self.names.lock().expect("metric recorder lock");
-        match names.iter().position(|n| n == name) {
-            Some(i) => i,
-            None => {
-                names.push(name.to_owned());
-                names.len() - 1
-            }
-        }
-    }
-
-    fn record(
-        &self,
-        id: usize,
-        kind: &'static str,
-        labels: Vec<String>,
-        value: f64,
-        trace_id: Option<String>,
-    ) {
-        let Some(name) = self
-            .names
-            .lock()
-            .expect("metric recorder lock")
-            .get(id)
-            .cloned()
-        else {
-            return;
-        };
-        self.samples
-            .lock()
-            .expect("metric recorder lock")
-            .push(MetricSample {
-                name,
-                kind,
-                labels,
-                value,
-                trace_id,
-            });
-    }
-}
 
 /// Limits and grants for the instances of one transform.
 #[derive(Debug, Clone)]
@@ -109,130 +28,6 @@ pub struct InstanceSettings {
     pub memory_limit_mb: usize,
     /// Environment variables visible to the plugin.
     pub allow_env: Vec<String>,
-}
-
-/// Caps linear memory and remembers whether the cap was hit, so that the trap that follows
-/// can be reported as running out of memory.
-struct MemoryCap {
-    max_bytes: usize,
-    exceeded: bool,
-    /// Linear memory of every memory of the instance, in bytes, and its high mark.
-    total_bytes: usize,
-    peak_bytes: usize,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            self.exceeded = true;
-            wasmtime::bail!("memory limit of {} bytes reached", self.max_bytes);
-        }
-        self.total_bytes += desired.saturating_sub(current);
-        self.peak_bytes = self.peak_bytes.max(self.total_bytes);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
-    }
-}
-
-/// Messages a plugin may log per second before the host drops (and counts) the rest.
-const LOG_MESSAGES_PER_SECOND: u32 = 50;
-
-/// The data of one plugin store.
-pub struct PluginState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    memory: MemoryCap,
-    host: Arc<PluginHostContext>,
-    log_window: Instant,
-    log_count: u32,
-}
-
-impl WasiView for PluginState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl super::bindings::sluice::plugin::types::Host for PluginState {}
-
-impl Host for PluginState {
-    fn log(&mut self, level: Level, message: String) {
-        if self.log_window.elapsed() >= Duration::from_secs(1) {
-            self.log_window = Instant::now();
-            self.log_count = 0;
-        }
-        self.log_count += 1;
-        if self.log_count > LOG_MESSAGES_PER_SECOND {
-            self.host.component.plugin_log_dropped();
-            return;
-        }
-        let message = crate::event::prefix_within(&message, 1024);
-        let id = &self.host.component.id;
-        match level {
-            Level::Trace => tracing::trace!(component_id = %id, plugin_message = %message),
-            Level::Debug => tracing::debug!(component_id = %id, plugin_message = %message),
-            Level::Info => tracing::info!(component_id = %id, plugin_message = %message),
-            Level::Warn => tracing::warn!(component_id = %id, plugin_message = %message),
-            Level::Error => tracing::error!(component_id = %id, plugin_message = %message),
-        }
-    }
-
-    fn metric_id(&mut self, name: String) -> Option<u32> {
-        let declared = self.host.metrics.iter().position(|(n, _)| *n == name);
-        let recorded = || {
-            let recorder = self.host.recorder.as_ref()?;
-            Some(self.host.metrics.len() + recorder.id(&name))
-        };
-        declared.or_else(recorded).map(|i| i as u32)
-    }
-
-    fn counter_add(
-        &mut self,
-        metric: u32,
-        labels: Vec<String>,
-        value: f64,
-        trace_id: Option<String>,
-    ) {
-        let metric = metric as usize;
-        if let Some((_, m)) = self.host.metrics.get(metric) {
-            m.counter_add(&self.host.component.id, labels, value, trace_id);
-        } else if let Some(recorder) = &self.host.recorder {
-            let id = metric - self.host.metrics.len();
-            recorder.record(id, "counter", labels, value, trace_id);
-        }
-    }
-
-    fn histogram_observe(
-        &mut self,
-        metric: u32,
-        labels: Vec<String>,
-        value: f64,
-        trace_id: Option<String>,
-    ) {
-        let metric = metric as usize;
-        if let Some((_, m)) = self.host.metrics.get(metric) {
-            m.histogram_observe(&self.host.component.id, labels, value, trace_id);
-        } else if let Some(recorder) = &self.host.recorder {
-            let id = metric - self.host.metrics.len();
-            recorder.record(id, "histogram", labels, value, trace_id);
-        }
-    }
 }
 
 /// One running instance of a plugin. Not shared across threads: each worker owns one.

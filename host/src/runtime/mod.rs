@@ -10,12 +10,12 @@ mod bindings;
 pub mod cache;
 pub mod contract;
 mod engine;
+mod host;
 mod instance;
 
 pub use engine::{LoadedPlugin, PluginRuntime};
-pub use instance::{
-    InstanceSettings, MetricRecorder, MetricSample, PluginHostContext, PluginInstance,
-};
+pub use host::{MetricRecorder, MetricSample, PluginHostContext};
+pub use instance::{InstanceSettings, PluginInstance};
 
 /// Why loading, starting or calling a plugin failed.
 #[derive(Debug, thiserror::Error)]

@@ -2,16 +2,48 @@
 //! `fsync = true`, syncing) every batch before acknowledging it. The file is reopened when
 //! it disappears (moved away by logrotate).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use futures::future::BoxFuture;
+use serde::Deserialize;
 use tokio::fs::{File, OpenOptions};
 use tokio::io::AsyncWriteExt;
 
+use super::Sink;
 use crate::channel::Input;
-use crate::config::FileSinkConfig;
-use crate::encode;
+use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
+use crate::encode::{self, Encoding};
 use crate::event::{settle, AckStatus};
 use crate::telemetry::{events, ComponentMetrics};
+
+/// `type = "file"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// fsync after every batch before acknowledging it.
+    #[serde(default)]
+    pub fsync: bool,
+}
+
+
+impl ComponentConfig<dyn Sink> for FileSinkConfig {
+    fn check(mut self, ctx: &CheckContext<'_>) -> Result<Box<dyn Sink>, CheckErrors> {
+        self.path = ctx.resolve(&self.path);
+        if self.path.is_dir() {
+            return Err(CheckError::at("path", format!("`{}` is a directory", self.path.display())).into());
+        }
+        Ok(Box::new(self))
+    }
+}
+
+impl Sink for FileSinkConfig {
+    fn run(self: Box<Self>, input: Input, metrics: ComponentMetrics) -> BoxFuture<'static, ()> {
+        Box::pin(run(*self, input, metrics))
+    }
+}
 
 async fn open(path: &Path) -> std::io::Result<File> {
     if let Some(dir) = path.parent() {

@@ -1,12 +1,36 @@
 //! The `stdout` sink: writes each record to standard output, raw or as JSON.
 
+use futures::future::BoxFuture;
+use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
+use super::Sink;
 use crate::channel::Input;
-use crate::config::StdoutSinkConfig;
-use crate::encode;
+use crate::component::{CheckContext, CheckErrors, ComponentConfig};
+use crate::encode::{self, Encoding};
 use crate::event::{settle, AckStatus};
 use crate::telemetry::{events, ComponentMetrics};
+
+/// `type = "stdout"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutSinkConfig {
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+
+impl ComponentConfig<dyn Sink> for StdoutSinkConfig {
+    fn check(self, _: &CheckContext<'_>) -> Result<Box<dyn Sink>, CheckErrors> {
+        Ok(Box::new(self))
+    }
+}
+
+impl Sink for StdoutSinkConfig {
+    fn run(self: Box<Self>, input: Input, metrics: ComponentMetrics) -> BoxFuture<'static, ()> {
+        Box::pin(run(*self, input, metrics))
+    }
+}
 
 /// Writes every batch and flushes it before acknowledging.
 pub async fn run(config: StdoutSinkConfig, mut input: Input, metrics: ComponentMetrics) {

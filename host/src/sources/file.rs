@@ -26,12 +26,116 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
 
 use super::checkpoint::{identity, Checkpoints, Position, Snapshot};
-use super::{label_set, LabelKey, LineBatcher, SourceContext};
-use crate::config::{FileSourceConfig, ReadFrom};
-use crate::event::Ack;
+use super::{
+    default_max_line_bytes, BatchConfig, BuiltSource, LabelKey, LineBatcher, Source,
+    SourceContext,
+};
+use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
+use crate::event::{label_set, Ack};
 use crate::telemetry::events;
+
+/// Where a file source starts in a file it has not read before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    Beginning,
+    End,
+}
+
+/// `type = "file"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// Glob patterns of files to read.
+    pub include: Vec<String>,
+    /// Glob patterns of files to skip.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Where to start in a newly found file.
+    #[serde(default = "default_read_from")]
+    pub read_from: ReadFrom,
+    /// Stop once every file has been read to its end (a one-shot import) instead of
+    /// following appends.
+    #[serde(default)]
+    pub stop_at_eof: bool,
+    /// Remember read positions in `DATA_DIR/checkpoints/NAME.json` once delivered, and
+    /// resume from them after a restart. With false every run starts at `read_from`.
+    #[serde(default = "yes")]
+    pub checkpoint: bool,
+    /// How often to look for appended data and new files, in milliseconds.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// After a followed file is renamed or deleted (rotation), how long it is still read
+    /// once it stops growing, for writers that have not reopened the path yet, in
+    /// milliseconds. The new file at the path is read from its start meanwhile.
+    #[serde(default = "default_rotate_wait_ms")]
+    pub rotate_wait_ms: u64,
+    /// Static labels for every record (the `filename` label is added unless disabled).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Add a `filename` label with the file's path.
+    #[serde(default = "yes")]
+    pub filename_label: bool,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+fn default_read_from() -> ReadFrom {
+    ReadFrom::Beginning
+}
+fn default_poll_ms() -> u64 {
+    250
+}
+fn default_rotate_wait_ms() -> u64 {
+    5000
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl ComponentConfig<dyn Source> for FileSourceConfig {
+    fn check(mut self, ctx: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {
+        let mut errors = Vec::new();
+        if self.include.is_empty() {
+            errors.push(CheckError::at("include", "needs at least one glob pattern"));
+        }
+        for (key, patterns) in [("include", &mut self.include), ("exclude", &mut self.exclude)] {
+            for (i, pattern) in patterns.iter_mut().enumerate() {
+                *pattern = ctx
+                    .resolve(Path::new(pattern.as_str()))
+                    .to_string_lossy()
+                    .into_owned();
+                let bad = glob::Pattern::new(pattern)
+                    .err()
+                    .map(|e| e.to_string())
+                    .or_else(|| Glob::new(pattern).err().map(|e| e.to_string()));
+                if let Some(e) = bad {
+                    errors.push(CheckError::at(&format!("{key}.{i}"), format!("not a valid glob: {e}")));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(Box::new(self))
+        } else {
+            Err(CheckErrors(errors))
+        }
+    }
+}
+
+impl Source for FileSourceConfig {
+    fn start(self: Box<Self>, ctx: SourceContext) -> BuiltSource {
+        BuiltSource {
+            task: Some(Box::pin(run(*self, ctx))),
+            route: None,
+        }
+    }
+}
 
 /// How much one file may be read in one round before the others get a turn.
 const READ_CHUNK: usize = 256 * 1024;

@@ -15,11 +15,66 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use super::push::{self, Delivery};
-use super::{label_set, SourceContext};
-use crate::config::HttpSourceConfig;
-use crate::event::{now_ns, LogBatch};
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::push::{self, default_ack_timeout, default_max_body, Delivery};
+use super::{default_max_line_bytes, BuiltSource, Source, SourceContext};
+use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
+use crate::event::{label_set, now_ns, LogBatch};
 use crate::telemetry::events;
+
+/// `type = "http"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSourceConfig {
+    /// The route on the API server.
+    #[serde(default = "default_http_path")]
+    pub path: String,
+    /// When set, requests must carry `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Take the record's line from this field of each JSON object instead of the whole
+    /// object.
+    #[serde(default)]
+    pub message_field: Option<String>,
+    /// Static labels for every record.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Larger bodies get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// How long a request waits for its records to be delivered before it gets 503.
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout_secs: u64,
+}
+
+fn default_http_path() -> String {
+    "/ingest".into()
+}
+
+impl ComponentConfig<dyn Source> for HttpSourceConfig {
+    fn check(self, _: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {
+        push::check_route_path(&self.path).map_err(|e| CheckError::at("path", e))?;
+        Ok(Box::new(self))
+    }
+}
+
+impl Source for HttpSourceConfig {
+    fn push_path(&self) -> Option<&str> {
+        Some(&self.path)
+    }
+
+    fn start(self: Box<Self>, ctx: SourceContext) -> BuiltSource {
+        BuiltSource {
+            task: None,
+            route: Some(route(*self, ctx)),
+        }
+    }
+}
 
 struct HttpSource {
     config: HttpSourceConfig,
@@ -176,7 +231,7 @@ fn decode(src: &HttpSource, content_type: &str, body: &[u8]) -> Result<LogBatch,
         _ => {
             let text = String::from_utf8_lossy(body);
             if matches!(text, std::borrow::Cow::Owned(_)) {
-                src.ctx.metrics.repaired("invalid_utf8");
+                events::lines_repaired(&src.ctx.metrics, "invalid_utf8", 1, "invalid UTF-8 replaced with U+FFFD");
             }
             for line in text.lines() {
                 if !line.is_empty() {

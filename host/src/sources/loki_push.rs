@@ -20,12 +20,79 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use super::push::{self, Delivery};
-use super::{label_set, SourceContext};
-use crate::config::LokiPushSourceConfig;
-use crate::event::{overlay_labels, Label, LogBatch};
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::push::{self, default_ack_timeout, default_max_body, Delivery};
+use super::{default_max_line_bytes, BuiltSource, Source, SourceContext};
+use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
+use crate::event::{label_set, overlay_labels, Label, LogBatch};
 use crate::loki::{json, labels, proto};
 use crate::telemetry::events;
+
+/// `type = "loki_push"`: serves Loki's push API on the API server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LokiPushSourceConfig {
+    /// The route on the API server.
+    #[serde(default = "default_loki_push_path")]
+    pub path: String,
+    /// When set, requests must carry `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Keep the request's `X-Scope-OrgID` as this label (a `__`-prefixed name passes it to a
+    /// `loki` sink's `tenant_label` without it becoming a stream label in Loki).
+    #[serde(default)]
+    pub tenant_label: Option<String>,
+    /// Labels added to every record (a pushed label of the same name wins).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Larger bodies (as sent, compressed) get 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Bodies that decompress to more get 413.
+    #[serde(default = "default_max_decompressed")]
+    pub max_decompressed_bytes: usize,
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// How long a request may wait for room in the pipeline before it gets 429.
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout_ms: u64,
+    /// How long a request waits for its records to be delivered before it gets 503.
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout_secs: u64,
+}
+
+fn default_loki_push_path() -> String {
+    crate::loki::PUSH_PATH.into()
+}
+fn default_max_decompressed() -> usize {
+    100 << 20
+}
+fn default_queue_timeout() -> u64 {
+    1000
+}
+
+impl ComponentConfig<dyn Source> for LokiPushSourceConfig {
+    fn check(self, _: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {
+        push::check_route_path(&self.path).map_err(|e| CheckError::at("path", e))?;
+        Ok(Box::new(self))
+    }
+}
+
+impl Source for LokiPushSourceConfig {
+    fn push_path(&self) -> Option<&str> {
+        Some(&self.path)
+    }
+
+    fn start(self: Box<Self>, ctx: SourceContext) -> BuiltSource {
+        BuiltSource {
+            task: None,
+            route: Some(route(*self, ctx)),
+        }
+    }
+}
 
 struct LokiPush {
     config: LokiPushSourceConfig,
@@ -230,7 +297,7 @@ fn to_batch(
             let line = match String::from_utf8(entry.line) {
                 Ok(line) => line,
                 Err(e) => {
-                    src.ctx.metrics.repaired("invalid_utf8");
+                    events::lines_repaired(&src.ctx.metrics, "invalid_utf8", 1, "invalid UTF-8 replaced with U+FFFD");
                     String::from_utf8_lossy(e.as_bytes()).into_owned()
                 }
             };

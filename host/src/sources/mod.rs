@@ -1,27 +1,45 @@
-//! Sources: where records enter a pipeline. One module per `type`; each turns its input into
-//! [`LogBatch`]es with a [`LineBatcher`] and hands them to its [`Fanout`].
+//! Sources: where records enter a pipeline. One module per `type`, holding its config
+//! struct, its check and its run loop; each turns its input into [`LogBatch`]es with a
+//! [`LineBatcher`] and hands them to its [`Fanout`].
 //!
-//! Adding a source: a module here, a variant in `config::SourceConfig`, a line in
-//! [`build`]. A push source returns an HTTP route instead of (or besides) a task; the
-//! server mounts it, so the server never names a source.
+//! Adding a source: a module here whose config implements `ComponentConfig<dyn Source>`,
+//! and its line in [`KINDS`]. A push source returns an HTTP route instead of (or besides) a
+//! task; the server mounts it, so the server never names a source.
 
 pub mod checkpoint;
-pub mod file;
-pub mod http;
-pub mod loki_push;
 pub mod push;
-pub mod stdin;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::Fanout;
-use crate::config::{BatchConfig, SourceConfig};
 use crate::event::{Label, LogBatch};
 use crate::telemetry::ComponentMetrics;
+
+/// A checked source, ready to start.
+pub trait Source: Send {
+    /// The route a push source serves on the API server (checked against the server's own
+    /// routes and the other sources' before anything runs).
+    fn push_path(&self) -> Option<&str> {
+        None
+    }
+
+    /// Starts the source: a task to run, a route to mount, or both.
+    fn start(self: Box<Self>, ctx: SourceContext) -> BuiltSource;
+}
+
+crate::component::registry! {
+    /// Every source kind, by its `type` name.
+    pub static KINDS: [dyn Source] = {
+        stdin::StdinSourceConfig,
+        file::FileSourceConfig,
+        http::HttpSourceConfig,
+        loki_push::LokiPushSourceConfig,
+    }
+}
 
 /// What a source needs at run time.
 pub struct SourceContext {
@@ -40,31 +58,42 @@ pub struct BuiltSource {
     pub route: Option<axum::Router>,
 }
 
-/// Builds the source `config` with its context.
-pub fn build(config: &SourceConfig, ctx: SourceContext) -> BuiltSource {
-    match config {
-        SourceConfig::Stdin(c) => BuiltSource {
-            task: Some(Box::pin(stdin::run(c.clone(), ctx))),
-            route: None,
-        },
-        SourceConfig::File(c) => BuiltSource {
-            task: Some(Box::pin(file::run(c.clone(), ctx))),
-            route: None,
-        },
-        SourceConfig::Http(c) => BuiltSource {
-            task: None,
-            route: Some(http::route(c.clone(), ctx)),
-        },
-        SourceConfig::LokiPush(c) => BuiltSource {
-            task: None,
-            route: Some(loki_push::route(c.clone(), ctx)),
-        },
+/// How a source cuts its input into batches.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Most records in one batch.
+    #[serde(default = "default_batch_records")]
+    pub max_records: usize,
+    /// Most line bytes in one batch.
+    #[serde(default = "default_batch_bytes")]
+    pub max_bytes: usize,
+    /// Longest a record waits for its batch to fill, in milliseconds.
+    #[serde(default = "default_batch_wait")]
+    pub timeout_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_records: default_batch_records(),
+            max_bytes: default_batch_bytes(),
+            timeout_ms: default_batch_wait(),
+        }
     }
 }
 
-/// Static labels of a source as a sorted label set.
-pub fn label_set(labels: &BTreeMap<String, String>) -> Vec<Label> {
-    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+fn default_batch_records() -> usize {
+    1024
+}
+fn default_batch_bytes() -> usize {
+    1 << 20
+}
+fn default_batch_wait() -> u64 {
+    100
+}
+pub(crate) fn default_max_line_bytes() -> usize {
+    256 * 1024
 }
 
 /// Accumulates lines into a batch until it is full by records or bytes, or old enough.
@@ -124,7 +153,12 @@ impl LineBatcher {
         let truncated = raw.len() > self.max_line_bytes;
         if truncated {
             raw = &raw[..self.max_line_bytes];
-            self.metrics.repaired("truncated");
+            crate::telemetry::events::lines_repaired(
+                &self.metrics,
+                "truncated",
+                1,
+                "a line over max_line_bytes was cut",
+            );
         }
         match std::str::from_utf8(raw) {
             Ok(line) => self.push_str(line, labels),
@@ -134,7 +168,12 @@ impl LineBatcher {
                 self.push_str(line, labels)
             }
             Err(_) => {
-                self.metrics.repaired("invalid_utf8");
+                crate::telemetry::events::lines_repaired(
+                    &self.metrics,
+                    "invalid_utf8",
+                    1,
+                    "invalid UTF-8 replaced with U+FFFD",
+                );
                 let line = String::from_utf8_lossy(raw).into_owned();
                 self.push_str(&line, labels)
             }

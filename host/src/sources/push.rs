@@ -12,6 +12,36 @@ use crate::channel::Fanout;
 use crate::event::{Ack, AckStatus, LogBatch};
 use crate::telemetry::ComponentMetrics;
 
+/// Larger bodies get 413 (both push sources' default `max_body_bytes`).
+pub(crate) fn default_max_body() -> usize {
+    10 << 20
+}
+
+/// How long a request waits for its records' delivery (default `ack_timeout_secs`).
+pub(crate) fn default_ack_timeout() -> u64 {
+    30
+}
+
+/// The routes the API server serves itself.
+const SERVER_ROUTES: [&str; 4] = ["/metrics", "/healthz", "/ready", "/-/reload"];
+
+/// Checks a push source's `path`: a literal route (no parameters or wildcards, which the
+/// router would read as patterns) that is not one of the server's own.
+pub fn check_route_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must start with `/`"));
+    }
+    if path.contains(['{', '}', '*']) || path.split('/').any(|s| s.starts_with(':')) {
+        return Err(format!(
+            "`{path}` must be a plain route, without `{{...}}`, `*` or `:` segments"
+        ));
+    }
+    if SERVER_ROUTES.contains(&path) {
+        return Err(format!("`{path}` is one of the API server's own routes"));
+    }
+    Ok(())
+}
+
 /// True when `token` is not required, or the request carries `Authorization: Bearer
 /// <token>` (compared in constant time).
 pub fn bearer_ok(headers: &HeaderMap, token: Option<&str>) -> bool {
@@ -33,7 +63,12 @@ pub fn cut_line<'a>(line: &'a str, max: usize, metrics: &ComponentMetrics) -> &'
     if line.len() <= max {
         return line;
     }
-    metrics.repaired("truncated");
+    crate::telemetry::events::lines_repaired(
+        metrics,
+        "truncated",
+        1,
+        "a line over max_line_bytes was cut",
+    );
     crate::event::prefix_within(line, max)
 }
 
@@ -96,5 +131,26 @@ mod tests {
         assert!(!bearer_ok(&h, Some("s3cre")));
         h.insert(header::AUTHORIZATION, "Basic s3cret".parse().unwrap());
         assert!(!bearer_ok(&h, Some("s3cret")));
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::check_route_path;
+
+    #[test]
+    fn push_paths_are_plain_routes_of_their_own() {
+        assert!(check_route_path("/ingest").is_ok());
+        assert!(check_route_path("/loki/api/v1/push").is_ok());
+        for bad in [
+            "ingest",
+            "/x/{id}",
+            "/x/*rest",
+            "/x/:id",
+            "/metrics",
+            "/-/reload",
+        ] {
+            assert!(check_route_path(bad).is_err(), "{bad}");
+        }
     }
 }

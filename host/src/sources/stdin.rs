@@ -1,11 +1,44 @@
 //! The `stdin` source: one record per line of standard input, until end of input or
 //! shutdown. Runs on a blocking thread.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 
-use super::{label_set, LineBatcher, SourceContext};
-use crate::config::StdinSourceConfig;
+use serde::Deserialize;
+
+use super::{default_max_line_bytes, BatchConfig, BuiltSource, LineBatcher, Source, SourceContext};
+use crate::component::{CheckContext, CheckErrors, ComponentConfig};
+use crate::event::label_set;
 use crate::telemetry::events;
+
+/// `type = "stdin"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinSourceConfig {
+    /// Static labels for every record.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Longer lines are truncated (and counted).
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+impl ComponentConfig<dyn Source> for StdinSourceConfig {
+    fn check(self, _: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {
+        Ok(Box::new(self))
+    }
+}
+
+impl Source for StdinSourceConfig {
+    fn start(self: Box<Self>, ctx: SourceContext) -> BuiltSource {
+        BuiltSource {
+            task: Some(Box::pin(run(*self, ctx))),
+            route: None,
+        }
+    }
+}
 
 /// Reads standard input until it ends or the collector shuts down.
 pub async fn run(config: StdinSourceConfig, ctx: SourceContext) {

@@ -27,3 +27,55 @@ pub fn component_error(m: &ComponentMetrics, kind: &str, detail: &str) {
     m.error(kind);
     tracing::warn!(component_id = %m.id, kind, detail, "component error");
 }
+
+/// Lines were repaired rather than dropped (`truncated`, `invalid_utf8`): counted one by
+/// one, logged at most once per component and reason every [`REPEAT_LOG_EVERY`] so that a
+/// stream of bad lines cannot flood the log.
+pub fn lines_repaired(m: &ComponentMetrics, reason: &'static str, lines: usize, detail: &str) {
+    m.repaired(reason, lines);
+    if first_in_window(&m.id, reason) {
+        tracing::warn!(
+            component_id = %m.id,
+            reason,
+            lines,
+            detail,
+            "lines repaired, not dropped (each is counted; repeats are logged again after a pause)"
+        );
+    }
+}
+
+/// A plugin logged more than its share; the rest of its messages this second were dropped.
+pub fn plugin_logs_dropped(m: &ComponentMetrics) {
+    m.plugin_log_dropped();
+    if first_in_window(&m.id, "plugin_log_dropped") {
+        tracing::warn!(
+            component_id = %m.id,
+            "the plugin logs too much; messages over the limit are dropped and counted"
+        );
+    }
+}
+
+/// How often a repeated event is logged again per component and reason.
+pub const REPEAT_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// True when the event `(component, reason)` was not logged within [`REPEAT_LOG_EVERY`].
+fn first_in_window(component: &str, reason: &'static str) -> bool {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Instant;
+    static LAST: Mutex<Option<HashMap<(String, &'static str), Instant>>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let last = last.get_or_insert_with(HashMap::new);
+    let now = Instant::now();
+    match last.get_mut(&(component.to_string(), reason)) {
+        Some(at) if now.duration_since(*at) < REPEAT_LOG_EVERY => false,
+        Some(at) => {
+            *at = now;
+            true
+        }
+        None => {
+            last.insert((component.to_string(), reason), now);
+            true
+        }
+    }
+}

@@ -11,6 +11,33 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use serde::Deserialize;
+
+/// A metric a plugin may emit, declared in the pipeline (`[[transforms.NAME.metrics]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricDecl {
+    /// Metric name as exposed (counters get `_total` appended by OpenMetrics if missing).
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: MetricKind,
+    #[serde(default)]
+    pub help: String,
+    /// Label names, in the order the plugin passes their values.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Histogram bucket upper bounds.
+    #[serde(default)]
+    pub buckets: Vec<f64>,
+}
+
+/// Kinds of plugin-declared metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Counter,
+    Histogram,
+}
 
 /// Labels of every per-component metric.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -147,11 +174,11 @@ impl ComponentMetrics {
     }
 
     /// Counts a line kept but changed on the way in (`invalid_utf8`, `truncated`).
-    pub fn repaired(&self, reason: &str) {
+    pub fn repaired(&self, reason: &str, lines: usize) {
         self.core
             .repaired_lines
             .get_or_create(&self.reason(reason))
-            .inc();
+            .inc_by(lines as u64);
     }
 
     /// The gauge of this component's input channel depth (batches waiting).
@@ -362,11 +389,8 @@ pub struct Telemetry {
     registry: Arc<RwLock<Registry>>,
     core: CoreMetrics,
     /// Plugin-declared metrics by name: two transforms may share one declaration.
-    plugin_metrics: Arc<
-        std::sync::Mutex<
-            std::collections::HashMap<String, (crate::config::MetricDecl, PluginMetric)>,
-        >,
-    >,
+    plugin_metrics:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, (MetricDecl, PluginMetric)>>>,
 }
 
 impl Default for Telemetry {
@@ -544,7 +568,7 @@ impl Telemetry {
     /// Registers a plugin-declared metric (without prefix) and returns its handle. A name
     /// declared again with the same kind and labels shares the first registration; any
     /// other redeclaration is an error.
-    pub fn plugin_metric(&self, decl: &crate::config::MetricDecl) -> Result<PluginMetric, String> {
+    pub fn plugin_metric(&self, decl: &MetricDecl) -> Result<PluginMetric, String> {
         let name = decl.name.strip_suffix("_total").unwrap_or(&decl.name);
         let valid = name.chars().enumerate().all(|(i, c)| {
             c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
@@ -577,10 +601,10 @@ impl Telemetry {
         Ok(metric)
     }
 
-    fn register_plugin_metric(&self, name: &str, decl: &crate::config::MetricDecl) -> PluginMetric {
+    fn register_plugin_metric(&self, name: &str, decl: &MetricDecl) -> PluginMetric {
         let mut registry = self.registry.write().expect("metrics registry lock");
         match decl.kind {
-            crate::config::MetricKind::Counter => {
+            MetricKind::Counter => {
                 let family = Family::default();
                 registry.register(name, decl.help.clone(), family.clone());
                 PluginMetric::Counter {
@@ -588,7 +612,7 @@ impl Telemetry {
                     family,
                 }
             }
-            crate::config::MetricKind::Histogram => {
+            MetricKind::Histogram => {
                 let buckets = if decl.buckets.is_empty() {
                     vec![
                         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

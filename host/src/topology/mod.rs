@@ -4,29 +4,108 @@
 //! transforms to sinks, within `shutdown_timeout_secs`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::{channel, Fanout, Input, Output};
-use crate::config::{ConfigErrors, Graph, LoadedConfig, TransformConfig};
+use crate::component::{self, CheckContext, CheckErrors, Kind};
+use crate::config::{
+    ComponentTable, ConfigError, ConfigErrors, Graph, LoadedConfig, NodeKind, Schema,
+};
 use crate::runtime::PluginRuntime;
-use crate::sources::{self, SourceContext};
+use crate::server::{self, ReloadSender};
+use crate::sinks::{self, Sink};
+use crate::sources::{self, Source, SourceContext};
 use crate::telemetry::Telemetry;
-use crate::transforms::wasm::{run_chain, WasmTransform};
-use crate::{server, sinks};
+use crate::transforms::{self, run_chain, Transform};
 
-/// The plugin runtime for a config: compiled components are cached under `data_dir` when
-/// it can be created.
-pub fn plugin_runtime(data_dir: &Path) -> anyhow::Result<PluginRuntime> {
-    let cache = data_dir.join("plugin-cache");
-    let cache = std::fs::create_dir_all(&cache).ok().map(|_| cache);
-    PluginRuntime::new(cache)
+/// The component registries (`sources::KINDS`, `transforms::KINDS`, `sinks::KINDS`) as the
+/// schema config loading checks each component's table against.
+pub struct Registry;
+
+/// The one schema of this build.
+pub static SCHEMA: Registry = Registry;
+
+impl Schema for Registry {
+    fn kinds(&self, section: NodeKind) -> Vec<&'static str> {
+        match section {
+            NodeKind::Source => sources::KINDS.iter().map(|k| k.name).collect(),
+            NodeKind::Transform => transforms::KINDS.iter().map(|k| k.name).collect(),
+            NodeKind::Sink => sinks::KINDS.iter().map(|k| k.name).collect(),
+        }
+    }
+
+    fn parse(&self, section: NodeKind, kind: &str, options: toml::Value) -> Result<(), String> {
+        let parsed = match section {
+            NodeKind::Source => component::find(sources::KINDS, kind).map(|k| k.parse(options)),
+            NodeKind::Transform => {
+                component::find(transforms::KINDS, kind).map(|k| k.parse(options))
+            }
+            NodeKind::Sink => component::find(sinks::KINDS, kind).map(|k| k.parse(options)),
+        };
+        parsed.unwrap_or_else(|| Err(format!("unknown variant `{kind}`")))
+    }
+}
+
+/// Reads and checks the pipeline file at `path` against this build's component kinds.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    crate::config::load(path, &SCHEMA)
+}
+
+/// What checking one section needs: the loaded file and everything a check may use.
+struct Checker<'a> {
+    loaded: &'a LoadedConfig,
+    base_dir: PathBuf,
+    runtime: &'a PluginRuntime,
+    telemetry: &'a Telemetry,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    /// Checks every component of `section` with its kind from `kinds`.
+    fn section<B: ?Sized>(
+        &mut self,
+        section: NodeKind,
+        tables: &BTreeMap<String, ComponentTable>,
+        kinds: &[Kind<B>],
+    ) -> BTreeMap<String, Box<B>> {
+        let mut built = BTreeMap::new();
+        for (name, table) in tables {
+            let ctx = CheckContext {
+                name,
+                base_dir: &self.base_dir,
+                data_dir: &self.loaded.config.data_dir,
+                telemetry: self.telemetry,
+                runtime: self.runtime,
+            };
+            let Some(kind) = component::find(kinds, &table.kind) else {
+                // Loading refused unknown kinds already.
+                self.errors.push(self.loaded.error_at(
+                    &[section.section(), name, "type"],
+                    &format!("unknown variant `{}`", table.kind),
+                ));
+                continue;
+            };
+            match kind.check(table.options.clone(), &ctx) {
+                Ok(component) => {
+                    built.insert(name.clone(), component);
+                }
+                Err(CheckErrors(errors)) => {
+                    for e in errors {
+                        let mut path = vec![section.section(), name.as_str()];
+                        path.extend(e.key.split('.').filter(|k| !k.is_empty()));
+                        self.errors.push(self.loaded.error_at(&path, &e.message));
+                    }
+                }
+            }
+        }
+        built
+    }
 }
 
 /// Loads every plugin and starts one instance of each; all failures are reported, each
@@ -35,31 +114,36 @@ pub fn build_transforms(
     loaded: &LoadedConfig,
     runtime: &PluginRuntime,
     telemetry: &Telemetry,
-) -> Result<BTreeMap<String, WasmTransform>, ConfigErrors> {
-    let mut built = BTreeMap::new();
-    let mut errors = Vec::new();
-    for (name, config) in &loaded.config.transforms {
-        let TransformConfig::Wasm(wasm) = config;
-        match WasmTransform::build(name, wasm, runtime, telemetry, &loaded.config.data_dir) {
-            Ok(t) => {
-                built.insert(name.clone(), t);
-            }
-            Err(e) => errors.push(loaded.error_at(&["transforms", name, e.key], &e.error)),
-        }
-    }
-    if errors.is_empty() {
+) -> Result<BTreeMap<String, Box<dyn Transform>>, ConfigErrors> {
+    let mut checker = Checker {
+        loaded,
+        base_dir: loaded.base_dir(),
+        runtime,
+        telemetry,
+        errors: Vec::new(),
+    };
+    let built = checker.section(
+        NodeKind::Transform,
+        &loaded.config.transforms,
+        transforms::KINDS,
+    );
+    if checker.errors.is_empty() {
         Ok(built)
     } else {
-        Err(ConfigErrors(errors))
+        Err(ConfigErrors(checker.errors))
     }
 }
 
-/// A pipeline whose plugins are loaded and initialised: everything about a config that can
-/// fail before it runs has been checked. A reload prepares the new pipeline while the old
-/// one still runs, then runs what it prepared (each plugin initialised once).
+/// A pipeline whose every component was checked and built: what can fail about a config
+/// before it runs has failed here (plugins loaded and initialised, sink clients built,
+/// globs and routes checked). `sluice validate`, the reload check and `sluice run` all go
+/// through [`prepare`]; a reload prepares the new pipeline while the old one still runs,
+/// then runs what it prepared (each plugin initialised once).
 pub struct Prepared {
     loaded: LoadedConfig,
-    transforms: BTreeMap<String, WasmTransform>,
+    sources: BTreeMap<String, Box<dyn Source>>,
+    transforms: BTreeMap<String, Box<dyn Transform>>,
+    sinks: BTreeMap<String, Box<dyn Sink>>,
 }
 
 impl Prepared {
@@ -67,17 +151,69 @@ impl Prepared {
     pub fn loaded(&self) -> &LoadedConfig {
         &self.loaded
     }
+
+    /// The files whose change should reload the pipeline: its config file and every file
+    /// a component names for that (plugins).
+    pub fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.loaded.file.clone()];
+        for t in self.transforms.values() {
+            files.extend(t.watched_files());
+        }
+        files
+    }
 }
 
-/// Creates `data_dir` and loads and initialises every plugin of `loaded`.
-pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> anyhow::Result<Prepared> {
+/// Creates `data_dir` and checks every component of `loaded` (loading and initialising
+/// plugins); every failure is reported, located at its key.
+pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> Result<Prepared, ConfigErrors> {
     let data_dir = &loaded.config.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data_dir `{}`", data_dir.display()))?;
-    let runtime = plugin_runtime(data_dir)?;
-    let transforms =
-        build_transforms(&loaded, &runtime, telemetry).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Prepared { loaded, transforms })
+    if let Err(e) = std::fs::create_dir_all(data_dir) {
+        let message = format!("cannot create `{}`: {e}", data_dir.display());
+        return Err(ConfigErrors(vec![loaded.error_at(&["data_dir"], &message)]));
+    }
+    let runtime = PluginRuntime::for_data_dir(data_dir)
+        .map_err(|e| ConfigErrors(vec![loaded.error_at(&[], &format!("{e:#}"))]))?;
+    let mut checker = Checker {
+        loaded: &loaded,
+        base_dir: loaded.base_dir(),
+        runtime: &runtime,
+        telemetry,
+        errors: Vec::new(),
+    };
+    let config = &loaded.config;
+    let sources = checker.section(NodeKind::Source, &config.sources, sources::KINDS);
+    let transforms = checker.section(NodeKind::Transform, &config.transforms, transforms::KINDS);
+    let sinks = checker.section(NodeKind::Sink, &config.sinks, sinks::KINDS);
+
+    // What no single component can see: push routes against each other and the server.
+    let mut routes: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, source) in &sources {
+        let Some(path) = source.push_path() else {
+            continue;
+        };
+        if !config.api.enabled {
+            checker.errors.push(loaded.error_at(
+                &["sources", name],
+                "a push source needs the API server, but `[api] enabled = false`",
+            ));
+        }
+        if let Some(other) = routes.insert(path, name) {
+            checker.errors.push(loaded.error_at(
+                &["sources", name, "path"],
+                &format!("`{path}` is also the path of source `{other}`"),
+            ));
+        }
+    }
+    let errors = std::mem::take(&mut checker.errors);
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Ok(Prepared {
+        loaded,
+        sources,
+        transforms,
+        sinks,
+    })
 }
 
 /// Runs the pipeline until `shutdown` is cancelled or every source has finished, then
@@ -88,11 +224,13 @@ pub async fn run(
     prepared: Prepared,
     shutdown: CancellationToken,
     telemetry: Telemetry,
-    reload: Option<crate::reload::ReloadSender>,
+    reload: Option<ReloadSender>,
 ) -> anyhow::Result<()> {
     let Prepared {
         loaded,
+        sources,
         mut transforms,
+        sinks,
     } = prepared;
     let config = &loaded.config;
     let graph = Graph::of(config);
@@ -124,17 +262,14 @@ pub async fn run(
 
     let mut downstream = JoinSet::new();
     let mut sink_metrics = Vec::new();
-    for (name, sink) in &config.sinks {
-        let input = inputs.remove(name).expect("a channel per sink");
-        let metrics = telemetry.component(name, "sink");
+    for (name, sink) in sinks {
+        let input = inputs.remove(&name).expect("a channel per sink");
+        let metrics = telemetry.component(&name, "sink");
         sink_metrics.push(metrics.clone());
-        let task = sinks::build(sink, input, metrics)
-            .map_err(|e| loaded.error_at(&["sinks", name], &e))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        downstream.spawn(task);
+        downstream.spawn(sink.run(input, metrics));
     }
     for chain in &chains {
-        let stages: Vec<WasmTransform> = chain
+        let stages: Vec<Box<dyn Transform>> = chain
             .iter()
             .map(|name| transforms.remove(name).expect("built above"))
             .collect();
@@ -146,17 +281,14 @@ pub async fn run(
     let source_stop = CancellationToken::new();
     let mut source_tasks = JoinSet::new();
     let mut routes = Vec::new();
-    for (name, source) in &config.sources {
-        let built = sources::build(
-            source,
-            SourceContext {
-                name: name.clone(),
-                metrics: telemetry.component(name, "source"),
-                out: fanout(name),
-                shutdown: source_stop.clone(),
-                data_dir: config.data_dir.clone(),
-            },
-        );
+    for (name, source) in sources {
+        let built = source.start(SourceContext {
+            metrics: telemetry.component(&name, "source"),
+            out: fanout(&name),
+            shutdown: source_stop.clone(),
+            data_dir: config.data_dir.clone(),
+            name,
+        });
         if let Some(task) = built.task {
             source_tasks.spawn(task);
         }
@@ -182,11 +314,7 @@ pub async fn run(
         .await?;
         Some(task)
     } else {
-        anyhow::ensure!(
-            !has_push_routes,
-            "a push source needs the API server, but `[api] enabled = false`"
-        );
-        None
+        None // `prepare` refused push sources without the server
     };
     ready.store(true, Ordering::Release);
     tracing::info!(

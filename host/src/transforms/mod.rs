@@ -1,7 +1,154 @@
 //! Transforms: components between sources and sinks. Only `wasm` (a plugin) for now;
 //! built-ins are added here only for what a plugin cannot do.
 //!
-//! Adding a transform: a module here, a variant in `config::TransformConfig`, a line in the
-//! topology's builder.
+//! A checked transform is a pool of workers ([`Transform`]), each a [`Stage`] that turns a
+//! batch into a batch on a worker thread; [`run_chain`] runs a straight line of them fused.
+//!
+//! Adding a transform: a module here whose config implements
+//! `ComponentConfig<dyn Transform>`, and its line in [`KINDS`].
 
-pub mod wasm;
+use std::path::PathBuf;
+
+use futures::stream::{FuturesOrdered, StreamExt};
+use tokio::sync::oneshot;
+
+use crate::channel::{Fanout, Input};
+use crate::event::LogBatch;
+use crate::telemetry::ComponentMetrics;
+
+/// A checked transform, ready to run: its workers' stages are made from it.
+pub trait Transform: Send {
+    /// The transform's name in the pipeline.
+    fn name(&self) -> &str;
+    /// How many worker threads it runs (a fused chain's stages have the same number).
+    fn workers(&self) -> usize;
+    /// Its metrics.
+    fn metrics(&self) -> &ComponentMetrics;
+    /// Files whose change should reload the pipeline (a plugin's component).
+    fn watched_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    /// A stage for one worker thread.
+    fn worker(&mut self) -> Box<dyn Stage>;
+    /// Processes one batch on the calling thread (`sluice test`).
+    fn process_blocking(&mut self, batch: LogBatch) -> LogBatch;
+}
+
+/// What one worker thread holds of a transform.
+pub trait Stage: Send {
+    /// The batch after this transform (an empty batch keeps the acknowledgements of what
+    /// it dropped).
+    fn process(&mut self, batch: LogBatch) -> LogBatch;
+    fn metrics(&self) -> &ComponentMetrics;
+}
+
+crate::component::registry! {
+    /// Every transform kind, by its `type` name.
+    pub static KINDS: [dyn Transform] = {
+        wasm::WasmTransformConfig,
+    }
+}
+
+/// Runs `stages` (transforms where each feeds only the next, or one transform alone; see
+/// `Graph::transform_chains`) fused, keeping batch order: every worker thread holds an
+/// instance of each stage and takes a batch through all of them in turn. Against a thread
+/// and channel per stage this saves the hand-offs between stages and keeps each batch in
+/// the cache of one core (bench/RESULTS.md). Each stage keeps its own metrics, `on_error`
+/// policy and instance restarts; the stages must have the same number of workers.
+pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, out: Fanout) {
+    let Some(first) = stages.first() else { return };
+    let name = first.name().to_string();
+    let workers = first.workers();
+    let received = first.metrics().clone();
+    let sent = stages.last().expect("not empty").metrics().clone();
+    if stages.len() > 1 {
+        tracing::info!(
+            transforms = ?stages.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            "transforms fused: each batch goes through them on one thread"
+        );
+    }
+    let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(workers);
+    let mut threads = Vec::new();
+    for i in 0..workers {
+        let mut chain: Vec<Box<dyn Stage>> = stages.iter_mut().map(|s| s.worker()).collect();
+        let jobs = jobs_rx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("wasm-{name}-{i}"))
+            .spawn(move || {
+                for job in jobs {
+                    let _ = job.reply.send(process_chain(&mut chain, job.batch));
+                }
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                tracing::error!(component_id = %name, error = %e, "cannot start a plugin worker")
+            }
+        }
+    }
+    drop(jobs_rx);
+    if threads.is_empty() {
+        return;
+    }
+    let in_flight_limit = workers * 2;
+    let mut in_flight = FuturesOrdered::new();
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            batch = input.recv(), if input_open && in_flight.len() < in_flight_limit => {
+                let Some(batch) = batch else { input_open = false; continue; };
+                received.received(batch.len(), batch.line_bytes());
+                let (reply, result) = oneshot::channel();
+                let tx = jobs_tx.clone();
+                let job = Job { batch, reply };
+                // The job queue holds `workers` jobs; waiting for room blocks, so hand it
+                // to the blocking pool.
+                let queued = tokio::task::spawn_blocking(move || tx.send(job).is_ok()).await;
+                if !matches!(queued, Ok(true)) {
+                    break;
+                }
+                in_flight.push_back(result);
+            }
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                let Ok(batch) = done else { break };
+                if batch.is_empty() && batch.acks.is_empty() {
+                    continue;
+                }
+                let (records, bytes) = (batch.len(), batch.line_bytes());
+                if out.send(batch).await.is_err() {
+                    break;
+                }
+                sent.sent(records, bytes);
+            }
+            else => break,
+        }
+    }
+    drop(jobs_tx);
+    for t in threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+}
+
+/// One batch through every stage of a chain; the first stage's `received` and the last
+/// stage's `sent` are counted by the caller, the counts between stages here.
+fn process_chain(chain: &mut [Box<dyn Stage>], mut batch: LogBatch) -> LogBatch {
+    let last = chain.len() - 1;
+    for (i, stage) in chain.iter_mut().enumerate() {
+        if i > 0 {
+            if batch.is_empty() {
+                break;
+            }
+            stage.metrics().received(batch.len(), batch.line_bytes());
+        }
+        batch = stage.process(batch);
+        if i < last {
+            stage.metrics().sent(batch.len(), batch.line_bytes());
+        }
+    }
+    batch
+}
+
+struct Job {
+    batch: LogBatch,
+    reply: oneshot::Sender<LogBatch>,
+}

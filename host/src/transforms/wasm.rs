@@ -4,22 +4,92 @@
 //! JSON-lines file; each is counted. A trapped, timed-out or out-of-memory instance is
 //! replaced before the next batch.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::stream::{FuturesOrdered, StreamExt};
-use tokio::sync::oneshot;
+use serde::Deserialize;
 
-use crate::channel::{Fanout, Input};
-use crate::config::{OnError, WasmTransformConfig};
+use super::{Stage, Transform};
+use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
+use crate::dead_letter::{DeadLetter, Reason};
 use crate::event::LogBatch;
 use crate::runtime::{
     InstanceSettings, LoadedPlugin, PluginError, PluginHostContext, PluginInstance, PluginRuntime,
 };
 use crate::telemetry::cpu::thread_cpu_seconds;
+use crate::telemetry::metrics::MetricDecl;
 use crate::telemetry::{events, ComponentMetrics, Telemetry};
+
+/// What a transform does with a batch whose plugin call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Forward the batch unchanged (logs are never lost to a plugin bug).
+    Pass,
+    /// Drop the batch (counted).
+    Drop,
+    /// Write the batch to the transform's dead-letter file (counted).
+    DeadLetter,
+}
+
+/// `type = "wasm"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmTransformConfig {
+    /// Path of the component (`.wasm`).
+    pub plugin: PathBuf,
+    /// The plugin's own settings, passed to its `init` as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    #[serde(default = "default_on_error")]
+    pub on_error: OnError,
+    /// Where `on_error = "dead_letter"` writes failed batches (JSON lines). Defaults to
+    /// `DATA_DIR/dead_letter/NAME.jsonl`.
+    #[serde(default)]
+    pub dead_letter_path: Option<PathBuf>,
+    /// Plugin instances working in parallel (output order is kept).
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// Wall-clock limit for one call, in milliseconds.
+    #[serde(default = "default_plugin_timeout")]
+    pub timeout_ms: u64,
+    /// Linear memory limit per instance, in MiB.
+    #[serde(default = "default_plugin_memory")]
+    pub memory_limit_mb: usize,
+    /// Environment variables the plugin may read (names; values come from the collector's
+    /// environment). Nothing else from the environment is visible.
+    #[serde(default)]
+    pub allow_env: Vec<String>,
+    /// Metrics the plugin may emit through `counter-add` / `histogram-observe`.
+    #[serde(default)]
+    pub metrics: Vec<MetricDecl>,
+}
+
+fn default_on_error() -> OnError {
+    OnError::Pass
+}
+fn default_workers() -> usize {
+    1
+}
+fn default_plugin_timeout() -> u64 {
+    1000
+}
+fn default_plugin_memory() -> usize {
+    64
+}
+
+impl ComponentConfig<dyn Transform> for WasmTransformConfig {
+    fn check(mut self, ctx: &CheckContext<'_>) -> Result<Box<dyn Transform>, CheckErrors> {
+        self.plugin = ctx.resolve(&self.plugin);
+        if let Some(p) = &mut self.dead_letter_path {
+            *p = ctx.resolve(p);
+        }
+        let built = WasmTransform::build(ctx.name, &self, ctx.runtime, ctx.telemetry, ctx.data_dir)
+            .map_err(|e| CheckError::at(e.key, e.error))?;
+        Ok(Box::new(built))
+    }
+}
 
 /// A transform ready to run: its plugin loaded and one instance started (so a broken
 /// plugin or config fails at start-up, not on the first batch).
@@ -29,7 +99,7 @@ pub struct WasmTransform {
     settings: InstanceSettings,
     host: Arc<PluginHostContext>,
     on_error: OnError,
-    dead_letter_path: PathBuf,
+    dead_letter: Arc<DeadLetter>,
     workers: usize,
     metrics: ComponentMetrics,
     first_instance: Option<PluginInstance>,
@@ -98,12 +168,13 @@ impl WasmTransform {
                 },
                 error: e.to_string(),
             })?;
+        let dead_letter_path = config
+            .dead_letter_path
+            .clone()
+            .unwrap_or_else(|| data_dir.join("dead_letter").join(format!("{name}.jsonl")));
         Ok(WasmTransform {
             name: name.to_string(),
-            dead_letter_path: config
-                .dead_letter_path
-                .clone()
-                .unwrap_or_else(|| data_dir.join("dead_letter").join(format!("{name}.jsonl"))),
+            dead_letter: Arc::new(DeadLetter::new(Some(dead_letter_path), name)),
             plugin,
             settings,
             host,
@@ -121,129 +192,42 @@ impl WasmTransform {
             settings: self.settings.clone(),
             host: self.host.clone(),
             on_error: self.on_error,
-            dead_letter_path: self.dead_letter_path.clone(),
+            dead_letter: self.dead_letter.clone(),
             metrics: self.metrics.clone(),
             instance: self.first_instance.take(),
             retry_at: None,
         }
     }
 
-    /// Processes one batch on the calling thread (used by `sluice test`).
-    pub fn process_blocking(&mut self, batch: LogBatch) -> LogBatch {
-        let mut worker = self.worker();
+}
+
+impl Transform for WasmTransform {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn metrics(&self) -> &ComponentMetrics {
+        &self.metrics
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        vec![self.plugin.path.clone()]
+    }
+
+    fn worker(&mut self) -> Box<dyn Stage> {
+        Box::new(WasmTransform::worker(self))
+    }
+
+    fn process_blocking(&mut self, batch: LogBatch) -> LogBatch {
+        let mut worker = WasmTransform::worker(self);
         let out = worker.process(batch);
         self.first_instance = worker.instance.take();
         out
     }
-
-    /// How many worker threads (instances) this transform runs.
-    pub fn workers(&self) -> usize {
-        self.workers
-    }
-}
-
-/// Runs `stages` (transforms where each feeds only the next, or one transform alone; see
-/// `Graph::transform_chains`) fused, keeping batch order: every worker thread holds an
-/// instance of each stage and takes a batch through all of them in turn. Against a thread
-/// and channel per stage this saves the hand-offs between stages and keeps each batch in
-/// the cache of one core (bench/RESULTS.md). Each stage keeps its own metrics, `on_error`
-/// policy and instance restarts; the stages must have the same number of workers.
-pub async fn run_chain(mut stages: Vec<WasmTransform>, mut input: Input, out: Fanout) {
-    let Some(first) = stages.first() else { return };
-    let name = first.name.clone();
-    let workers = first.workers;
-    let received = first.metrics.clone();
-    let sent = stages.last().expect("not empty").metrics.clone();
-    if stages.len() > 1 {
-        tracing::info!(
-            transforms = ?stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-            "transforms fused: each batch goes through them on one thread"
-        );
-    }
-    let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(workers);
-    let mut threads = Vec::new();
-    for i in 0..workers {
-        let mut chain: Vec<Worker> = stages.iter_mut().map(WasmTransform::worker).collect();
-        let jobs = jobs_rx.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("wasm-{name}-{i}"))
-            .spawn(move || {
-                for job in jobs {
-                    let _ = job.reply.send(process_chain(&mut chain, job.batch));
-                }
-            });
-        match spawned {
-            Ok(t) => threads.push(t),
-            Err(e) => {
-                tracing::error!(component_id = %name, error = %e, "cannot start a plugin worker")
-            }
-        }
-    }
-    drop(jobs_rx);
-    if threads.is_empty() {
-        return;
-    }
-    let in_flight_limit = workers * 2;
-    let mut in_flight = FuturesOrdered::new();
-    let mut input_open = true;
-    loop {
-        tokio::select! {
-            batch = input.recv(), if input_open && in_flight.len() < in_flight_limit => {
-                let Some(batch) = batch else { input_open = false; continue; };
-                received.received(batch.len(), batch.line_bytes());
-                let (reply, result) = oneshot::channel();
-                let tx = jobs_tx.clone();
-                let job = Job { batch, reply };
-                // The job queue holds `workers` jobs; waiting for room blocks, so hand it
-                // to the blocking pool.
-                let queued = tokio::task::spawn_blocking(move || tx.send(job).is_ok()).await;
-                if !matches!(queued, Ok(true)) {
-                    break;
-                }
-                in_flight.push_back(result);
-            }
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                let Ok(batch) = done else { break };
-                if batch.is_empty() && batch.acks.is_empty() {
-                    continue;
-                }
-                let (records, bytes) = (batch.len(), batch.line_bytes());
-                if out.send(batch).await.is_err() {
-                    break;
-                }
-                sent.sent(records, bytes);
-            }
-            else => break,
-        }
-    }
-    drop(jobs_tx);
-    for t in threads {
-        let _ = tokio::task::spawn_blocking(move || t.join()).await;
-    }
-}
-
-/// One batch through every stage of a chain; the first stage's `received` and the last
-/// stage's `sent` are counted by the caller, the counts between stages here.
-fn process_chain(chain: &mut [Worker], mut batch: LogBatch) -> LogBatch {
-    let last = chain.len() - 1;
-    for (i, stage) in chain.iter_mut().enumerate() {
-        if i > 0 {
-            if batch.is_empty() {
-                break;
-            }
-            stage.metrics.received(batch.len(), batch.line_bytes());
-        }
-        batch = stage.process(batch);
-        if i < last {
-            stage.metrics.sent(batch.len(), batch.line_bytes());
-        }
-    }
-    batch
-}
-
-struct Job {
-    batch: LogBatch,
-    reply: oneshot::Sender<LogBatch>,
 }
 
 /// One worker's instance and policy. Lives on its worker thread.
@@ -252,7 +236,7 @@ struct Worker {
     settings: InstanceSettings,
     host: Arc<PluginHostContext>,
     on_error: OnError,
-    dead_letter_path: PathBuf,
+    dead_letter: Arc<DeadLetter>,
     metrics: ComponentMetrics,
     instance: Option<PluginInstance>,
     /// After a failed restart, when to try again (batches meanwhile go to `on_error`).
@@ -305,7 +289,15 @@ impl Worker {
                 drop_records(batch)
             }
             OnError::DeadLetter => {
-                match write_dead_letter(&self.dead_letter_path, &batch, &error) {
+                let message = error.to_string();
+                let why = Reason {
+                    reason: "dead_lettered",
+                    error_kind: Some(error.kind()),
+                    status: None,
+                    message: &message,
+                    tenant: None,
+                };
+                match self.dead_letter.write_batch(&batch, &why) {
                     Ok(()) => {
                         events::records_discarded(&self.metrics, "dead_lettered", records);
                         drop_records(batch)
@@ -315,10 +307,7 @@ impl Worker {
                         events::component_error(
                             &self.metrics,
                             "dead_letter_failed",
-                            &format!(
-                                "{}: {e}; passing the batch on",
-                                self.dead_letter_path.display()
-                            ),
+                            &format!("{e}; passing the batch on"),
                         );
                         batch
                     }
@@ -328,30 +317,20 @@ impl Worker {
     }
 }
 
+impl Stage for Worker {
+    fn process(&mut self, batch: LogBatch) -> LogBatch {
+        Worker::process(self, batch)
+    }
+
+    fn metrics(&self) -> &ComponentMetrics {
+        &self.metrics
+    }
+}
+
 /// An empty batch that still carries the acknowledgements of the records it dropped.
 fn drop_records(mut batch: LogBatch) -> LogBatch {
     LogBatch {
         acks: batch.take_acks(),
         ..Default::default()
     }
-}
-
-fn write_dead_letter(path: &Path, batch: &LogBatch, error: &PluginError) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut out = Vec::new();
-    for record in batch.records() {
-        out.extend_from_slice(b"{\"error_kind\":");
-        serde_json::to_writer(&mut out, error.kind())?;
-        out.extend_from_slice(b",\"record\":");
-        crate::encode::json_record(&record, &mut out);
-        out.extend_from_slice(b"}\n");
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    file.write_all(&out)?;
-    file.sync_data()
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::StatusCode;
 
-use crate::config::{LokiCompression, LokiEncoding, LokiSinkConfig};
+use super::config::{LokiCompression, LokiEncoding, LokiSinkConfig};
 use crate::loki::encoded::{self, EncodedStream};
 use crate::loki::{json, PUSH_PATH};
 use crate::telemetry::ComponentMetrics;
@@ -39,12 +39,12 @@ pub enum ClientError {
     #[error("cannot read tls.ca_file `{0}`: {1}")]
     CaFile(String, std::io::Error),
     #[error("tls.ca_file `{0}` is not a PEM certificate: {1}")]
-    CaPem(String, reqwest::Error),
+    CaPem(String, String),
     #[error("auth: {0}")]
     Auth(&'static str),
     #[error("cannot build the HTTP client: {0}")]
     Build(reqwest::Error),
-    #[error("endpoint `{0}` is not an http(s) URL")]
+    #[error("endpoint `{0}` is not an http(s) URL with a host")]
     Endpoint(String),
 }
 
@@ -67,15 +67,19 @@ pub struct LokiClient {
 
 /// The URL to POST to: `endpoint` plus the push path unless it already ends with it.
 pub fn push_url(endpoint: &str) -> Result<String, ClientError> {
-    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+    let has_host = reqwest::Url::parse(endpoint)
+        .ok()
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if !has_host {
         return Err(ClientError::Endpoint(endpoint.to_string()));
     }
     let base = endpoint.trim_end_matches('/');
-    Ok(if base.ends_with(PUSH_PATH) {
+    let url = if base.ends_with(PUSH_PATH) {
         base.to_string()
     } else {
         format!("{base}{PUSH_PATH}")
-    })
+    };
+    Ok(url)
 }
 
 impl LokiClient {
@@ -88,9 +92,16 @@ impl LokiClient {
         if let Some(ca) = &config.tls.ca_file {
             let shown = ca.display().to_string();
             let pem = std::fs::read(ca).map_err(|e| ClientError::CaFile(shown.clone(), e))?;
-            let cert =
-                reqwest::Certificate::from_pem(&pem).map_err(|e| ClientError::CaPem(shown, e))?;
-            builder = builder.add_root_certificate(cert);
+            // `from_pem` defers parsing to the TLS backend, which skips what it cannot read:
+            // parse the bundle here so a file that holds no certificate fails now.
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| ClientError::CaPem(shown.clone(), e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ClientError::CaPem(shown, "no certificate in it".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
         }
         let mut headers = HeaderMap::new();
         let auth = &config.auth;

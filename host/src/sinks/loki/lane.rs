@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::client::{BodyScratch, LokiClient, Outcome};
-use super::dead_letter::DeadLetter;
+use crate::dead_letter::{DeadLetter, Reason};
 use super::StreamKey;
 use crate::event::{settle, Ack, AckStatus};
 use crate::loki::encoded::{EncodedEntries, EncodedStream};
@@ -261,18 +261,14 @@ impl Lane {
                         retries += 1;
                         metrics.sink_retry(reason);
                         if shared.max_retries.is_some_and(|max| retries > max) {
-                            shared.dead_letter.write(
+                            let why = Reason {
+                                reason: "retries_exhausted",
+                                error_kind: None,
+                                status: None,
+                                message: reason,
                                 tenant,
-                                &decoded(&streams),
-                                "retries_exhausted",
-                                None,
-                                reason,
-                            );
-                            crate::telemetry::events::records_discarded(
-                                metrics,
-                                "retries_exhausted",
-                                entries,
-                            );
+                            };
+                            super::set_aside(&shared, &decoded(&streams), &why);
                             return AckStatus::Failed;
                         }
                         let delay = match after {
@@ -293,14 +289,14 @@ impl Lane {
                     }
                     Outcome::Split { status, message } => {
                         if entries <= 1 {
-                            shared.dead_letter.write(
+                            let why = Reason {
+                                reason: "rejected",
+                                error_kind: None,
+                                status: Some(status),
+                                message: &message,
                                 tenant,
-                                &decoded(&streams),
-                                "rejected",
-                                Some(status),
-                                &message,
-                            );
-                            metrics.discarded("rejected", entries);
+                            };
+                            super::set_aside(&shared, &decoded(&streams), &why);
                             tracing::warn!(
                                 component_id = %metrics.id,
                                 status,
@@ -309,25 +305,25 @@ impl Lane {
                             );
                             return AckStatus::Rejected;
                         }
-                        metrics.error("split_request");
+                        crate::telemetry::events::component_error(
+                            metrics,
+                            "split_request",
+                            &format!("Loki answered {status}; splitting the request to find the bad entries"),
+                        );
                         let (first, second) = split(streams);
                         let a = self.deliver(tenant, first).await;
                         let b = self.deliver(tenant, second).await;
                         return a.max(b);
                     }
                     Outcome::Refused { status, message } => {
-                        shared.dead_letter.write(
+                        let why = Reason {
+                            reason: &format!("http_{status}"),
+                            error_kind: None,
+                            status: Some(status),
+                            message: &message,
                             tenant,
-                            &decoded(&streams),
-                            "refused",
-                            Some(status),
-                            &message,
-                        );
-                        crate::telemetry::events::records_discarded(
-                            metrics,
-                            &format!("http_{status}"),
-                            entries,
-                        );
+                        };
+                        super::set_aside(&shared, &decoded(&streams), &why);
                         tracing::error!(
                             component_id = %metrics.id,
                             status,

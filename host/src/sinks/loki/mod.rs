@@ -6,7 +6,7 @@
 //! upstream only once Loki answered 2xx for every entry of it (or refused some for good).
 
 mod client;
-mod dead_letter;
+mod config;
 mod lane;
 
 use std::borrow::Cow;
@@ -15,17 +15,20 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use super::Sink;
 use crate::channel::Input;
-use crate::config::LokiSinkConfig;
-use crate::event::{overlay_labels, prefix_within, AckStatus, Label, LogBatch};
+use crate::dead_letter::{DeadLetter, DeadRecord, Reason};
+use crate::event::{label_set, overlay_labels, prefix_within, AckStatus, Label, LogBatch};
 use crate::loki::encoded::{EncodedEntries, EncodedStream};
 use crate::loki::labels::{self, LabelLimits, Refused};
 use crate::loki::proto::Stream;
 use crate::telemetry::{events, ComponentMetrics};
 
 pub use client::ClientError;
+pub use config::{LokiAuth, LokiCompression, LokiEncoding, LokiSinkConfig, LokiTls};
 
 /// A stream's identity in a request: its tenant and its labels in selector form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,8 +53,21 @@ const STREAM_CACHE_LIMIT: usize = 10_000;
 /// Parts a lane may have queued before the sink waits (backpressure).
 const LANE_QUEUE: usize = 2;
 
-/// The sink, checked and ready to run: fails on a config it cannot work with (bad CA file,
-/// endpoint, credentials) so the error shows at start-up.
+/// The sink as its check left it: the config with its paths resolved and the HTTP client
+/// built (a bad CA file, endpoint or credentials failed the check).
+pub struct CheckedLokiSink {
+    config: LokiSinkConfig,
+    client: client::LokiClient,
+}
+
+impl Sink for CheckedLokiSink {
+    fn run(self: Box<Self>, input: Input, metrics: ComponentMetrics) -> BoxFuture<'static, ()> {
+        let sink = LokiSink::new(self.config, self.client, metrics);
+        Box::pin(sink.run(input))
+    }
+}
+
+/// The running sink: label sets to streams to lanes.
 pub struct LokiSink {
     config: LokiSinkConfig,
     shared: Arc<lane::Shared>,
@@ -61,11 +77,14 @@ pub struct LokiSink {
 }
 
 impl LokiSink {
-    pub fn new(config: LokiSinkConfig, metrics: ComponentMetrics) -> Result<LokiSink, ClientError> {
-        let client = client::LokiClient::new(&config)?;
+    fn new(
+        config: LokiSinkConfig,
+        client: client::LokiClient,
+        metrics: ComponentMetrics,
+    ) -> LokiSink {
         let shared = Arc::new(lane::Shared {
             client,
-            dead_letter: dead_letter::DeadLetter::new(config.dead_letter_path.clone(), &metrics.id),
+            dead_letter: DeadLetter::new(config.dead_letter_path.clone(), &metrics.id),
             metrics,
             batch_max_bytes: config.batch_max_bytes.max(1),
             batch_wait: Duration::from_millis(config.batch_wait_ms),
@@ -78,13 +97,13 @@ impl LokiSink {
             max_value_bytes: config.max_label_value_bytes,
             ..LabelLimits::default()
         };
-        Ok(LokiSink {
-            static_labels: crate::sources::label_set(&config.labels),
+        LokiSink {
+            static_labels: label_set(&config.labels),
             config,
             shared,
             limits,
             streams: HashMap::new(),
-        })
+        }
     }
 
     /// Sends every batch of `input` to Loki; returns once the input closed and every lane
@@ -239,7 +258,12 @@ impl LokiSink {
             }
         }
         if truncated > 0 {
-            self.shared.metrics.error("line_truncated");
+            events::lines_repaired(
+                &self.shared.metrics,
+                "truncated",
+                truncated,
+                "lines over max_line_bytes were cut",
+            );
         }
         let refused_count = refused.len();
         if refused_count > 0 {
@@ -248,13 +272,50 @@ impl LokiSink {
                 .find_map(|r| r.as_ref().err())
                 .map(|e| e.to_string())
                 .unwrap_or_default();
-            self.shared
-                .dead_letter
-                .write(None, &refused, "labels_refused", None, &reason);
-            events::records_discarded(&self.shared.metrics, "labels_refused", refused_count);
+            let why = Reason {
+                reason: "labels_refused",
+                error_kind: None,
+                status: None,
+                message: &reason,
+                tenant: None,
+            };
+            set_aside(&self.shared, &refused, &why);
         }
         (parts, refused_count)
     }
+}
+
+/// Dead-letters the entries of `streams` and counts them as discarded for `why.reason`; a
+/// dead-letter file that cannot be written is logged and counted as well.
+fn set_aside(shared: &lane::Shared, streams: &[Stream], why: &Reason<'_>) {
+    let records = dead_records(streams);
+    if let Err(e) = shared.dead_letter.write_records(&records, why) {
+        events::component_error(&shared.metrics, "dead_letter_failed", &e.to_string());
+    }
+    events::records_discarded(&shared.metrics, why.reason, records.len());
+}
+
+/// The entries of encoded streams as records, for the dead-letter file.
+fn dead_records(streams: &[Stream]) -> Vec<DeadRecord> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut records = Vec::new();
+    for stream in streams {
+        let selector = text(&stream.labels);
+        let labels = labels::parse(&selector).unwrap_or_default();
+        for e in &stream.entries {
+            records.push(DeadRecord {
+                timestamp: e.nanos(),
+                line: text(&e.line),
+                labels: labels.clone(),
+                metadata: e
+                    .structured_metadata
+                    .iter()
+                    .map(|p| (text(&p.name), text(&p.value)))
+                    .collect(),
+            });
+        }
+    }
+    records
 }
 
 /// A structured metadata key as Loki accepts it, borrowed when it already is.
@@ -276,13 +337,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dead = dir.path().join("dead.jsonl");
         let config: LokiSinkConfig = toml::from_str(&format!(
-            "inputs = [\"x\"]\nendpoint = \"http://127.0.0.1:9\"\nmax_label_names = 1\n\
+            "endpoint = \"http://127.0.0.1:9\"\nmax_label_names = 1\n\
              dead_letter_path = \"{}\"",
             dead.display()
         ))
         .unwrap();
         let metrics = Telemetry::new().component("loki", "sink");
-        let mut sink = LokiSink::new(config, metrics).unwrap();
+        let client = client::LokiClient::new(&config).unwrap();
+        let mut sink = LokiSink::new(config, client, metrics);
         let mut batch = LogBatch::default();
         let ok = batch.intern_labels(&[("app".into(), "api".into())]);
         let too_many = batch.intern_labels(&[("a".into(), "1".into()), ("b".into(), "2".into())]);
@@ -299,10 +361,11 @@ mod tests {
         assert_eq!(sent, 1);
         let row: serde_json::Value =
             serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
-        assert_eq!(row["line"], "refused é");
-        assert_eq!(row["timestamp"], 1_700_000_000_000_000_001i64);
-        assert_eq!(row["labels"], "{a=\"1\", b=\"2\"}");
-        assert_eq!(row["metadata"]["trace_id"], "t1");
+        let record = &row["record"];
+        assert_eq!(record["line"], "refused é");
+        assert_eq!(record["timestamp"], 1_700_000_000_000_000_001i64);
+        assert_eq!(record["labels"], serde_json::json!({"a": "1", "b": "2"}));
+        assert_eq!(record["metadata"]["trace_id"], "t1");
         assert_eq!(row["reason"], "labels_refused");
     }
 }

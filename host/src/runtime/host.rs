@@ -1,0 +1,218 @@
+//! The host side of the plugin contract: what one plugin store holds ([`PluginState`]: the
+//! WASI context, the memory cap, the transform's metrics) and the functions the contract
+//! imports (`log`, `metric-id`, `counter-add`, `histogram-observe`).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{Host, Level};
+use crate::telemetry::metrics::PluginMetric;
+use crate::telemetry::ComponentMetrics;
+
+/// What the host functions of one transform's instances share: the transform's metrics and
+/// the plugin metrics declared for it.
+#[derive(Debug)]
+pub struct PluginHostContext {
+    pub component: ComponentMetrics,
+    /// Declared metrics, by id (their index).
+    pub metrics: Vec<(String, PluginMetric)>,
+    /// When set, every metric name the plugin asks for gets an id (after the declared
+    /// ones) and its samples are recorded here rather than exported (`sluice plugin test`).
+    pub recorder: Option<Arc<MetricRecorder>>,
+}
+
+/// One sample a plugin emitted through `counter-add` or `histogram-observe`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSample {
+    /// The name the plugin looked up with `metric-id`.
+    pub name: String,
+    /// `counter` or `histogram`.
+    pub kind: &'static str,
+    /// The label values it passed.
+    pub labels: Vec<String>,
+    pub value: f64,
+    pub trace_id: Option<String>,
+}
+
+/// Records the metrics a plugin emits without declaring them (see
+/// [`PluginHostContext::recorder`]).
+#[derive(Debug, Default)]
+pub struct MetricRecorder {
+    names: Mutex<Vec<String>>,
+    samples: Mutex<Vec<MetricSample>>,
+}
+
+impl MetricRecorder {
+    /// The samples recorded so far, in call order.
+    pub fn samples(&self) -> Vec<MetricSample> {
+        self.samples.lock().expect("metric recorder lock").clone()
+    }
+
+    fn id(&self, name: &str) -> usize {
+        let mut names = self.names.lock().expect("metric recorder lock");
+        match names.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                names.push(name.to_owned());
+                names.len() - 1
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        id: usize,
+        kind: &'static str,
+        labels: Vec<String>,
+        value: f64,
+        trace_id: Option<String>,
+    ) {
+        let Some(name) = self
+            .names
+            .lock()
+            .expect("metric recorder lock")
+            .get(id)
+            .cloned()
+        else {
+            return;
+        };
+        self.samples
+            .lock()
+            .expect("metric recorder lock")
+            .push(MetricSample {
+                name,
+                kind,
+                labels,
+                value,
+                trace_id,
+            });
+    }
+}
+
+/// Caps linear memory and remembers whether the cap was hit, so that the trap that follows
+/// can be reported as running out of memory.
+pub(super) struct MemoryCap {
+    pub(super) max_bytes: usize,
+    pub(super) exceeded: bool,
+    /// Linear memory of every memory of the instance, in bytes, and its high mark.
+    pub(super) total_bytes: usize,
+    pub(super) peak_bytes: usize,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            wasmtime::bail!("memory limit of {} bytes reached", self.max_bytes);
+        }
+        self.total_bytes += desired.saturating_sub(current);
+        self.peak_bytes = self.peak_bytes.max(self.total_bytes);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// Messages a plugin may log per second before the host drops (and counts) the rest.
+const LOG_MESSAGES_PER_SECOND: u32 = 50;
+
+/// The data of one plugin store.
+pub struct PluginState {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) memory: MemoryCap,
+    pub(super) host: Arc<PluginHostContext>,
+    pub(super) log_window: Instant,
+    pub(super) log_count: u32,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl super::bindings::sluice::plugin::types::Host for PluginState {}
+
+impl Host for PluginState {
+    fn log(&mut self, level: Level, message: String) {
+        if self.log_window.elapsed() >= Duration::from_secs(1) {
+            self.log_window = Instant::now();
+            self.log_count = 0;
+        }
+        self.log_count += 1;
+        if self.log_count > LOG_MESSAGES_PER_SECOND {
+            crate::telemetry::events::plugin_logs_dropped(&self.host.component);
+            return;
+        }
+        let message = crate::event::prefix_within(&message, 1024);
+        let id = &self.host.component.id;
+        match level {
+            Level::Trace => tracing::trace!(component_id = %id, plugin_message = %message),
+            Level::Debug => tracing::debug!(component_id = %id, plugin_message = %message),
+            Level::Info => tracing::info!(component_id = %id, plugin_message = %message),
+            Level::Warn => tracing::warn!(component_id = %id, plugin_message = %message),
+            Level::Error => tracing::error!(component_id = %id, plugin_message = %message),
+        }
+    }
+
+    fn metric_id(&mut self, name: String) -> Option<u32> {
+        let declared = self.host.metrics.iter().position(|(n, _)| *n == name);
+        let recorded = || {
+            let recorder = self.host.recorder.as_ref()?;
+            Some(self.host.metrics.len() + recorder.id(&name))
+        };
+        declared.or_else(recorded).map(|i| i as u32)
+    }
+
+    fn counter_add(
+        &mut self,
+        metric: u32,
+        labels: Vec<String>,
+        value: f64,
+        trace_id: Option<String>,
+    ) {
+        let metric = metric as usize;
+        if let Some((_, m)) = self.host.metrics.get(metric) {
+            m.counter_add(&self.host.component.id, labels, value, trace_id);
+        } else if let Some(recorder) = &self.host.recorder {
+            let id = metric - self.host.metrics.len();
+            recorder.record(id, "counter", labels, value, trace_id);
+        }
+    }
+
+    fn histogram_observe(
+        &mut self,
+        metric: u32,
+        labels: Vec<String>,
+        value: f64,
+        trace_id: Option<String>,
+    ) {
+        let metric = metric as usize;
+        if let Some((_, m)) = self.host.metrics.get(metric) {
+            m.histogram_observe(&self.host.component.id, labels, value, trace_id);
+        } else if let Some(recorder) = &self.host.recorder {
+            let id = metric - self.host.metrics.len();
+            recorder.record(id, "histogram", labels, value, trace_id);
+        }
+    }
+}
