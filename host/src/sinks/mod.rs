@@ -24,5 +24,6 @@ crate::component::registry! {
         file::FileSinkConfig,
         blackhole::BlackholeSinkConfig,
         loki::LokiSinkConfig,
+        null::NullSinkConfig,
     }
 }
