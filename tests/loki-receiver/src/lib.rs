@@ -1,33 +1,51 @@
 //! A test double of Loki's push API (`POST /loki/api/v1/push`) for sluice's tests and
-//! benchmarks: it decodes bodies as Loki does ([`wire`]), validates entries with Loki's
-//! default limits, ingests the valid ones and answers Loki's status codes (204, 400 naming
-//! the bad entries after ingesting the rest, 401, 429 with Retry-After, 500), drops exact
-//! duplicates (same stream, timestamp and line) as Loki's ingesters do, and can be told to
-//! throttle, fail, reject entries or stop listening for a while.
+//! benchmarks. It decodes bodies as Loki does ([`wire`]), refuses what Loki refuses with
+//! Loki's default [`Limits`] and answers with Loki's status codes:
+//!
+//! - 413 for a body over `max_recv_msg_size` (or decompressing past
+//!   `max_decompressed_size`), 400 for a body Loki cannot read (a bad encoding, no
+//!   `Content-Type`, a malformed selector, JSON of the wrong shape), 422 for a push without
+//!   streams;
+//! - per stream and entry, the distributor's validation (labels, age, future, line size,
+//!   structured metadata): the valid rest is stored and the push answered 400 naming the
+//!   refused entries;
+//! - per stream, the ingester's: the out-of-order window ("entry too far behind") and the
+//!   per-stream rate limit, where only the LAST stream's error answers the push (400 or
+//!   429), so entries refused in an earlier stream can be lost behind a 204, exactly as in
+//!   Loki ([`Receiver::silently_dropped`] counts them);
+//! - exact duplicates (same stream, timestamp, line and structured metadata) are stored
+//!   once, as Loki's ingesters do, and counted ([`Receiver::duplicates`]).
+//!
+//! It can also be told to throttle, fail, reject marked lines, require a token or a tenant,
+//! or stop listening for a while. `ingest.rs` says which Loki code each rule follows.
 //!
 //! It runs on its own thread with its own runtime, so a blocking test can drive it.
 
+mod ingest;
+pub mod limits;
 pub mod wire;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use tokio::sync::oneshot;
 
+pub use ingest::SERVICE_NAME;
+pub use limits::{Limits, RateLimit, Reason};
 pub use wire::{PushedEntry, PushedStream};
 
-/// Loki's default `max_line_size`.
+/// Loki's default `max_line_size` (`256KB`, which Loki's byte sizes read as 262144).
 pub const MAX_LINE_BYTES: usize = 256 * 1024;
-/// Loki's default `max_label_names_per_series`.
+/// Loki's default `max_label_names_per_series` (`service_name` not counted).
 pub const MAX_LABEL_NAMES: usize = 15;
 
 /// A failure to answer the next requests with.
@@ -46,12 +64,8 @@ pub type StreamId = (Option<String>, Labels);
 
 #[derive(Default)]
 struct Inner {
-    /// Entries in arrival order per (tenant, stream).
-    streams: BTreeMap<StreamId, Vec<PushedEntry>>,
-    /// (stream, timestamp, line) of every stored entry, to drop exact duplicates.
-    seen: HashSet<(StreamId, i64, String)>,
-    duplicates: usize,
-    rejected: usize,
+    store: ingest::Store,
+    limits: Limits,
     requests: BTreeMap<u16, usize>,
     faults: VecDeque<Fault>,
     reject_marker: Option<String>,
@@ -78,15 +92,29 @@ pub struct Receiver {
     stop: Arc<Mutex<Option<oneshot::Sender<()>>>>,
 }
 
+fn app(shared: Shared) -> Router {
+    Router::new()
+        .route("/loki/api/v1/push", post(push))
+        // The body limit is Loki's, checked in `push` (413), not axum's 2 MB default.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(shared)
+}
+
 impl Receiver {
-    /// Starts listening on `addr` (port 0 picks a free one).
+    /// Starts listening on `addr` (port 0 picks a free one), with Loki's default limits.
     pub fn start(addr: &str) -> Receiver {
+        Receiver::start_with(addr, Limits::default())
+    }
+
+    /// Starts listening on `addr` with these limits.
+    pub fn start_with(addr: &str, limits: Limits) -> Receiver {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("a tokio runtime");
         let shared = Shared::default();
+        shared.0.lock().unwrap().limits = limits;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
             .expect("bind the receiver");
@@ -105,9 +133,7 @@ impl Receiver {
     fn serve(&self, listener: tokio::net::TcpListener) {
         let (tx, rx) = oneshot::channel::<()>();
         *self.stop.lock().unwrap() = Some(tx);
-        let app = Router::new()
-            .route("/loki/api/v1/push", post(push))
-            .with_state(self.shared.clone());
+        let app = app(self.shared.clone());
         self.runtime.as_ref().unwrap().spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -122,18 +148,30 @@ impl Receiver {
         format!("http://{}", self.addr)
     }
 
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.shared.0.lock().unwrap().limits.clone()
+    }
+
+    /// Changes the limits for the next pushes (what is stored stays).
+    pub fn set_limits(&self, limits: Limits) {
+        self.shared.0.lock().unwrap().limits = limits;
+    }
+
     /// Answers the next requests with these faults, one each, in order.
     pub fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
         self.shared.0.lock().unwrap().faults.extend(faults);
     }
 
-    /// Refuses (400) every entry whose line contains `marker`, ingesting the rest.
+    /// Refuses (400, as a distributor validation error) every entry whose line contains
+    /// `marker`, ingesting the rest. Counted as [`Reason::Marked`].
     pub fn reject_lines_containing(&self, marker: &str) {
         self.shared.0.lock().unwrap().reject_marker = Some(marker.to_string());
     }
 
     /// Counts entries instead of storing them (for benchmarks: no memory growth, no
-    /// duplicate check); [`Receiver::entry_count`] still reports them.
+    /// validation, no duplicate check; body size limits and decoding still apply);
+    /// [`Receiver::entry_count`] still reports them.
     pub fn count_only(&self) {
         self.shared.0.lock().unwrap().count_only = true;
     }
@@ -184,10 +222,7 @@ impl Receiver {
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
             };
-            let app = Router::new()
-                .route("/loki/api/v1/push", post(push))
-                .with_state(shared);
-            let _ = axum::serve(listener, app)
+            let _ = axum::serve(listener, app(shared))
                 .with_graceful_shutdown(async move {
                     let _ = rx.await;
                 })
@@ -197,23 +232,60 @@ impl Receiver {
 
     /// Every stored entry, by (tenant, stream), in arrival order.
     pub fn streams(&self) -> BTreeMap<StreamId, Vec<PushedEntry>> {
-        self.shared.0.lock().unwrap().streams.clone()
+        self.shared.0.lock().unwrap().store.streams.clone()
     }
 
     /// How many entries are stored.
     pub fn entry_count(&self) -> usize {
         let inner = self.shared.0.lock().unwrap();
-        inner.counted + inner.streams.values().map(Vec::len).sum::<usize>()
+        inner.counted + inner.store.streams.values().map(Vec::len).sum::<usize>()
     }
 
-    /// Exact duplicates dropped (as Loki's ingesters drop them).
+    /// Exact duplicates received and not stored again (as Loki's ingesters skip them).
+    /// A test that claims exactly-once delivery asserts this is 0.
     pub fn duplicates(&self) -> usize {
-        self.shared.0.lock().unwrap().duplicates
+        self.shared
+            .0
+            .lock()
+            .unwrap()
+            .store
+            .duplicates
+            .values()
+            .sum()
     }
 
-    /// Entries refused with 400.
+    /// Exact duplicates, by the stream they were sent to again.
+    pub fn duplicates_by_stream(&self) -> BTreeMap<StreamId, usize> {
+        self.shared.0.lock().unwrap().store.duplicates.clone()
+    }
+
+    /// Entries refused, for any reason, whether or not the answer said so.
     pub fn rejected(&self) -> usize {
-        self.shared.0.lock().unwrap().rejected
+        self.shared.0.lock().unwrap().store.refused.values().sum()
+    }
+
+    /// Entries refused, by reason.
+    pub fn refused(&self) -> BTreeMap<Reason, usize> {
+        self.shared.0.lock().unwrap().store.refused.clone()
+    }
+
+    /// Entries refused for this reason.
+    pub fn refused_for(&self, reason: Reason) -> usize {
+        self.shared
+            .0
+            .lock()
+            .unwrap()
+            .store
+            .refused
+            .get(&reason)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Entries refused in pushes that were answered 2xx: what Loki drops while telling the
+    /// sender all is well (an ingester refusal in a stream before the last one).
+    pub fn silently_dropped(&self) -> usize {
+        self.shared.0.lock().unwrap().store.silently_dropped
     }
 
     /// Requests answered, by status code.
@@ -259,6 +331,106 @@ fn answer(inner: &mut Inner, status: StatusCode, body: String) -> Response {
     }
 }
 
+/// Loki's 413 text (`push.ErrRequestBodyTooLarge` wrapping `util.ErrMessageSizeTooLarge`
+/// or `ErrMessageDecompressedSizeTooLarge`).
+fn too_large(what: &str, size: usize, max: usize) -> String {
+    format!("request body too large: {what} than max ({size} vs {max})")
+}
+
+/// Reads at most `max + 1` bytes from a decompressor; 413 text past `max`.
+fn inflate(mut reader: impl Read, max: usize) -> Result<Vec<u8>, (StatusCode, String)> {
+    let mut out = Vec::new();
+    reader
+        .by_ref()
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    if out.len() > max {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            too_large("decompressed message size too large", out.len(), max),
+        ));
+    }
+    Ok(out)
+}
+
+/// What Loki's `parsePushRequestBody` does: the body's size, its `Content-Encoding`, its
+/// `Content-Type` (JSON, or else snappy protobuf), and the decoding.
+fn decode(
+    headers: &HeaderMap,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<Vec<wire::RawStream>, (StatusCode, String)> {
+    if body.len() > limits.max_recv_msg_size {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            too_large(
+                "message size too large",
+                body.len(),
+                limits.max_recv_msg_size,
+            ),
+        ));
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default()
+    };
+    let max = limits.max_decompressed_size;
+    let encoding = header("content-encoding");
+    let raw = match encoding.as_str() {
+        // Loki snappy-decodes protobuf bodies whatever this says.
+        "" | "snappy" => body.to_vec(),
+        "gzip" => inflate(flate2::read::GzDecoder::new(body), max)?,
+        // Go's compress/flate: raw DEFLATE, no zlib header.
+        "deflate" => inflate(flate2::read::DeflateDecoder::new(body), max)?,
+        other => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("Content-Encoding {} not supported", wire::quote(other)),
+            ))
+        }
+    };
+    // mime.ParseMediaType: the type before any parameter, lower-cased; none is an error.
+    let content_type = header("content-type");
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media.is_empty() {
+        return Err((StatusCode::BAD_REQUEST, "mime: no media type".into()));
+    }
+    let decoded = if media == "application/json" {
+        wire::decode_json_raw(&raw)
+    } else {
+        let len = snap::raw::decompress_len(&raw)
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("snappy decode: {e}")))?;
+        if len > max {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                too_large("decompressed message size too large", len, max),
+            ));
+        }
+        wire::decode_protobuf_raw(&raw)
+    };
+    let streams = decoded.map_err(|e| (StatusCode::BAD_REQUEST, e))?;
+    for s in &streams {
+        if s.labels
+            .iter()
+            .any(|(k, _)| ingest::RESERVED_LABELS.contains(&k.as_str()))
+        {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "stream labels contain reserved backfill labels".into(),
+            ));
+        }
+    }
+    Ok(streams)
+}
+
 async fn push(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let mut inner = shared.0.lock().unwrap();
     inner.request_bytes += body.len();
@@ -300,34 +472,12 @@ async fn push(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             ),
         };
     }
-    let mut raw = body.to_vec();
-    if headers
-        .get("content-encoding")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"))
-    {
-        let mut out = Vec::new();
-        if let Err(e) = flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out) {
-            return answer(&mut inner, StatusCode::BAD_REQUEST, format!("gzip: {e}"));
-        }
-        raw = out;
-    }
-    let json = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let decoded = if json {
-        wire::decode_json(&raw)
-    } else {
-        wire::decode_protobuf(&raw)
-    };
-    let streams = match decoded {
+    let streams = match decode(&headers, &body, &inner.limits) {
         Ok(s) => s,
-        Err(e) => return answer(&mut inner, StatusCode::BAD_REQUEST, e),
+        Err((status, text)) => return answer(&mut inner, status, text),
     };
-    let old = now_ns() - 7 * 24 * 3600 * 1_000_000_000;
-    let mut errors = Vec::new();
+    let now = now_ns();
     if let Some(latencies) = inner.latencies.as_mut() {
-        let now = now_ns();
         for entry in streams.iter().flat_map(|s| &s.entries) {
             let written = entry
                 .line
@@ -343,52 +493,16 @@ async fn push(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         inner.counted += streams.iter().map(|s| s.entries.len()).sum::<usize>();
         return answer(&mut inner, StatusCode::NO_CONTENT, String::new());
     }
-    for stream in streams {
-        if stream.labels.len() > MAX_LABEL_NAMES {
-            errors.push(format!(
-                "stream '{:?}' has {} label names; limit {MAX_LABEL_NAMES}",
-                stream.labels,
-                stream.labels.len()
-            ));
-            inner.rejected += stream.entries.len();
-            continue;
-        }
-        for entry in stream.entries {
-            let marked = inner
-                .reject_marker
-                .as_ref()
-                .is_some_and(|m| entry.line.contains(m.as_str()));
-            if entry.line.len() > MAX_LINE_BYTES || entry.ts < old || marked {
-                inner.rejected += 1;
-                errors.push(format!("entry for stream '{:?}' refused", stream.labels));
-                continue;
-            }
-            let key = (
-                (tenant.clone(), stream.labels.clone()),
-                entry.ts,
-                entry.line.clone(),
-            );
-            if !inner.seen.insert(key) {
-                inner.duplicates += 1;
-                continue;
-            }
-            inner
-                .streams
-                .entry((tenant.clone(), stream.labels.clone()))
-                .or_default()
-                .push(entry);
-        }
-    }
-    if errors.is_empty() {
-        answer(&mut inner, StatusCode::NO_CONTENT, String::new())
-    } else {
-        let n = errors.len();
-        answer(
-            &mut inner,
-            StatusCode::BAD_REQUEST,
-            format!("{n} errors like: {}", errors[0]),
-        )
-    }
+    let inner = &mut *inner;
+    let (status, text) = inner.store.push(
+        &inner.limits,
+        inner.reject_marker.as_deref(),
+        tenant,
+        streams,
+        now,
+    );
+    let status = StatusCode::from_u16(status).expect("a valid status");
+    answer(inner, status, text)
 }
 
 fn now_ns() -> i64 {

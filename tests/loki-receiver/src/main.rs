@@ -1,10 +1,44 @@
-//! `loki-receiver [ADDR] [--expect N] [--count-only] [--latency]`: runs the Loki push test
-//! double (default 127.0.0.1:3100) and prints what it holds every second. With `--expect N`
-//! it exits once N entries arrived, printing a summary; with `--latency` also the
-//! distribution of write-to-arrival times of lines that start with their write time in Unix
-//! nanoseconds. For benchmarks and trying sluice by hand.
+//! `loki-receiver [ADDR] [--expect N] [--count-only] [--latency] [LIMITS]`: runs the Loki
+//! push test double (default 127.0.0.1:3100) and prints what it holds every second. With
+//! `--expect N` it exits once N entries arrived, printing a summary; with `--latency` also
+//! the distribution of write-to-arrival times of lines that start with their write time in
+//! Unix nanoseconds. For benchmarks and trying sluice by hand.
+//!
+//! It enforces Loki's default limits; LIMITS change them:
+//! `--max-body-bytes N` (413 above; Loki's `max_recv_msg_size`, 100MB),
+//! `--max-line-size N` (0: none), `--no-reject-old-samples`,
+//! `--out-of-order-window-secs N` (3600), `--per-stream-rate-limit BYTES_PER_SEC:BURST|off`
+//! (3MB/s:15MB), `--ingestion-rate-limit BYTES_PER_SEC:BURST|loki|off` (off; `loki` is
+//! 4MB/s:6MB).
 
 use std::time::{Duration, Instant};
+
+use loki_receiver::{Limits, RateLimit};
+
+fn value<T: std::str::FromStr>(args: &[String], i: usize, flag: &str) -> T {
+    args.get(i)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{flag} needs a number"))
+}
+
+fn rate(args: &[String], i: usize, flag: &str) -> Option<RateLimit> {
+    let text = args
+        .get(i)
+        .unwrap_or_else(|| panic!("{flag} needs a value"));
+    match text.as_str() {
+        "off" => None,
+        "loki" => Some(Limits::loki_ingestion_rate_limit()),
+        pair => {
+            let (r, b) = pair
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{flag} BYTES_PER_SEC:BURST"));
+            Some(RateLimit {
+                bytes_per_sec: r.parse().expect("bytes per second"),
+                burst: b.parse().expect("burst bytes"),
+            })
+        }
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -12,6 +46,7 @@ fn main() {
     let mut expect = None;
     let mut count_only = false;
     let mut latency = false;
+    let mut limits = Limits::default();
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -21,11 +56,30 @@ fn main() {
             }
             "--count-only" => count_only = true,
             "--latency" => latency = true,
+            "--no-reject-old-samples" => limits.reject_old_samples = false,
+            flag @ ("--max-body-bytes"
+            | "--max-line-size"
+            | "--out-of-order-window-secs"
+            | "--per-stream-rate-limit"
+            | "--ingestion-rate-limit") => {
+                i += 1;
+                match flag {
+                    "--max-body-bytes" => limits.max_recv_msg_size = value(&args, i, flag),
+                    "--max-line-size" => limits.max_line_size = value(&args, i, flag),
+                    "--out-of-order-window-secs" => {
+                        limits.out_of_order_window = Duration::from_secs(value(&args, i, flag))
+                    }
+                    "--per-stream-rate-limit" => {
+                        limits.per_stream_rate_limit = rate(&args, i, flag)
+                    }
+                    _ => limits.ingestion_rate_limit = rate(&args, i, flag),
+                }
+            }
             other => addr = other.to_string(),
         }
         i += 1;
     }
-    let receiver = loki_receiver::Receiver::start(&addr);
+    let receiver = loki_receiver::Receiver::start_with(&addr, limits);
     if count_only {
         receiver.count_only();
     }
@@ -42,13 +96,19 @@ fn main() {
         }));
         let entries = receiver.entry_count();
         let summary = format!(
-            "t={:.2}s entries={} requests={:?} bytes={} duplicates={} rejected={}",
+            "t={:.2}s entries={} requests={:?} bytes={} duplicates={} rejected={} refused={:?} silently_dropped={}",
             start.elapsed().as_secs_f64(),
             entries,
             receiver.requests(),
             receiver.request_bytes(),
             receiver.duplicates(),
-            receiver.rejected()
+            receiver.rejected(),
+            receiver
+                .refused()
+                .iter()
+                .map(|(reason, n)| (reason.as_str(), *n))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            receiver.silently_dropped()
         );
         match expect {
             Some(n) if entries >= n => {
