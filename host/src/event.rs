@@ -160,6 +160,19 @@ impl LogBatch {
             .map(move |(key, value)| (&bytes[key], &bytes[value]))
     }
 
+    /// Record `i`'s metadata size: its number of pairs and the bytes of their keys and
+    /// values together (constant time: the pairs are contiguous).
+    pub fn metadata_size(&self, i: usize) -> (usize, usize) {
+        let first = start_of(&self.record_metadata_ends, i);
+        let last = self.record_metadata_ends[i] as usize;
+        if first == last {
+            return (0, 0);
+        }
+        let start = start_of(&self.metadata_ends, 2 * first);
+        let end = self.metadata_ends[2 * last - 1] as usize;
+        (last - first, end - start)
+    }
+
     /// Where record `i`'s metadata keys and values are in `metadata`.
     fn metadata_spans(
         &self,
@@ -494,6 +507,23 @@ mod tests {
             metadata_ends: b.metadata_ends.clone(),
             record_metadata_ends: b.record_metadata_ends.clone(),
             ..LogBatch::default()
+        }
+    }
+
+    #[test]
+    fn metadata_size_counts_the_pairs_and_their_bytes() {
+        let mut b = LogBatch::default();
+        let set = b.intern_labels(&[]);
+        b.push("a", 1, set, &[("k", "vv"), ("key", "v")]);
+        b.push("b", 1, set, &[]);
+        b.push("c", 1, set, &[("x", "yz")]);
+        assert_eq!(b.metadata_size(0), (2, 7));
+        assert_eq!(b.metadata_size(1), (0, 0));
+        assert_eq!(b.metadata_size(2), (1, 3));
+        for i in 0..3 {
+            let pairs: Vec<_> = b.metadata_pairs(i).collect();
+            let bytes: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+            assert_eq!(b.metadata_size(i), (pairs.len(), bytes));
         }
     }
 

@@ -358,6 +358,12 @@ fn push(port: u16, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
 }
 
 fn protobuf_body(labels: &str, lines: &[&str]) -> Vec<u8> {
+    protobuf_body_at(1_700_000_000, labels, lines)
+}
+
+/// [`protobuf_body`] with entries at `seconds` (a Loki sink refuses entries older than a
+/// week, as Loki does).
+fn protobuf_body_at(seconds: i64, labels: &str, lines: &[&str]) -> Vec<u8> {
     let request = wire::PushRequest {
         streams: vec![wire::StreamAdapter {
             labels: labels.into(),
@@ -366,7 +372,7 @@ fn protobuf_body(labels: &str, lines: &[&str]) -> Vec<u8> {
                 .enumerate()
                 .map(|(i, l)| wire::EntryAdapter {
                     timestamp: Some(wire::GoogleTimestamp {
-                        seconds: 1_700_000_000,
+                        seconds,
                         nanos: i as i32,
                     }),
                     line: l.to_string(),
@@ -542,7 +548,11 @@ min_backoff_ms = 1000
                 std::thread::sleep(Duration::from_millis(500));
             }
             std::thread::spawn(move || {
-                let body = protobuf_body(r#"{app="stuck"}"#, &[&format!("push {i}")]);
+                let body = protobuf_body_at(
+                    now_ns() / 1_000_000_000,
+                    r#"{app="stuck"}"#,
+                    &[&format!("push {i}")],
+                );
                 let r = reqwest::blocking::Client::new()
                     .post(format!("http://127.0.0.1:{port}/loki/api/v1/push"))
                     .header("content-type", "application/x-protobuf")

@@ -198,6 +198,10 @@ impl Parser<'_> {
     }
 }
 
+/// The label Loki adds to a stream that lacks it, and does not count toward
+/// `max_label_names_per_series`.
+pub const SERVICE_NAME: &str = "service_name";
+
 /// Loki's limits on a stream's labels, checked before sending so a bad label set becomes a
 /// counted, explained error instead of a 400 for the whole request.
 #[derive(Debug, Clone, Copy)]
@@ -299,10 +303,14 @@ pub fn sanitize(labels: &[Label], limits: &LabelLimits) -> Result<(Vec<Label>, F
         }
     }
     if out.is_empty() {
-        out.push(("service_name".into(), "unknown_service".into()));
+        out.push((SERVICE_NAME.into(), "unknown_service".into()));
     }
-    if out.len() > limits.max_names {
-        return Err(Refused::TooManyNames(out.len(), limits.max_names));
+    // Loki's validator does not count `service_name` (which its distributor adds itself
+    // when a stream lacks it) toward max_label_names_per_series: a stream may carry it on
+    // top of the limit (pkg/distributor/validator.go, ValidateLabels).
+    let counted = out.len() - usize::from(out.iter().any(|(n, _)| n == SERVICE_NAME));
+    if counted > limits.max_names {
+        return Err(Refused::TooManyNames(counted, limits.max_names));
     }
     out.sort();
     Ok((out, fixes))
@@ -389,5 +397,21 @@ mod tests {
         );
         let many = l(&[("a", "1"), ("b", "1"), ("c", "1"), ("d", "1")]);
         assert_eq!(sanitize(&many, &limits), Err(Refused::TooManyNames(4, 3)));
+    }
+
+    #[test]
+    fn service_name_does_not_count_toward_the_name_limit() {
+        let limits = LabelLimits::default();
+        let mut names: Vec<Label> = (0..15).map(|i| (format!("l{i:02}"), "v".into())).collect();
+        let (out, _) = sanitize(&names, &limits).unwrap();
+        assert_eq!(out.len(), 15);
+        names.push(("service_name".into(), "api".into()));
+        let (out, _) = sanitize(&names, &limits).expect("service_name on top of 15 is fine");
+        assert_eq!(out.len(), 16);
+        names.push(("l15".into(), "v".into()));
+        assert_eq!(
+            sanitize(&names, &limits),
+            Err(Refused::TooManyNames(16, 15))
+        );
     }
 }

@@ -32,9 +32,13 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
-/// The sluice binary under test.
+/// The sluice binary under test: this build's, or `SLUICE_UNDER_TEST` (to show a test
+/// fails on another build, e.g. the one before a fix).
 pub fn sluice() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    match std::env::var_os("SLUICE_UNDER_TEST") {
+        Some(other) => Command::new(other),
+        None => Command::new(env!("CARGO_BIN_EXE_sluice")),
+    }
 }
 
 /// Writes `config` to `dir/p.toml` and runs `sluice run` on it to its end (the pipeline's

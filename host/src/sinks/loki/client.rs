@@ -225,6 +225,11 @@ impl LokiClient {
 fn classify(status: StatusCode, after: Option<Duration>, message: String) -> Outcome {
     let code = status.as_u16();
     match code {
+        // Loki's per-stream limit names the stream: "Per stream rate limit exceeded ...".
+        429 if message.to_ascii_lowercase().contains("stream rate limit") => Outcome::Retry {
+            reason: "stream_rate_limit",
+            after,
+        },
         429 => Outcome::Retry {
             reason: "429",
             after,

@@ -114,6 +114,35 @@ pub struct LokiSinkConfig {
     pub max_label_names: usize,
     #[serde(default = "default_loki_max_label_value")]
     pub max_label_value_bytes: usize,
+    /// Loki's out-of-order window (`max_chunk_age` / 2; 1 hour by default): an entry older
+    /// than its stream's newest entry sent by this sink minus this is dead-lettered instead
+    /// of sent (Loki would refuse it, silently when its stream is not the request's last).
+    /// 0 turns the check off.
+    #[serde(default = "default_loki_out_of_order_window")]
+    pub out_of_order_window_secs: u64,
+    /// Loki's `reject_old_samples_max_age` (1 week): older entries are dead-lettered. 0: off
+    /// (for a Loki with `reject_old_samples = false`).
+    #[serde(default = "default_loki_max_age")]
+    pub reject_old_samples_max_age_secs: u64,
+    /// Loki's `creation_grace_period` (10 minutes): entries further in the future are
+    /// dead-lettered. 0: off.
+    #[serde(default = "default_loki_grace")]
+    pub creation_grace_period_secs: u64,
+    /// Loki's `max_structured_metadata_size` (64 KiB of names and values) and
+    /// `max_structured_metadata_entries_count` (128): an entry with more is dead-lettered.
+    /// 0: off.
+    #[serde(default = "default_loki_metadata_bytes")]
+    pub max_structured_metadata_bytes: usize,
+    #[serde(default = "default_loki_metadata_entries")]
+    pub max_structured_metadata_entries: usize,
+    /// At most this many streams in one push request (0: no limit). Loki answers a push by
+    /// its last stream's error only, so what a per-stream rate limit refuses in an earlier
+    /// stream is lost behind a 204; with 1, every refusal is answered (more, smaller
+    /// requests). Without it the sink puts each request's heaviest stream last and, once
+    /// Loki has answered a per-stream rate limit, sends one stream per request for five
+    /// minutes (docs/loki.md).
+    #[serde(default)]
+    pub max_streams_per_request: usize,
 }
 
 /// Loki's default `max_line_size`.
@@ -143,6 +172,21 @@ fn default_loki_max_label_names() -> usize {
 }
 fn default_loki_max_label_value() -> usize {
     2048
+}
+fn default_loki_out_of_order_window() -> u64 {
+    3600
+}
+fn default_loki_max_age() -> u64 {
+    7 * 86_400
+}
+fn default_loki_grace() -> u64 {
+    600
+}
+fn default_loki_metadata_bytes() -> usize {
+    64 * 1024
+}
+fn default_loki_metadata_entries() -> usize {
+    128
 }
 
 impl ComponentConfig<dyn Sink> for LokiSinkConfig {

@@ -40,7 +40,13 @@ pub struct Shared {
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     pub max_retries: Option<u32>,
+    /// At most this many streams per request (0: no limit).
+    pub max_streams_per_request: usize,
 }
+
+/// After Loki answered a per-stream rate limit, how long a lane sends one stream per
+/// request (so that each refusal is answered, not hidden behind a later stream's 204).
+const ONE_STREAM_AFTER_THROTTLE: Duration = Duration::from_secs(300);
 
 /// Exponential backoff with jitter; back to the start after a success.
 struct Backoff {
@@ -125,6 +131,7 @@ pub async fn run(mut rx: mpsc::Receiver<Part>, shared: Arc<Shared>) {
         },
         shared,
         scratch: BodyScratch::default(),
+        one_stream_until: None,
     };
     let mut pending: HashMap<Option<String>, Pending> = HashMap::new();
     loop {
@@ -166,6 +173,8 @@ struct Lane {
     backoff: Backoff,
     /// Request buffers reused from one request to the next.
     scratch: BodyScratch,
+    /// Set when Loki answered a per-stream rate limit: until then, one stream per request.
+    one_stream_until: Option<Instant>,
 }
 
 impl Lane {
@@ -233,8 +242,49 @@ impl Lane {
         self.shared
             .metrics
             .sink_batch_fill(p.bytes as f64 / self.shared.batch_max_bytes.max(1) as f64);
-        let status = self.deliver(tenant.as_deref(), p.streams).await;
+        let mut streams = p.streams;
+        // Loki answers a push by its last stream's error: the heaviest stream, the likeliest
+        // to meet a per-stream rate limit, goes last, so its refusal is the one answered.
+        if let Some(heaviest) = (0..streams.len()).max_by_key(|i| streams[*i].line_bytes()) {
+            let last = streams.len() - 1;
+            streams.swap(heaviest, last);
+        }
+        let per_request = self.streams_per_request();
+        let status = if streams.len() > per_request {
+            self.deliver_in_groups(tenant.as_deref(), streams, per_request)
+                .await
+        } else {
+            self.deliver(tenant.as_deref(), streams).await
+        };
         settle(p.acks, status);
+    }
+
+    /// How many streams a request may hold now.
+    fn streams_per_request(&mut self) -> usize {
+        if self.one_stream_until.is_some_and(|t| Instant::now() < t) {
+            return 1;
+        }
+        self.one_stream_until = None;
+        match self.shared.max_streams_per_request {
+            0 => usize::MAX,
+            n => n,
+        }
+    }
+
+    /// Sends `streams` as requests of at most `per_request` streams each, one after the
+    /// other; the worst outcome of them.
+    async fn deliver_in_groups(
+        &mut self,
+        tenant: Option<&str>,
+        mut streams: Vec<EncodedStream>,
+        per_request: usize,
+    ) -> AckStatus {
+        let mut worst = AckStatus::Delivered;
+        while !streams.is_empty() {
+            let rest = streams.split_off(per_request.min(streams.len()));
+            worst = worst.max(self.deliver(tenant, std::mem::replace(&mut streams, rest)).await);
+        }
+        worst
     }
 
     /// Sends `streams` until Loki takes them, splitting on 400/413; returns the worst
@@ -260,6 +310,17 @@ impl Lane {
                     Outcome::Retry { reason, after } => {
                         retries += 1;
                         metrics.sink_retry(reason);
+                        let stream_throttled = reason == "stream_rate_limit";
+                        if stream_throttled {
+                            if self.one_stream_until.is_none() {
+                                tracing::warn!(
+                                    component_id = %metrics.id,
+                                    "Loki answered a per-stream rate limit; sending one stream per request for a while, so that no refusal hides behind another stream's 204"
+                                );
+                            }
+                            self.one_stream_until =
+                                Some(Instant::now() + ONE_STREAM_AFTER_THROTTLE);
+                        }
                         if shared.max_retries.is_some_and(|max| retries > max) {
                             let why = Reason {
                                 reason: "retries_exhausted",
@@ -286,6 +347,10 @@ impl Lane {
                             );
                         }
                         tokio::time::sleep(delay).await;
+                        if stream_throttled && streams.len() > 1 {
+                            // Resend each stream on its own, so each answer is its own.
+                            return self.deliver_in_groups(tenant, streams, 1).await;
+                        }
                     }
                     Outcome::Split { status, message } => {
                         if entries <= 1 {

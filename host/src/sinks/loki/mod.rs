@@ -7,10 +7,11 @@
 
 mod client;
 mod config;
+mod entry_checks;
 mod lane;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 use super::Sink;
 use crate::channel::Input;
 use crate::dead_letter::{DeadLetter, DeadRecord, Reason};
+use entry_checks::{EntryLimits, NewestByStream};
 use crate::event::{label_set, overlay_labels, prefix_within, AckStatus, Label, LogBatch};
 use crate::loki::encoded::{EncodedEntries, EncodedStream};
 use crate::loki::labels::{self, LabelLimits, Refused};
@@ -74,7 +76,13 @@ pub struct LokiSink {
     limits: LabelLimits,
     static_labels: Vec<Label>,
     streams: HashMap<Vec<Label>, Route>,
+    entry_limits: EntryLimits,
+    /// Each stream's newest entry sent, for the out-of-order window.
+    newest: NewestByStream,
 }
+
+/// Streams whose newest timestamp the sink remembers (see [`NewestByStream`]).
+const NEWEST_LIMIT: usize = 100_000;
 
 impl LokiSink {
     fn new(
@@ -91,7 +99,17 @@ impl LokiSink {
             min_backoff: Duration::from_millis(config.min_backoff_ms.max(1)),
             max_backoff: Duration::from_millis(config.max_backoff_ms.max(config.min_backoff_ms)),
             max_retries: config.max_retries,
+            max_streams_per_request: config.max_streams_per_request,
         });
+        const S: i64 = 1_000_000_000;
+        let secs = |s: u64| (s.min(i64::MAX as u64 / S as u64) as i64) * S;
+        let entry_limits = EntryLimits {
+            out_of_order_window_ns: secs(config.out_of_order_window_secs),
+            max_age_ns: secs(config.reject_old_samples_max_age_secs),
+            grace_ns: secs(config.creation_grace_period_secs),
+            max_metadata_bytes: config.max_structured_metadata_bytes,
+            max_metadata_entries: config.max_structured_metadata_entries,
+        };
         let limits = LabelLimits {
             max_names: config.max_label_names,
             max_value_bytes: config.max_label_value_bytes,
@@ -103,6 +121,8 @@ impl LokiSink {
             shared,
             limits,
             streams: HashMap::new(),
+            entry_limits,
+            newest: NewestByStream::new(NEWEST_LIMIT),
         }
     }
 
@@ -203,17 +223,39 @@ impl LokiSink {
     }
 
     /// The batch's entries grouped by lane and stream, in record order; returns how many
-    /// records were refused (dead-lettered and counted).
+    /// records were refused: for their labels, or for what Loki would refuse about the
+    /// entry ([`entry_checks`]); those are dead-lettered and counted.
     fn split_by_lane(&mut self, batch: &LogBatch, lanes: usize) -> (LaneParts, usize) {
         let set_info: Vec<_> = batch
             .label_sets
             .iter()
             .map(|set| self.stream_of(set, lanes))
             .collect();
+        // Per label set, its stream's slot in `newest_local`: label sets that became the
+        // same stream share a slot, so the window is applied per stream.
+        let mut stream_slots: Vec<Arc<StreamKey>> = Vec::new();
+        let mut newest_local: Vec<Option<i64>> = Vec::new();
+        let slot_of_set: Vec<Option<usize>> = set_info
+            .iter()
+            .map(|info| {
+                let (key, _) = info.as_ref().ok()?;
+                Some(match stream_slots.iter().position(|k| k == key) {
+                    Some(i) => i,
+                    None => {
+                        newest_local.push(self.newest.get(key));
+                        stream_slots.push(key.clone());
+                        stream_slots.len() - 1
+                    }
+                })
+            })
+            .collect();
+        let now = crate::event::now_ns();
         let mut parts: LaneParts = vec![Vec::new(); lanes];
         // Per label set: where its stream sits in its lane's part.
         let mut slot: Vec<Option<usize>> = vec![None; batch.label_sets.len()];
-        let mut refused: Vec<Stream> = Vec::new();
+        // Refused entries by reason: the message and the entries as streams.
+        let mut refused: BTreeMap<&'static str, (String, Vec<Stream>)> = BTreeMap::new();
+        let mut refused_count = 0usize;
         let mut truncated = 0usize;
         let max_line = self.config.max_line_bytes;
         // Each stream's entries are sized up front from its share of the batch's records,
@@ -235,8 +277,20 @@ impl LokiSink {
                 .metadata_pair_bytes(record)
                 .map(|(k, v)| (metadata_name(k), v));
             let ts = batch.timestamps[record];
-            match &set_info[set] {
-                Ok((key, lane)) => {
+            let verdict = match (&set_info[set], slot_of_set[set]) {
+                (Ok(_), Some(s)) => self
+                    .entry_limits
+                    .check(now, newest_local[s], ts, batch.metadata_size(record))
+                    .map_err(|r| (r.reason(), r.message().to_string())),
+                (Err(e), _) => Err(("labels_refused", e.to_string())),
+                (Ok(_), None) => unreachable!("a stream has a slot"),
+            };
+            match (&set_info[set], verdict) {
+                (Ok((key, lane)), Ok(())) => {
+                    if let Some(s) = slot_of_set[set] {
+                        let newest = &mut newest_local[s];
+                        *newest = Some(newest.map_or(ts, |n| n.max(ts)));
+                    }
                     let part = &mut parts[*lane];
                     let at = *slot[set].get_or_insert_with(|| {
                         let records = records_of[set];
@@ -246,15 +300,26 @@ impl LokiSink {
                     });
                     part[at].1.push(ts, cut.as_bytes(), metadata);
                 }
-                Err(_) => {
+                (_, Err((reason, message))) => {
                     // Written like any entry, then read back for the dead-letter file.
                     let mut entries = EncodedEntries::default();
                     entries.push(ts, cut.as_bytes(), metadata);
                     let mut stream =
                         EncodedStream::new(labels::format(batch.labels(record)).into());
                     stream.push_part(entries);
-                    refused.push(stream.decoded());
+                    refused
+                        .entry(reason)
+                        .or_insert_with(|| (message, Vec::new()))
+                        .1
+                        .push(stream.decoded());
+                    refused_count += 1;
                 }
+                (Err(_), Ok(())) => unreachable!("refused labels give an error verdict"),
+            }
+        }
+        for (key, newest) in stream_slots.iter().zip(newest_local) {
+            if let Some(ts) = newest {
+                self.newest.observe(key, ts);
             }
         }
         if truncated > 0 {
@@ -265,21 +330,15 @@ impl LokiSink {
                 "lines over max_line_bytes were cut",
             );
         }
-        let refused_count = refused.len();
-        if refused_count > 0 {
-            let reason = set_info
-                .iter()
-                .find_map(|r| r.as_ref().err())
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+        for (reason, (message, streams)) in &refused {
             let why = Reason {
-                reason: "labels_refused",
+                reason,
                 error_kind: None,
                 status: None,
-                message: &reason,
+                message,
                 tenant: None,
             };
-            set_aside(&self.shared, &refused, &why);
+            set_aside(&self.shared, streams, &why);
         }
         (parts, refused_count)
     }
@@ -338,7 +397,7 @@ mod tests {
         let dead = dir.path().join("dead.jsonl");
         let config: LokiSinkConfig = toml::from_str(&format!(
             "endpoint = \"http://127.0.0.1:9\"\nmax_label_names = 1\n\
-             dead_letter_path = \"{}\"",
+             reject_old_samples_max_age_secs = 0\ndead_letter_path = \"{}\"",
             dead.display()
         ))
         .unwrap();
@@ -367,5 +426,57 @@ mod tests {
         assert_eq!(record["labels"], serde_json::json!({"a": "1", "b": "2"}));
         assert_eq!(record["metadata"]["trace_id"], "t1");
         assert_eq!(row["reason"], "labels_refused");
+    }
+
+    #[test]
+    fn entries_loki_would_refuse_are_dead_lettered_with_their_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join("dead.jsonl");
+        let config: LokiSinkConfig = toml::from_str(&format!(
+            "endpoint = \"http://127.0.0.1:9\"\ndead_letter_path = \"{}\"",
+            dead.display()
+        ))
+        .unwrap();
+        let metrics = Telemetry::new().component("loki", "sink");
+        let client = client::LokiClient::new(&config).unwrap();
+        let mut sink = LokiSink::new(config, client, metrics);
+        let now = crate::event::now_ns();
+        let hour = 3_600_000_000_000i64;
+        let mut batch = LogBatch::default();
+        let a = batch.intern_labels(&[("app".into(), "a".into())]);
+        let b = batch.intern_labels(&[("app".into(), "b".into())]);
+        batch.push("a newest", now, a, &[]);
+        batch.push("a two hours behind", now - 2 * hour, a, &[]);
+        batch.push("b alone two hours back", now - 2 * hour, b, &[]);
+        batch.push("a from the future", now + hour, a, &[]);
+        batch.push("a far too old", now - 24 * 8 * hour, a, &[]);
+        let (parts, refused) = sink.split_by_lane(&batch, 1);
+        assert_eq!(refused, 3);
+        let sent: usize = parts[0].iter().map(|(_, e)| e.len()).sum();
+        assert_eq!(sent, 2, "the newest of a and the only entry of b");
+        // The window carries over to the next batch of the same stream.
+        let mut next = LogBatch::default();
+        let a = next.intern_labels(&[("app".into(), "a".into())]);
+        next.push("a still behind", now - 2 * hour, a, &[]);
+        assert_eq!(sink.split_by_lane(&next, 1).1, 1);
+        let reasons: Vec<(String, String)> = std::fs::read_to_string(&dead)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let row: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    row["reason"].as_str().unwrap().to_string(),
+                    row["record"]["line"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let has = |reason: &str, line: &str| {
+            reasons.iter().any(|(r, l)| r == reason && l == line)
+        };
+        assert!(has("too_far_behind", "a two hours behind"), "{reasons:?}");
+        assert!(has("too_new", "a from the future"), "{reasons:?}");
+        assert!(has("too_old", "a far too old"), "{reasons:?}");
+        assert!(has("too_far_behind", "a still behind"), "{reasons:?}");
+        assert_eq!(reasons.len(), 4);
     }
 }
