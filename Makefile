@@ -130,7 +130,7 @@ run: plugins build
 	target/release/sluice run pipelines/quickstart.toml
 
 test: plugins plugins-py plugins-js plugins-c plugins-lang-test
-	$(CARGO) test --workspace --exclude identity --exclude bad-trap --exclude bad-loop --exclude bad-oom --exclude wrong-world --exclude future-major --exclude older-patch
+	SLUICE_REQUIRE_LANG_PLUGINS=1 $(CARGO) test --workspace --exclude identity --exclude bad-trap --exclude bad-loop --exclude bad-oom --exclude wrong-world --exclude future-major --exclude older-patch
 	test -x target/debug/sluice || $(CARGO) build -p sluice
 	@for f in pipelines/*.toml; do target/debug/sluice validate $$f || exit 1; done
 	target/debug/sluice test pipelines/quickstart.toml

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use crate::config::Secrets;
 use crate::runtime::PluginRuntime;
 use crate::telemetry::Telemetry;
 
@@ -28,6 +29,9 @@ pub struct CheckContext<'a> {
     pub telemetry: &'a Telemetry,
     /// The plugin runtime (engine, linker, compiled-component cache).
     pub runtime: &'a PluginRuntime,
+    /// Secrets substituted into the file: whatever a component prints that could hold one
+    /// (a plugin's log messages) is scrubbed of them.
+    pub secrets: &'a Secrets,
 }
 
 impl CheckContext<'_> {

@@ -146,3 +146,56 @@ path = "{{dir}}/out.log"
         "record contents leaked into the log"
     );
 }
+
+/// A secret substituted into a plugin's config and logged by the plugin through the host's
+/// `log` import is scrubbed, as in every other message; a single 2 GiB - 1 allocation (too
+/// large for the engine to even try) is counted as running out of memory, not as a trap,
+/// and a trap's detail keeps its cause.
+#[test]
+fn plugin_logs_are_scrubbed_and_a_huge_allocation_is_out_of_memory() {
+    let secret = "s3cr3t-token-value-0042";
+    let secret_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret_file.path(), format!("{secret}\n")).unwrap();
+    let config = format!(
+        r#"
+data_dir = "{{dir}}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.push]
+type = "http"
+[transforms.echo]
+type = "wasm"
+inputs = ["push"]
+plugin = "{trap}"
+config = {{ echo = "token=${{file:{secret_path}}}" }}
+[transforms.oom]
+type = "wasm"
+inputs = ["echo"]
+plugin = "{oom}"
+[sinks.out]
+type = "file"
+inputs = ["oom"]
+path = "{{dir}}/out.log"
+"#,
+        trap = plugin("bad_trap").display(),
+        oom = plugin("bad_oom").display(),
+        secret_path = secret_file.path().display(),
+    );
+    let mut running = Running::start(&config);
+    for body in ["one line", "a HUGE line", "one TRAP line"] {
+        let (status, text) = running.post("/ingest", "text/plain", body);
+        assert_eq!(status, 200, "{body}: {text}");
+    }
+    let m = |labels: &str| running.metric(&format!("sluice_plugin_errors_total{{{labels}}}"));
+    assert_eq!(m("component_id=\"oom\",reason=\"memory\""), Some(1.0));
+    assert_eq!(m("component_id=\"oom\",reason=\"trap\""), None);
+    assert_eq!(m("component_id=\"echo\",reason=\"trap\""), Some(1.0));
+    let stderr = running.stop_ok();
+    assert!(stderr.contains("init with echo=token=***"), "{stderr}");
+    assert!(stderr.contains("batch with echo=token=***"), "{stderr}");
+    assert!(!stderr.contains(secret), "the secret leaked:\n{stderr}");
+    assert!(
+        stderr.contains("wasm `unreachable` instruction executed"),
+        "a trap's detail keeps its cause:\n{stderr}"
+    );
+}

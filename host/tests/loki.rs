@@ -148,7 +148,14 @@ fn hundred_thousand_records_arrive_once_with_labels_order_and_metadata() {
         "only {} of {n} arrived",
         receiver.entry_count()
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // Every request answered: the sink counted all n as sent, so nothing more is coming.
+    sluice
+        .wait_for_metric(
+            Duration::from_secs(10),
+            "sluice_component_sent_events_total{component_id=\"loki\",component_kind=\"sink\"}",
+            n as f64,
+        )
+        .expect("the sink counted every record sent");
     assert_all_arrived(&receiver, n, |_| false, None);
     assert_eq!(receiver.duplicates(), 0);
     let text = sluice.get("/metrics").unwrap().1;
@@ -178,8 +185,9 @@ fn json_gzip_encoding_delivers_the_same_records() {
         "encoding = \"json\"\ncompression = \"gzip\"\ntenant_id = \"team-json\"",
     ));
     assert!(receiver.wait_for_entries(n, Duration::from_secs(60)));
+    sluice.stop_ok(); // drained: nothing more in flight
     assert_all_arrived(&receiver, n, |_| false, Some("team-json"));
-    sluice.stop();
+    assert_eq!(receiver.duplicates(), 0, "every record once");
 }
 
 /// 429s (with Retry-After), 500s and a 30 s outage cost no record; the retry metrics
@@ -214,8 +222,13 @@ fn throttling_failures_and_an_outage_lose_nothing() {
     assert!(retries("5xx") >= 2.0, "5xx retries: {}", retries("5xx"));
 
     // Now the receiver goes away for 30 s while more lines are written.
+    let connection_retries_before = retries("connection");
     receiver.go_down_for(Duration::from_secs(30));
-    std::thread::sleep(Duration::from_millis(200));
+    let addr = receiver.addr;
+    wait_for(Duration::from_secs(5), || {
+        std::net::TcpStream::connect(addr).is_err().then_some(())
+    })
+    .expect("the receiver stopped listening");
     let more = 10_000;
     {
         let mut f = std::fs::OpenOptions::new()
@@ -234,12 +247,11 @@ fn throttling_failures_and_an_outage_lose_nothing() {
             .unwrap();
         }
     }
-    std::thread::sleep(Duration::from_secs(5));
-    assert_eq!(
-        receiver.entry_count(),
-        n,
-        "nothing can arrive while it is down"
-    );
+    // The sink meets the outage (connection refused) and keeps retrying.
+    wait_for(Duration::from_secs(20), || {
+        (retries("connection") > connection_retries_before).then_some(())
+    })
+    .expect("the sink retried through the outage");
     assert!(
         receiver.wait_for_entries(n + more, Duration::from_secs(90)),
         "only {} arrived after the outage",
@@ -294,7 +306,7 @@ fn a_partial_400_drops_only_the_bad_entries() {
         Some(4.0)
     );
     assert_all_arrived(&receiver, n, bad, None);
-    sluice.stop();
+    sluice.stop_ok();
 }
 
 /// Agent -> central relay: one sluice pushes to another's loki_push source, which pushes
@@ -334,15 +346,22 @@ min_backoff_ms = 100
         "only {} of {n} arrived",
         receiver.entry_count()
     );
-    std::thread::sleep(Duration::from_millis(300));
+    central
+        .wait_for_metric(
+            Duration::from_secs(10),
+            "sluice_component_sent_events_total{component_id=\"loki\",component_kind=\"sink\"}",
+            n as f64,
+        )
+        .expect("the central sink counted every record sent");
     assert_all_arrived(&receiver, n, |_| false, Some("team-a"));
+    assert_eq!(receiver.duplicates(), 0, "every record once");
     assert_eq!(
         central
             .metric("sluice_http_requests_total{component_id=\"agents\",status=\"204\"}")
             .map(|v| v > 0.0),
         Some(true)
     );
-    agent.stop();
+    agent.stop_ok();
 }
 
 fn push(port: u16, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
@@ -545,7 +564,14 @@ min_backoff_ms = 1000
     let pushes: Vec<_> = (0..30)
         .map(|i| {
             if i == 1 {
-                std::thread::sleep(Duration::from_millis(500));
+                // The first push has reached the sink, which is retrying it.
+                sluice
+                    .wait_for_metric(
+                        Duration::from_secs(10),
+                        "sluice_sink_retries_total{component_id=\"loki\",reason=\"connection\"}",
+                        1.0,
+                    )
+                    .expect("the lane is stuck retrying");
             }
             std::thread::spawn(move || {
                 let body = protobuf_body_at(

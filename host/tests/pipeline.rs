@@ -168,7 +168,9 @@ path = "{{dir}}/out.log"
     let mut running = Running::start(&config);
     let out = running.dir.path().join("out.log");
     // Wait until the source follows the file before appending.
-    std::thread::sleep(Duration::from_millis(300));
+    running
+        .wait_for_log(Duration::from_secs(10), &["following file", "app.log"])
+        .expect("the source follows the file");
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     for i in 0..1000 {
         writeln!(f, "appended {i}").unwrap();

@@ -4,8 +4,8 @@
 //! `enrich` for static and lifted labels).
 //!
 //! `make plugins-py plugins-js plugins-c` (or `make test`) builds them into dist/plugins.
-//! When one is missing the test prints why and passes, unless `SLUICE_REQUIRE_LANG_PLUGINS`
-//! is set (CI sets it), in which case a missing plugin fails the test.
+//! `make test` builds them first and sets `SLUICE_REQUIRE_LANG_PLUGINS`, so there a missing
+//! plugin fails the test. Only a bare `cargo test` without them skips, saying so loudly.
 
 mod common;
 
@@ -52,8 +52,9 @@ fn lang_plugin(name: &str) -> Option<PathBuf> {
         );
     }
     eprintln!(
-        "SKIPPED: {} is not built (run `make plugins-py plugins-js plugins-c`; set \
-         SLUICE_REQUIRE_LANG_PLUGINS=1 to make this a failure)",
+        "\n*** SKIPPED (not a pass): {} is not built. Run `make test`, or `make plugins-py \
+         plugins-js plugins-c` first; `make test` sets SLUICE_REQUIRE_LANG_PLUGINS=1 so a \
+         missing plugin fails there. ***\n",
         path.display()
     );
     None

@@ -68,8 +68,7 @@ fn a_renamed_file_is_read_to_its_end_and_the_new_file_from_its_start() {
         "after rotation: {} lines",
         lines_of(&out).len()
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let (ok, stderr) = running.stop();
+    let (ok, stderr) = running.stop(); // drains: nothing in flight is left out
     assert!(ok, "{stderr}");
     assert!(stderr.contains("file rotated away"), "{stderr}");
     let got = lines_of(&out);
@@ -108,7 +107,6 @@ fn a_deleted_file_is_let_go_and_a_new_one_at_the_path_is_read() {
                 .is_ok_and(|target| target.to_string_lossy().ends_with("app.log (deleted)"))
         })
     };
-    assert!(holds_deleted() || lines_of(&out).len() == 100);
     assert!(
         wait_for(Duration::from_secs(20), || (!holds_deleted()).then_some(())).is_some(),
         "the deleted file is still open"
@@ -119,7 +117,6 @@ fn a_deleted_file_is_let_go_and_a_new_one_at_the_path_is_read() {
             .then_some(()))
         .is_some()
     );
-    std::thread::sleep(Duration::from_millis(300));
-    running.stop();
+    running.stop_ok();
     assert_eq!(lines_of(&out), numbered(0..150));
 }

@@ -15,6 +15,7 @@ mod test_cases;
 mod types;
 
 pub use graph::{Graph, NodeKind};
+pub use secrets::Secrets;
 pub use test_cases::*;
 pub use types::*;
 
@@ -25,7 +26,6 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use locate::Locator;
-use secrets::Secrets;
 
 /// One problem in a config file, located by file, key and line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Host, Level};
+use crate::config::Secrets;
 use crate::telemetry::metrics::PluginMetric;
 use crate::telemetry::ComponentMetrics;
 
@@ -23,6 +24,9 @@ pub struct PluginHostContext {
     /// When set, every metric name the plugin asks for gets an id (after the declared
     /// ones) and its samples are recorded here rather than exported (`sluice plugin test`).
     pub recorder: Option<Arc<MetricRecorder>>,
+    /// Secrets substituted into the pipeline (a plugin's config may hold some): scrubbed
+    /// from every message the plugin logs.
+    pub secrets: Secrets,
 }
 
 /// One sample a plugin emitted through `counter-add` or `histogram-observe`.
@@ -119,6 +123,14 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
+    /// Growth that the engine itself could not make (past what a 32-bit memory may
+    /// reserve, e.g. one 2 GiB allocation) is running out of memory as much as growth the
+    /// cap refused; the guest sees `memory.grow` fail and usually aborts.
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.exceeded = true;
+        Ok(())
+    }
+
     fn table_growing(
         &mut self,
         _current: usize,
@@ -140,6 +152,8 @@ pub struct PluginState {
     pub(super) host: Arc<PluginHostContext>,
     pub(super) log_window: Instant,
     pub(super) log_count: u32,
+    /// The end of what the plugin wrote to standard error (never logged).
+    pub(super) stderr: super::stderr_tail::StderrTail,
 }
 
 impl WasiView for PluginState {
@@ -164,7 +178,10 @@ impl Host for PluginState {
             crate::telemetry::events::plugin_logs_dropped(&self.host.component);
             return;
         }
-        let message = crate::event::prefix_within(&message, 1024);
+        let message = self
+            .host
+            .secrets
+            .scrub(crate::event::prefix_within(&message, 1024));
         let id = &self.host.component.id;
         match level {
             Level::Trace => tracing::trace!(component_id = %id, plugin_message = %message),

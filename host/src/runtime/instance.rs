@@ -14,6 +14,7 @@ use wasmtime_wasi::WasiCtx;
 use super::bindings::{LogTransform, WitBatch};
 use super::engine::{LoadedPlugin, EPOCH_TICK};
 use super::host::{MemoryCap, MetricRecorder, PluginHostContext, PluginState};
+use super::stderr_tail::StderrTail;
 use super::PluginError;
 use crate::event::LogBatch;
 
@@ -58,6 +59,7 @@ impl PluginInstance {
             component: telemetry.component("plugin", "transform"),
             metrics: Vec::new(),
             recorder,
+            secrets: Default::default(),
         });
         let settings = InstanceSettings {
             config_json: config_json.to_owned(),
@@ -80,8 +82,11 @@ impl PluginInstance {
                 wasi.env(name, value);
             }
         }
+        let stderr = StderrTail::default();
+        wasi.stderr(stderr.clone());
         let max_bytes = settings.memory_limit_mb.saturating_mul(1 << 20);
         let state = PluginState {
+            stderr,
             wasi: wasi.build(),
             table: ResourceTable::new(),
             memory: MemoryCap {
@@ -185,14 +190,35 @@ fn classify(
     timeout: Duration,
     memory_limit_mb: usize,
 ) -> PluginError {
-    if store.data().memory.exceeded {
+    // Out of memory: the cap refused growth, the engine could not grow, or the guest's
+    // allocator said so on its standard error before aborting (a request too large to try).
+    if store.data().memory.exceeded || store.data().stderr.says_out_of_memory() {
         return PluginError::Memory(memory_limit_mb);
     }
     if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return PluginError::Timeout(timeout.as_millis() as u64);
     }
-    // Keep the first lines (the trap reason and the innermost frames), not a whole backtrace.
+    PluginError::Trap(trap_detail(&error))
+}
+
+/// A trap's cause first (what went wrong: "wasm `unreachable` instruction executed"), then
+/// the innermost frames of its backtrace; never a whole backtrace, never without the cause.
+fn trap_detail(error: &wasmtime::Error) -> String {
+    let cause = error.root_cause().to_string();
     let text = format!("{error:#}");
-    let short: Vec<&str> = text.lines().take(6).collect();
-    PluginError::Trap(short.join(" | "))
+    let frames: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.split(':')
+                .next()
+                .is_some_and(|n| n.trim().parse::<u32>().is_ok())
+        })
+        .take(3)
+        .collect();
+    if frames.is_empty() {
+        cause
+    } else {
+        format!("{cause} (innermost frames: {})", frames.join(" | "))
+    }
 }

@@ -12,6 +12,7 @@ pub mod contract;
 mod engine;
 mod host;
 mod instance;
+mod stderr_tail;
 
 pub use engine::{LoadedPlugin, PluginRuntime};
 pub use host::{MetricRecorder, MetricSample, PluginHostContext};

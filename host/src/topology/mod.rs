@@ -82,6 +82,7 @@ impl Checker<'_> {
                 data_dir: &self.loaded.config.data_dir,
                 telemetry: self.telemetry,
                 runtime: self.runtime,
+                secrets: &self.loaded.secrets,
             };
             let Some(kind) = component::find(kinds, &table.kind) else {
                 // Loading refused unknown kinds already.

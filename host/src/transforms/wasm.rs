@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::{Stage, Transform};
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
+use crate::config::Secrets;
 use crate::dead_letter::{DeadLetter, Reason};
 use crate::event::LogBatch;
 use crate::runtime::{
@@ -85,7 +86,14 @@ impl ComponentConfig<dyn Transform> for WasmTransformConfig {
         if let Some(p) = &mut self.dead_letter_path {
             *p = ctx.resolve(p);
         }
-        let built = WasmTransform::build(ctx.name, &self, ctx.runtime, ctx.telemetry, ctx.data_dir)
+        let built = WasmTransform::build(
+            ctx.name,
+            &self,
+            ctx.runtime,
+            ctx.telemetry,
+            ctx.data_dir,
+            ctx.secrets,
+        )
             .map_err(|e| CheckError::at(e.key, e.error))?;
         Ok(Box::new(built))
     }
@@ -122,6 +130,7 @@ impl WasmTransform {
         runtime: &PluginRuntime,
         telemetry: &Telemetry,
         data_dir: &Path,
+        secrets: &Secrets,
     ) -> Result<WasmTransform, BuildError> {
         let metrics = telemetry.component(name, "transform");
         let mut declared = Vec::new();
@@ -158,6 +167,7 @@ impl WasmTransform {
             component: metrics.clone(),
             metrics: declared,
             recorder: None,
+            secrets: secrets.clone(),
         });
         let first =
             PluginInstance::start(&plugin, &settings, host.clone()).map_err(|e| BuildError {

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The repository root.
@@ -128,31 +129,105 @@ pub struct Running {
     pub child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// Everything the collector wrote to stderr so far (its JSON log), read while it runs
+    /// so that a chatty collector never blocks on a full pipe.
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Reads `from` to its end on a thread, appending to `into` (None: discards).
+fn drain(
+    mut from: impl std::io::Read + Send + 'static,
+    into: Option<Arc<Mutex<String>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if let Some(into) = &into {
+                        into.lock()
+                            .unwrap()
+                            .push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            }
+        }
+    })
 }
 
 impl Running {
-    /// Writes `config` (with `{dir}` and `{port}` substituted) and starts `sluice run`.
+    /// Writes `config` (with `{dir}` and `{port}` substituted) and starts `sluice run`,
+    /// waiting until it is ready. `{port}` is a port free a moment ago; if another process
+    /// took it before the collector bound it, the start is retried on another.
     pub fn start(config: &str) -> Running {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let text = config
-            .replace("{dir}", dir.path().to_str().unwrap())
-            .replace("{port}", &port.to_string());
-        let path = dir.path().join("pipeline.toml");
-        std::fs::write(&path, text).unwrap();
-        let child = sluice()
-            .arg("run")
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let running = Running { child, port, dir };
-        let ready = wait_for(Duration::from_secs(30), || {
-            running.get("/ready").ok().filter(|(s, _)| *s == 200)
-        });
-        assert!(ready.is_some(), "the collector did not become ready");
-        running
+        let mut dir = tempfile::tempdir().unwrap();
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let text = config
+                .replace("{dir}", dir.path().to_str().unwrap())
+                .replace("{port}", &port.to_string());
+            let path = dir.path().join("pipeline.toml");
+            std::fs::write(&path, text).unwrap();
+            let mut child = sluice()
+                .arg("run")
+                .arg(&path)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr = Arc::new(Mutex::new(String::new()));
+            let readers = vec![
+                drain(child.stdout.take().unwrap(), None),
+                drain(child.stderr.take().unwrap(), Some(stderr.clone())),
+            ];
+            let mut running = Running {
+                child,
+                port,
+                dir: std::mem::replace(&mut dir, tempfile::tempdir().unwrap()),
+                stderr,
+                readers,
+            };
+            let ready = wait_for(Duration::from_secs(30), || {
+                if running.get("/ready").ok().is_some_and(|(s, _)| s == 200) {
+                    return Some(true);
+                }
+                running.exited().then_some(false)
+            });
+            match ready {
+                Some(true) => return running,
+                Some(false) if running.log().contains("cannot listen on") => {
+                    // The port was taken between free_port and the bind: try another.
+                    last_log = running.log();
+                    dir = std::mem::replace(&mut running.dir, tempfile::tempdir().unwrap());
+                    continue;
+                }
+                _ => panic!("the collector did not become ready:\n{}", running.log()),
+            }
+        }
+        panic!("no free port after 5 tries:\n{last_log}");
+    }
+
+    /// True once the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// The collector's log (stderr) so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the log holds a line containing every one of `parts`; the line.
+    pub fn wait_for_log(&self, timeout: Duration, parts: &[&str]) -> Option<String> {
+        wait_for(timeout, || {
+            self.log()
+                .lines()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+                .map(str::to_string)
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -181,18 +256,31 @@ impl Running {
         metric_value(&text, prefix)
     }
 
-    /// Sends SIGTERM and waits for the exit; returns (success, stderr).
+    /// Waits until the metric `prefix` reaches at least `at_least`; its value.
+    pub fn wait_for_metric(&self, timeout: Duration, prefix: &str, at_least: f64) -> Option<f64> {
+        wait_for(timeout, || self.metric(prefix).filter(|v| *v >= at_least))
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns (success, stderr). A test must look at
+    /// both: a crash while draining is a failure.
+    #[must_use = "a crash at exit goes unseen unless the result is checked"]
     pub fn stop(&mut self) -> (bool, String) {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
-        let output = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let status = self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        (status.success(), self.log())
+    }
+
+    /// [`Running::stop`], failing the test unless the collector drained and exited 0;
+    /// returns its log.
+    pub fn stop_ok(&mut self) -> String {
+        let (ok, stderr) = self.stop();
+        assert!(ok, "the collector did not stop cleanly:\n{stderr}");
+        stderr
     }
 }
 

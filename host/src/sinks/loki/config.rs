@@ -233,6 +233,7 @@ mod tests {
             data_dir: dir.path(),
             telemetry: &telemetry,
             runtime: &runtime,
+            secrets: &Default::default(),
         };
         let config: LokiSinkConfig = toml::from_str(toml_text).unwrap();
         config.check(&ctx).map(drop)
@@ -276,6 +277,7 @@ mod tests {
             data_dir: dir.path(),
             telemetry: &telemetry,
             runtime: &runtime,
+            secrets: &Default::default(),
         };
         let config: LokiSinkConfig =
             toml::from_str("endpoint = \"http://x\"\ntls = { ca_file = \"ca.pem\" }").unwrap();

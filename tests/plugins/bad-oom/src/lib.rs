@@ -4,7 +4,9 @@
 //! keeps allocating 1 MiB chunks and touching every page of each (so the memory is really
 //! committed), until the host's per-instance memory limit refuses to grow linear memory
 //! and the instance traps. The host must fail only that batch and replace the instance.
-//! Batches without `OOM` pass through unchanged. Config: none.
+//! A line containing `HUGE` asks for one allocation of 2 GiB - 1 bytes (the largest a
+//! wasm32 `Vec` may be), which the memory limit refuses in one step. Batches without `OOM`
+//! or `HUGE` pass through unchanged. Config: none.
 
 /// The memory-hungry plugin.
 pub struct BadOom;
@@ -15,6 +17,10 @@ impl sluice_plugin::Plugin for BadOom {
     }
 
     fn process(&mut self, batch: &mut sluice_plugin::Batch) -> Result<(), String> {
+        if batch.iter().any(|r| r.line().contains("HUGE")) {
+            let huge: Vec<u8> = Vec::with_capacity((1usize << 31) - 1);
+            core::hint::black_box(huge);
+        }
         if batch.iter().any(|r| r.line().contains("OOM")) {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
