@@ -73,13 +73,16 @@ max_backoff_ms = 500
         head = file_source_head(&dir.path().join("data"), &input.display().to_string(), true),
     );
     let crashed = Running::start(&config);
+    // Eight failed attempts take over 1.3 s with this backoff (50 ms doubling to 500 ms,
+    // jitter down to half): longer than the 1 s between checkpoint writes, so a position
+    // committed before delivery would be on disk by then.
     crashed
         .wait_for_metric(
-            Duration::from_secs(20),
+            Duration::from_secs(30),
             "sluice_sink_retries_total{component_id=\"loki\",reason=\"connection\"}",
-            1.0,
+            8.0,
         )
-        .expect("the sink tried Loki and failed");
+        .expect("the sink kept trying Loki and failing");
     drop(crashed); // SIGKILL
     let checkpoints = dir.path().join("data/checkpoints/app.json");
     // Nothing was delivered, so nothing may be checkpointed: no file, or one that puts the
