@@ -162,20 +162,3 @@ path = "{sink}"
     let want: Vec<String> = (0..3000).map(|i| format!("line {i:06}")).collect();
     assert_eq!(lines_of(&out), want);
 }
-
-/// The committed offset of `file` in the checkpoint file at `path` (None: no file, or no
-/// entry for it). Fails the test when the file exists but is not the format it should be.
-fn offset_of(path: &Path, file: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {text}", path.display()));
-    let files = json["files"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no `files` object in {text}"));
-    let entry = files.get(file.to_str().unwrap())?;
-    Some(
-        entry["offset"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("no numeric `offset` in {entry}")),
-    )
-}

@@ -459,8 +459,8 @@ impl Telemetry {
             core.errors.clone(),
         );
         r.register(
-            "source_repaired_lines",
-            "Lines kept but changed on the way in (invalid UTF-8 replaced, truncated)",
+            "component_repaired_lines",
+            "Lines kept but changed (invalid UTF-8 replaced, cut to a length limit), by component",
             core.repaired_lines.clone(),
         );
         r.register(

@@ -298,3 +298,20 @@ pub fn metric_value(text: &str, prefix: &str) -> Option<f64> {
         .and_then(|l| l[prefix.len()..].split_whitespace().next())
         .and_then(|v| v.parse().ok())
 }
+
+/// The committed offset of `file` in the checkpoint file at `path` (None: no file, or no
+/// entry for it). Fails the test when the file exists but is not the format it should be.
+pub fn offset_of(path: &Path, file: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {text}", path.display()));
+    let files = json["files"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no `files` object in {text}"));
+    let entry = files.get(file.to_str().unwrap())?;
+    Some(
+        entry["offset"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no numeric `offset` in {entry}")),
+    )
+}

@@ -55,6 +55,8 @@ pub enum Fault {
     Throttle { retry_after_secs: Option<u64> },
     /// 500.
     Fail,
+    /// Any other status (401, 403, 413, ...), with a short reason, storing nothing.
+    Status(u16),
 }
 
 /// Stream labels, parsed.
@@ -69,6 +71,7 @@ struct Inner {
     requests: BTreeMap<u16, usize>,
     faults: VecDeque<Fault>,
     reject_marker: Option<String>,
+    /// The whole `Authorization` value a request must carry, when set.
     bearer: Option<String>,
     require_tenant: bool,
     request_bytes: usize,
@@ -195,7 +198,14 @@ impl Receiver {
 
     /// Requires `Authorization: Bearer <token>`.
     pub fn require_bearer(&self, token: &str) {
-        self.shared.0.lock().unwrap().bearer = Some(token.to_string());
+        self.shared.0.lock().unwrap().bearer = Some(format!("Bearer {token}"));
+    }
+
+    /// Requires basic auth with `user` and `password` (as a gateway in front of Loki does).
+    pub fn require_basic(&self, user: &str, password: &str) {
+        use base64::Engine;
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.shared.0.lock().unwrap().bearer = Some(format!("Basic {pair}"));
     }
 
     /// Answers 401 to requests without `X-Scope-OrgID` (multi-tenant mode).
@@ -438,7 +448,7 @@ async fn push(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         let ok = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == format!("Bearer {token}"));
+            .is_some_and(|v| v == token);
         if !ok {
             return answer(&mut inner, StatusCode::UNAUTHORIZED, "unauthorized".into());
         }
@@ -470,6 +480,11 @@ async fn push(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "ingester unhealthy".into(),
             ),
+            Fault::Status(code) => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT);
+                let reason = status.canonical_reason().unwrap_or("refused").to_string();
+                answer(&mut inner, status, reason)
+            }
         };
     }
     let streams = match decode(&headers, &body, &inner.limits) {

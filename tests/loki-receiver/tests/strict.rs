@@ -834,3 +834,19 @@ fn the_hand_written_encoding_matches_the_crates_prost_structs() {
     let raw = snap::raw::Decoder::new().decompress_vec(&ours).unwrap();
     assert_eq!(raw, theirs.encode_to_vec());
 }
+
+#[test]
+fn basic_auth_and_injected_statuses_are_answered_and_store_nothing() {
+    let r = start();
+    r.require_basic("agent", "pw");
+    let body = || pb(&[("{app=\"a\"}", vec![e(now(), "x")])]);
+    let ct = ("content-type", "application/x-protobuf");
+    assert_eq!(post(&r, &[ct], body()).0, 401);
+    // "agent:pw" in base64.
+    let good = ("authorization", "Basic YWdlbnQ6cHc=");
+    r.fail_next([loki_receiver::Fault::Status(403)]);
+    assert_eq!(post(&r, &[ct, good], body()).0, 403);
+    assert_eq!(r.entry_count(), 0);
+    assert_eq!(post(&r, &[ct, good], body()).0, 204);
+    assert_eq!(r.entry_count(), 1);
+}
