@@ -134,7 +134,7 @@ test: plugins plugins-py plugins-js plugins-c plugins-lang-test
 	test -x target/debug/sluice || $(CARGO) build -p sluice
 	@for f in pipelines/*.toml; do target/debug/sluice validate $$f || exit 1; done
 	target/debug/sluice test pipelines/quickstart.toml
-	SLUICE=target/debug/sluice tests/pii/score.sh ../shared/corpus/pii/dev.jsonl
+	SLUICE=target/debug/sluice tests/pii/score.sh tests/pii/dev.jsonl
 	SLUICE=target/debug/sluice tests/pii/score.sh tests/pii/variants.jsonl
 
 lint:
@@ -151,7 +151,7 @@ bench: plugins
 # Scores redact-pii through a real pipeline (file -> plugin -> file) on the dev corpus and
 # on tests/pii/variants.jsonl. Assumes `make plugins build` ran.
 pii-score:
-	tests/pii/score.sh ../shared/corpus/pii/dev.jsonl
+	tests/pii/score.sh tests/pii/dev.jsonl
 	tests/pii/score.sh tests/pii/variants.jsonl
 
 pii-bench:

@@ -25,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 nice -n 10 cargo build --release -j 1 -q -p redact-pii --features native-twin --example native_bench --target-dir target/pii
 
-corpus=../shared/corpus/pii/dev.jsonl
+corpus=tests/pii/dev.jsonl
 python3 - "$lines" "$tmp/input.log" "$corpus" <<'PY'
 import json, os, subprocess, sys
 n, out, corpus = int(sys.argv[1]), sys.argv[2], sys.argv[3]

@@ -5,7 +5,7 @@
 # and exits with score.py's status.
 #
 # usage: tests/pii/score.sh [CORPUS.jsonl] [PLUGIN_CONFIG_TOML_INLINE_TABLE]
-#   CORPUS  default ../shared/corpus/pii/dev.jsonl (relative to the repo root)
+#   CORPUS  default tests/pii/dev.jsonl (relative to the repo root)
 #   CONFIG  the transform's config table, default "{}" (all rules, masked)
 # env: SLUICE  the binary (default target/release/sluice)
 #      PLUGIN  the plugin (default dist/plugins/redact_pii.wasm)
@@ -14,15 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-corpus=${1:-../shared/corpus/pii/dev.jsonl}
+corpus=${1:-tests/pii/dev.jsonl}
 config=${2:-"{}"}
 sluice=${SLUICE:-target/release/sluice}
 plugin=${PLUGIN:-dist/plugins/redact_pii.wasm}
 case $sluice in /*) ;; *) sluice=$root/$sluice ;; esac
 case $plugin in /*) ;; *) plugin=$root/$plugin ;; esac
 case $corpus in /*) ;; *) corpus=$root/$corpus ;; esac
-scorer=$(dirname "$corpus")/score.py
-[ -f "$scorer" ] || scorer=$root/../shared/corpus/pii/score.py
+scorer=$root/tests/pii/score.py
 for f in "$sluice" "$plugin" "$corpus" "$scorer"; do
   [ -e "$f" ] || { echo "score.sh: missing $f (run make plugins build?)" >&2; exit 2; }
 done
