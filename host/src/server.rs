@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::telemetry::exposition::Format;
 use crate::telemetry::Telemetry;
 
 /// A request to reload the pipeline, with where to send the verdict (for `POST /-/reload`).
@@ -27,9 +28,6 @@ pub struct ReloadRequest {
 
 /// Where reload requests go (the server's route, SIGHUP, the file watcher).
 pub type ReloadSender = mpsc::Sender<ReloadRequest>;
-
-/// The OpenMetrics content type Prometheus asks for.
-pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Clone)]
 struct ServerState {
@@ -85,10 +83,14 @@ pub async fn start(
     Ok((bound, task))
 }
 
-async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
+/// `GET /metrics`: OpenMetrics when the scraper asks for it, the Prometheus text format
+/// otherwise (see `telemetry::exposition`).
+async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
     (
-        [(header::CONTENT_TYPE, OPENMETRICS)],
-        state.telemetry.render_openmetrics(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        state.telemetry.render(format),
     )
 }
 

@@ -188,7 +188,7 @@ path = "{{dir}}/out.log"
     }
     let m = |labels: &str| running.metric(&format!("sluice_plugin_errors_total{{{labels}}}"));
     assert_eq!(m("component_id=\"oom\",reason=\"memory\""), Some(1.0));
-    assert_eq!(m("component_id=\"oom\",reason=\"trap\""), None);
+    assert_eq!(m("component_id=\"oom\",reason=\"trap\""), Some(0.0));
     assert_eq!(m("component_id=\"echo\",reason=\"trap\""), Some(1.0));
     let stderr = running.stop_ok();
     assert!(stderr.contains("init with echo=token=***"), "{stderr}");

@@ -26,9 +26,121 @@ pub struct MetricDecl {
     /// Label names, in the order the plugin passes their values.
     #[serde(default)]
     pub labels: Vec<String>,
-    /// Histogram bucket upper bounds.
+    /// Histogram bucket upper bounds, strictly increasing.
     #[serde(default)]
     pub buckets: Vec<f64>,
+    /// The unit (`seconds`, `bytes`, ...); the name must end with it (before `_total` for a
+    /// counter), as OpenMetrics requires.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Most label combinations (series) kept; past it, samples of new combinations go to
+    /// one overflow series labelled `otel_metric_overflow="true"`, counted in
+    /// `sluice_plugin_metric_overflow_total`.
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
+}
+
+fn default_max_series() -> usize {
+    1000
+}
+
+/// A valid Prometheus metric or label name (`[a-zA-Z_:][a-zA-Z0-9_:]*`; labels without `:`).
+fn valid_name(name: &str, colons: bool) -> bool {
+    !name.is_empty()
+        && name.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_alphabetic()
+                || c == '_'
+                || (colons && c == ':')
+                || (i > 0 && c.is_ascii_digit())
+        })
+}
+
+impl MetricDecl {
+    /// Checks the declaration; the problem with the key of the declaration it is about.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let base = match self.kind {
+            MetricKind::Counter => self.name.strip_suffix("_total").unwrap_or(&self.name),
+            MetricKind::Histogram => &self.name,
+        };
+        if !valid_name(base, true) || base.starts_with("sluice_") {
+            return Err((
+                "name",
+                format!(
+                    "`{}` must match [a-zA-Z_:][a-zA-Z0-9_:]* and not start with `sluice_`",
+                    self.name
+                ),
+            ));
+        }
+        if self.kind == MetricKind::Histogram
+            && ["_total", "_bucket", "_sum", "_count", "_created"]
+                .iter()
+                .any(|s| self.name.ends_with(s))
+        {
+            return Err((
+                "name",
+                format!(
+                    "a histogram's name `{}` must not end with a sample suffix",
+                    self.name
+                ),
+            ));
+        }
+        if let Some(unit) = &self.unit {
+            if !valid_name(unit, false) {
+                return Err(("unit", format!("`{unit}` is not a valid unit name")));
+            }
+            if !base.ends_with(&format!("_{unit}")) {
+                return Err((
+                    "unit",
+                    format!(
+                        "the name `{}` must end with `_{unit}`{} for unit `{unit}`",
+                        self.name,
+                        if self.kind == MetricKind::Counter {
+                            " (before `_total`)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for label in &self.labels {
+            if !valid_name(label, false) || label.starts_with("__") {
+                return Err(("labels", format!("`{label}` is not a valid label name")));
+            }
+            if ["component_id", "otel_metric_overflow"].contains(&label.as_str())
+                || (self.kind == MetricKind::Histogram && label == "le")
+            {
+                return Err((
+                    "labels",
+                    format!("`{label}` is set by the collector; do not declare it"),
+                ));
+            }
+            if !seen.insert(label) {
+                return Err(("labels", format!("`{label}` is listed twice")));
+            }
+        }
+        if self.kind == MetricKind::Histogram {
+            if self.buckets.iter().any(|b| !b.is_finite()) {
+                return Err((
+                    "buckets",
+                    "bucket bounds must be finite numbers (+Inf is added)".into(),
+                ));
+            }
+            if self.buckets.windows(2).any(|w| w[0] >= w[1]) {
+                return Err((
+                    "buckets",
+                    "bucket bounds must be strictly increasing".into(),
+                ));
+            }
+        } else if !self.buckets.is_empty() {
+            return Err(("buckets", "only histograms have buckets".into()));
+        }
+        if self.max_series == 0 {
+            return Err(("max_series", "must be at least 1".into()));
+        }
+        Ok(())
+    }
 }
 
 /// Kinds of plugin-declared metrics.
@@ -97,6 +209,21 @@ pub struct CoreMetrics {
     sink_request_seconds: HistogramFamily<ComponentLabels>,
     sink_batch_fill: HistogramFamily<ComponentLabels>,
     config_reloads: Family<ResultLabels, Counter>,
+    plugin_metric_overflow: Family<OverflowLabels, Counter>,
+}
+
+/// A plugin metric whose series limit folded samples into its overflow series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OverflowLabels {
+    pub component_id: String,
+    pub metric: String,
+}
+
+/// `sluice_build_info`'s labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    wasmtime: String,
 }
 
 /// The outcome of a config reload.
@@ -273,17 +400,78 @@ impl ComponentMetrics {
     }
 }
 
+/// A plugin counter: float values (a plugin may count seconds or bytes), with exemplars.
+/// (prometheus-client types only its integer exemplar counter; this types the float one.)
+#[derive(Debug, Clone, Default)]
+pub struct FloatCounter(CounterWithExemplar<DynLabels, f64, std::sync::atomic::AtomicU64>);
+
+impl prometheus_client::metrics::TypedMetric for FloatCounter {
+    const TYPE: prometheus_client::metrics::MetricType =
+        prometheus_client::metrics::MetricType::Counter;
+}
+
+impl prometheus_client::encoding::EncodeMetric for FloatCounter {
+    fn encode(
+        &self,
+        encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Counter
+    }
+}
+
 /// A metric a plugin declared in the pipeline, ready to be updated.
 #[derive(Clone, Debug)]
 pub enum PluginMetric {
     Counter {
         label_names: Vec<String>,
-        family: Family<DynLabels, CounterWithExemplar<DynLabels>>,
+        family: Family<DynLabels, FloatCounter>,
+        guard: Arc<SeriesGuard>,
     },
     Histogram {
         label_names: Vec<String>,
         family: Family<DynLabels, HistogramWithExemplars<DynLabels>, HistogramCtor>,
+        guard: Arc<SeriesGuard>,
     },
+}
+
+/// A plugin metric's series limit: which label sets it holds, up to `max`; the rest go to
+/// the overflow series. Memory stays bounded whatever label values a plugin sends.
+#[derive(Debug)]
+pub struct SeriesGuard {
+    metric: String,
+    max: usize,
+    seen: std::sync::Mutex<std::collections::HashSet<DynLabels>>,
+    overflow: Family<OverflowLabels, Counter>,
+}
+
+impl SeriesGuard {
+    /// `labels` if the metric may hold their series, else the overflow series' labels
+    /// (counted).
+    fn admit(&self, labels: DynLabels, component: &str) -> DynLabels {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(&labels) {
+            return labels;
+        }
+        if seen.len() < self.max {
+            seen.insert(labels.clone());
+            return labels;
+        }
+        drop(seen);
+        self.overflow
+            .get_or_create(&OverflowLabels {
+                component_id: component.to_string(),
+                metric: self.metric.clone(),
+            })
+            .inc();
+        vec![
+            ("component_id".to_string(), escape_label_value(component)),
+            ("otel_metric_overflow".to_string(), "true".to_string()),
+        ]
+    }
 }
 
 /// Builds histograms with a plugin metric's declared buckets.
@@ -340,7 +528,8 @@ impl PluginMetric {
             .collect()
     }
 
-    /// Adds `value` to a counter (rounded to a whole number); a histogram ignores it.
+    /// Adds `value` (finite, positive; fractions kept) to a counter; a histogram ignores
+    /// it.
     pub fn counter_add(
         &self,
         component: &str,
@@ -351,12 +540,15 @@ impl PluginMetric {
         if let PluginMetric::Counter {
             label_names,
             family,
+            guard,
         } = self
         {
             if value.is_finite() && value > 0.0 {
+                let labels = guard.admit(Self::labels(label_names, values, component), component);
                 family
-                    .get_or_create(&Self::labels(label_names, values, component))
-                    .inc_by(value.round() as u64, exemplar(trace_id), None);
+                    .get_or_create(&labels)
+                    .0
+                    .inc_by(value, exemplar(trace_id), None);
             }
         }
     }
@@ -372,11 +564,13 @@ impl PluginMetric {
         if let PluginMetric::Histogram {
             label_names,
             family,
+            guard,
         } = self
         {
             if value.is_finite() {
+                let labels = guard.admit(Self::labels(label_names, values, component), component);
                 family
-                    .get_or_create(&Self::labels(label_names, values, component))
+                    .get_or_create(&labels)
                     .observe(value, exemplar(trace_id), None);
             }
         }
@@ -426,6 +620,7 @@ impl Telemetry {
             sink_request_seconds: Family::new_with_constructor(request_histogram),
             sink_batch_fill: Family::new_with_constructor(ratio_histogram),
             config_reloads: Family::default(),
+            plugin_metric_overflow: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("sluice");
         r.register(
@@ -525,6 +720,28 @@ impl Telemetry {
             core.config_reloads.clone(),
         );
         r.register(
+            "plugin_metric_overflow",
+            "Samples of a plugin metric folded into its overflow series (otel_metric_overflow=\"true\") because it held max_series series",
+            core.plugin_metric_overflow.clone(),
+        );
+        let build_info: Family<BuildLabels, Gauge> = Family::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                wasmtime: env!("SLUICE_WASMTIME_VERSION").to_string(),
+            })
+            .set(1);
+        r.register(
+            "build_info",
+            "The collector's version and its wasmtime's; always 1",
+            build_info,
+        );
+        for result in ["success", "failure"] {
+            let _ = core.config_reloads.get_or_create(&ResultLabels {
+                result: result.to_string(),
+            });
+        }
+        r.register(
             "sink_batch_fill_ratio",
             "Bytes of a sink request over the sink's batch size limit",
             core.sink_batch_fill.clone(),
@@ -553,6 +770,25 @@ impl Telemetry {
             component_kind: kind.to_string(),
         };
         let c = &self.core;
+        // Counters alerts take rate() of exist at 0 from the start, not from the first event.
+        let reason = |r: &str| ReasonLabels {
+            component_id: id.to_string(),
+            reason: r.to_string(),
+        };
+        let (discards, plugin_errors): (&[&str], &[&str]) = match kind {
+            "transform" => (
+                &["plugin_failed", "dead_lettered"],
+                &["trap", "timeout", "memory", "error", "invalid_output"],
+            ),
+            "sink" => (&["rejected", "retries_exhausted", "write_failed"], &[]),
+            _ => (&[], &[]),
+        };
+        for r in discards {
+            let _ = c.discarded_events.get_or_create(&reason(r));
+        }
+        for r in plugin_errors {
+            let _ = c.plugin_errors.get_or_create(&reason(r));
+        }
         ComponentMetrics {
             id: id.to_string(),
             kind: kind.to_string(),
@@ -568,32 +804,24 @@ impl Telemetry {
     /// Registers a plugin-declared metric (without prefix) and returns its handle. A name
     /// declared again with the same kind and labels shares the first registration; any
     /// other redeclaration is an error.
-    pub fn plugin_metric(&self, decl: &MetricDecl) -> Result<PluginMetric, String> {
+    pub fn plugin_metric(&self, decl: &MetricDecl) -> Result<PluginMetric, (&'static str, String)> {
+        decl.check()?;
         let name = decl.name.strip_suffix("_total").unwrap_or(&decl.name);
-        let valid = name.chars().enumerate().all(|(i, c)| {
-            c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
-        });
-        if name.is_empty() || !valid || name.starts_with("sluice_") {
-            return Err(format!(
-                "metric name `{}` must match [a-zA-Z_:][a-zA-Z0-9_:]* and not start with `sluice_`",
-                decl.name
-            ));
-        }
-        if decl.labels.iter().any(|l| l == "component_id") {
-            return Err(format!(
-                "metric `{}`: `component_id` is added by the collector (the transform's name); \
-                 do not declare it",
-                decl.name
-            ));
-        }
         let mut known = self.plugin_metrics.lock().expect("plugin metrics lock");
         if let Some((first, metric)) = known.get(name) {
-            if first.kind == decl.kind && first.labels == decl.labels {
+            if first.kind == decl.kind
+                && first.labels == decl.labels
+                && first.buckets == decl.buckets
+                && first.unit == decl.unit
+            {
                 return Ok(metric.clone());
             }
-            return Err(format!(
-                "metric `{}` is declared twice with different types or labels",
-                decl.name
+            return Err((
+                "name",
+                format!(
+                    "metric `{}` is declared again with another type, labels, buckets or unit",
+                    decl.name
+                ),
             ));
         }
         let metric = self.register_plugin_metric(name, decl);
@@ -603,13 +831,39 @@ impl Telemetry {
 
     fn register_plugin_metric(&self, name: &str, decl: &MetricDecl) -> PluginMetric {
         let mut registry = self.registry.write().expect("metrics registry lock");
+        let guard = Arc::new(SeriesGuard {
+            metric: name.to_string(),
+            max: decl.max_series.max(1),
+            seen: Default::default(),
+            overflow: self.core.plugin_metric_overflow.clone(),
+        });
+        let unit = decl
+            .unit
+            .as_ref()
+            .map(|u| prometheus_client::registry::Unit::Other(u.clone()));
+        let help = if decl.help.is_empty() {
+            format!("Declared in the pipeline for a plugin ({})", name)
+        } else {
+            decl.help.clone()
+        };
+        let name = match &unit {
+            // The registry appends the unit itself.
+            Some(_) => name
+                .strip_suffix(&format!("_{}", decl.unit.as_deref().unwrap_or_default()))
+                .unwrap_or(name),
+            None => name,
+        };
         match decl.kind {
             MetricKind::Counter => {
                 let family = Family::default();
-                registry.register(name, decl.help.clone(), family.clone());
+                match unit {
+                    Some(unit) => registry.register_with_unit(name, help, unit, family.clone()),
+                    None => registry.register(name, help, family.clone()),
+                }
                 PluginMetric::Counter {
                     label_names: decl.labels.clone(),
                     family,
+                    guard,
                 }
             }
             MetricKind::Histogram => {
@@ -621,21 +875,131 @@ impl Telemetry {
                     decl.buckets.clone()
                 };
                 let family = Family::new_with_constructor(HistogramCtor(Arc::new(buckets)));
-                registry.register(name, decl.help.clone(), family.clone());
+                match unit {
+                    Some(unit) => registry.register_with_unit(name, help, unit, family.clone()),
+                    None => registry.register(name, help, family.clone()),
+                }
                 PluginMetric::Histogram {
                     label_names: decl.labels.clone(),
                     family,
+                    guard,
                 }
             }
         }
     }
 
-    /// The whole registry in the OpenMetrics text format (ends with `# EOF`).
+    /// The whole registry in the OpenMetrics text format (ends with `# EOF`), the
+    /// process metrics included.
     pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.read().expect("metrics registry lock");
-        prometheus_client::encoding::text::encode(&mut out, &registry)
+        prometheus_client::encoding::text::encode_registry(&mut out, &registry)
+            .expect("writing to a String cannot fail");
+        out.push_str(&super::exposition::process_metrics());
+        prometheus_client::encoding::text::encode_eof(&mut out)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// The whole registry in `format`.
+    pub fn render(&self, format: super::exposition::Format) -> String {
+        let openmetrics = self.render_openmetrics();
+        match format {
+            super::exposition::Format::OpenMetrics => openmetrics,
+            super::exposition::Format::Text => super::exposition::to_text_format(&openmetrics),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(toml_text: &str) -> MetricDecl {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn declarations_are_checked_field_by_field() {
+        let ok = |t: &str| decl(t).check();
+        assert_eq!(ok("name = \"req_total\"\ntype = \"counter\""), Ok(()));
+        assert_eq!(
+            ok("name = \"latency_seconds\"\ntype = \"histogram\"\nunit = \"seconds\"\nbuckets = [0.1, 1.0]"),
+            Ok(())
+        );
+        assert_eq!(
+            ok("name = \"sent_bytes_total\"\ntype = \"counter\"\nunit = \"bytes\""),
+            Ok(())
+        );
+        let field = |t: &str| decl(t).check().unwrap_err().0;
+        assert_eq!(field("name = \"9x\"\ntype = \"counter\""), "name");
+        assert_eq!(field("name = \"sluice_x\"\ntype = \"counter\""), "name");
+        assert_eq!(field("name = \"x_total\"\ntype = \"histogram\""), "name");
+        assert_eq!(
+            field("name = \"latency\"\ntype = \"histogram\"\nunit = \"seconds\""),
+            "unit"
+        );
+        assert_eq!(
+            field("name = \"x\"\ntype = \"histogram\"\nbuckets = [1.0, 1.0]"),
+            "buckets"
+        );
+        assert_eq!(
+            field("name = \"x\"\ntype = \"counter\"\nbuckets = [1.0]"),
+            "buckets"
+        );
+        assert_eq!(
+            field("name = \"x\"\ntype = \"histogram\"\nlabels = [\"le\"]"),
+            "labels"
+        );
+        assert_eq!(
+            field("name = \"x\"\ntype = \"counter\"\nlabels = [\"a\", \"a\"]"),
+            "labels"
+        );
+        assert_eq!(
+            field("name = \"x\"\ntype = \"counter\"\nmax_series = 0"),
+            "max_series"
+        );
+    }
+
+    #[test]
+    fn counters_keep_fractions_and_the_series_limit_folds_the_rest() {
+        let telemetry = Telemetry::new();
+        let metric = telemetry
+            .plugin_metric(&decl(
+                "name = \"work_seconds_total\"\ntype = \"counter\"\nunit = \"seconds\"\nlabels = [\"user\"]\nmax_series = 2",
+            ))
+            .unwrap();
+        for user in 0..10_000 {
+            metric.counter_add("t", vec![format!("user{user}")], 0.25, None);
+        }
+        let text = telemetry.render_openmetrics();
+        let sample = |prefix: &str| metric_value_for_test(&text, prefix);
+        assert_eq!(
+            sample("work_seconds_total{user=\"user0\",component_id=\"t\"}"),
+            Some(0.25)
+        );
+        assert_eq!(
+            sample("work_seconds_total{user=\"user1\",component_id=\"t\"}"),
+            Some(0.25)
+        );
+        assert_eq!(sample("work_seconds_total{user=\"user2\""), None);
+        assert_eq!(
+            sample("work_seconds_total{component_id=\"t\",otel_metric_overflow=\"true\"}"),
+            Some(2499.5)
+        );
+        assert_eq!(
+            sample(
+                "sluice_plugin_metric_overflow_total{component_id=\"t\",metric=\"work_seconds\"}"
+            ),
+            Some(9998.0)
+        );
+        assert!(text.contains("# UNIT work_seconds seconds"), "{text}");
+    }
+
+    fn metric_value_for_test(text: &str, prefix: &str) -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod cpu;
 pub mod events;
+pub mod exposition;
 pub mod logging;
 pub mod metrics;
 

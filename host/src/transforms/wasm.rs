@@ -94,7 +94,7 @@ impl ComponentConfig<dyn Transform> for WasmTransformConfig {
             ctx.data_dir,
             ctx.secrets,
         )
-            .map_err(|e| CheckError::at(e.key, e.error))?;
+            .map_err(|e| CheckError::at(&e.key, e.error))?;
         Ok(Box::new(built))
     }
 }
@@ -117,8 +117,8 @@ pub struct WasmTransform {
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 pub struct BuildError {
-    /// `plugin`, `config` or `metrics`: the key of `[transforms.NAME]` to point at.
-    pub key: &'static str,
+    /// `plugin`, `config` or `metrics.N.field`: the key of `[transforms.NAME]` to point at.
+    pub key: String,
     pub error: String,
 }
 
@@ -134,15 +134,17 @@ impl WasmTransform {
     ) -> Result<WasmTransform, BuildError> {
         let metrics = telemetry.component(name, "transform");
         let mut declared = Vec::new();
-        for decl in &config.metrics {
-            let metric = telemetry.plugin_metric(decl).map_err(|error| BuildError {
-                key: "metrics",
-                error,
-            })?;
+        for (i, decl) in config.metrics.iter().enumerate() {
+            let metric = telemetry
+                .plugin_metric(decl)
+                .map_err(|(field, error)| BuildError {
+                    key: format!("metrics.{i}.{field}"),
+                    error,
+                })?;
             declared.push((decl.name.clone(), metric));
         }
         let plugin = runtime.load(&config.plugin).map_err(|e| BuildError {
-            key: "plugin",
+            key: "plugin".into(),
             error: e.to_string(),
         })?;
         tracing::info!(
@@ -154,7 +156,7 @@ impl WasmTransform {
             "plugin loaded"
         );
         let config_json = serde_json::to_string(&config.config).map_err(|e| BuildError {
-            key: "config",
+            key: "config".into(),
             error: format!("cannot pass the config to the plugin as JSON: {e}"),
         })?;
         let settings = InstanceSettings {
@@ -172,9 +174,9 @@ impl WasmTransform {
         let first =
             PluginInstance::start(&plugin, &settings, host.clone()).map_err(|e| BuildError {
                 key: if matches!(e, PluginError::Init(_)) {
-                    "config"
+                    "config".into()
                 } else {
-                    "plugin"
+                    "plugin".into()
                 },
                 error: e.to_string(),
             })?;
