@@ -502,9 +502,10 @@ pub fn escape_label_value(value: &str) -> String {
 
 fn exemplar(trace_id: Option<String>) -> Option<DynLabels> {
     trace_id.map(|t| {
-        // OpenMetrics allows 128 UTF-8 characters of exemplar labels in total.
-        let value: String = escape_label_value(&t).chars().take(100).collect();
-        vec![("trace_id".to_string(), value)]
+        // OpenMetrics allows 128 UTF-8 characters of exemplar labels in total: cut the
+        // value first, then escape it, so a cut never splits an escape sequence.
+        let cut: String = t.chars().take(100).collect();
+        vec![("trace_id".to_string(), escape_label_value(&cut))]
     })
 }
 
@@ -994,6 +995,14 @@ mod tests {
             Some(9998.0)
         );
         assert!(text.contains("# UNIT work_seconds seconds"), "{text}");
+    }
+
+    #[test]
+    fn a_long_exemplar_is_cut_before_it_is_escaped() {
+        let quoted = "\"".repeat(150);
+        let labels = exemplar(Some(quoted)).unwrap();
+        let value = &labels[0].1;
+        assert_eq!(value, &"\\\"".repeat(100), "100 whole escapes, none split");
     }
 
     fn metric_value_for_test(text: &str, prefix: &str) -> Option<f64> {
