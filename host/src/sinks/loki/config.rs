@@ -223,20 +223,24 @@ mod tests {
     use crate::runtime::PluginRuntime;
     use crate::telemetry::Telemetry;
 
-    fn check(toml_text: &str) -> Result<(), CheckErrors> {
-        let dir = tempfile::tempdir().unwrap();
+    /// Checks the sink config `toml_text` with the config file in `dir`.
+    fn check_in(dir: &std::path::Path, toml_text: &str) -> Result<(), CheckErrors> {
         let telemetry = Telemetry::new();
         let runtime = PluginRuntime::new(None).unwrap();
         let ctx = CheckContext {
             name: "loki",
-            base_dir: dir.path(),
-            data_dir: dir.path(),
+            base_dir: dir,
+            data_dir: dir,
             telemetry: &telemetry,
             runtime: &runtime,
             secrets: &Default::default(),
         };
         let config: LokiSinkConfig = toml::from_str(toml_text).unwrap();
         config.check(&ctx).map(drop)
+    }
+
+    fn check(toml_text: &str) -> Result<(), CheckErrors> {
+        check_in(tempfile::tempdir().unwrap().path(), toml_text)
     }
 
     fn key_of(result: Result<(), CheckErrors>) -> String {
@@ -269,19 +273,11 @@ mod tests {
     fn a_relative_ca_file_is_read_from_the_config_directory() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ca.pem"), "not a certificate").unwrap();
-        let telemetry = Telemetry::new();
-        let runtime = PluginRuntime::new(None).unwrap();
-        let ctx = CheckContext {
-            name: "loki",
-            base_dir: dir.path(),
-            data_dir: dir.path(),
-            telemetry: &telemetry,
-            runtime: &runtime,
-            secrets: &Default::default(),
-        };
-        let config: LokiSinkConfig =
-            toml::from_str("endpoint = \"http://x\"\ntls = { ca_file = \"ca.pem\" }").unwrap();
-        let errors = config.check(&ctx).map(drop).expect_err("not PEM").0;
+        let checked = check_in(
+            dir.path(),
+            "endpoint = \"http://x\"\ntls = { ca_file = \"ca.pem\" }",
+        );
+        let errors = checked.expect_err("not PEM").0;
         assert!(
             errors[0].message.contains("is not a PEM certificate"),
             "found and read, then refused: {errors:?}"
