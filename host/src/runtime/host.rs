@@ -2,6 +2,7 @@
 //! WASI context, the memory cap, the transform's metrics) and the functions the contract
 //! imports (`log`, `metric-id`, `counter-add`, `histogram-observe`).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Host, Level};
 use crate::config::Secrets;
-use crate::telemetry::metrics::PluginMetric;
+use crate::telemetry::metrics::{PluginMetric, Series};
 use crate::telemetry::ComponentMetrics;
 
 /// What the host functions of one transform's instances share: the transform's metrics and
@@ -152,6 +153,9 @@ pub struct PluginState {
     pub(super) host: Arc<PluginHostContext>,
     pub(super) log_window: Instant,
     pub(super) log_count: u32,
+    /// The series this instance sent samples to, by metric id and label values: a sample
+    /// for a known series skips building, escaping and admitting its labels.
+    pub(super) series: HashMap<u32, HashMap<Vec<String>, Series>>,
     /// The end of what the plugin wrote to standard error (never logged).
     pub(super) stderr: super::stderr_tail::StderrTail,
 }
@@ -208,10 +212,10 @@ impl Host for PluginState {
         value: f64,
         trace_id: Option<String>,
     ) {
-        let metric = metric as usize;
-        if let Some((_, m)) = self.host.metrics.get(metric) {
-            m.counter_add(&self.host.component.id, labels, value, trace_id);
+        if let Some(series) = self.series(metric, &labels) {
+            series.add(value, trace_id);
         } else if let Some(recorder) = &self.host.recorder {
+            let metric = metric as usize;
             let id = metric - self.host.metrics.len();
             recorder.record(id, "counter", labels, value, trace_id);
         }
@@ -224,12 +228,32 @@ impl Host for PluginState {
         value: f64,
         trace_id: Option<String>,
     ) {
-        let metric = metric as usize;
-        if let Some((_, m)) = self.host.metrics.get(metric) {
-            m.histogram_observe(&self.host.component.id, labels, value, trace_id);
+        if let Some(series) = self.series(metric, &labels) {
+            series.observe(value, trace_id);
         } else if let Some(recorder) = &self.host.recorder {
+            let metric = metric as usize;
             let id = metric - self.host.metrics.len();
             recorder.record(id, "histogram", labels, value, trace_id);
         }
+    }
+}
+
+/// Series an instance keeps resolved; past this many the cache starts over (a plugin
+/// sending ever new label values gains nothing from it; the series limit bounds the rest).
+const SERIES_CACHE_LIMIT: usize = 4096;
+
+impl PluginState {
+    /// The series of declared metric `metric` for label `values` (None: not declared).
+    fn series(&mut self, metric: u32, values: &[String]) -> Option<&Series> {
+        let (_, declared) = self.host.metrics.get(metric as usize)?;
+        let known = self.series.entry(metric).or_default();
+        if !known.contains_key(values) {
+            if known.len() >= SERIES_CACHE_LIMIT {
+                known.clear();
+            }
+            let series = declared.series(&self.host.component.id, values.to_vec());
+            known.insert(values.to_vec(), series);
+        }
+        known.get(values)
     }
 }

@@ -98,6 +98,7 @@ impl PluginInstance {
             host: host.clone(),
             log_window: Instant::now(),
             log_count: 0,
+            series: Default::default(),
         };
         let mut store = Store::new(&plugin.engine, state);
         store.limiter(|s| &mut s.memory);

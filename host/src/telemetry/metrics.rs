@@ -449,6 +449,32 @@ pub struct SeriesGuard {
 }
 
 impl SeriesGuard {
+    /// Like [`SeriesGuard::admit`], without counting: the overflow counter to count each
+    /// sample with, when the labels were folded.
+    fn admit_quiet(&self, labels: DynLabels, component: &str) -> (DynLabels, Option<Counter>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(&labels) {
+            return (labels, None);
+        }
+        if seen.len() < self.max {
+            seen.insert(labels.clone());
+            return (labels, None);
+        }
+        drop(seen);
+        let counter = self
+            .overflow
+            .get_or_create(&OverflowLabels {
+                component_id: component.to_string(),
+                metric: self.metric.clone(),
+            })
+            .clone();
+        let folded = vec![
+            ("component_id".to_string(), escape_label_value(component)),
+            ("otel_metric_overflow".to_string(), "true".to_string()),
+        ];
+        (folded, Some(counter))
+    }
+
     /// `labels` if the metric may hold their series, else the overflow series' labels
     /// (counted).
     fn admit(&self, labels: DynLabels, component: &str) -> DynLabels {
@@ -509,7 +535,72 @@ fn exemplar(trace_id: Option<String>) -> Option<DynLabels> {
     })
 }
 
+/// One series of a plugin metric, resolved once (labels built, escaped and admitted by the
+/// series limit) so a plugin instance can keep it for the label values it sends again.
+#[derive(Clone, Debug)]
+pub enum Series {
+    Counter(FloatCounter),
+    Histogram(HistogramWithExemplars<DynLabels>),
+    /// Folded into the overflow series: each sample is counted as such.
+    Overflow(Box<Series>, Counter),
+}
+
+impl Series {
+    /// Adds `value` (finite, positive) to a counter series.
+    pub fn add(&self, value: f64, trace_id: Option<String>) {
+        match self {
+            Series::Counter(c) if value.is_finite() && value > 0.0 => {
+                c.0.inc_by(value, exemplar(trace_id), None);
+            }
+            Series::Overflow(inner, overflow) => {
+                overflow.inc();
+                inner.add(value, trace_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Observes `value` (finite) in a histogram series.
+    pub fn observe(&self, value: f64, trace_id: Option<String>) {
+        match self {
+            Series::Histogram(h) if value.is_finite() => h.observe(value, exemplar(trace_id), None),
+            Series::Overflow(inner, overflow) => {
+                overflow.inc();
+                inner.observe(value, trace_id);
+            }
+            _ => {}
+        }
+    }
+}
+
 impl PluginMetric {
+    /// The series for the label `values` a plugin in `component` sent (admitted by the
+    /// series limit, or its overflow series).
+    pub fn series(&self, component: &str, values: Vec<String>) -> Series {
+        let (label_names, guard) = match self {
+            PluginMetric::Counter {
+                label_names, guard, ..
+            } => (label_names, guard),
+            PluginMetric::Histogram {
+                label_names, guard, ..
+            } => (label_names, guard),
+        };
+        let labels = Self::labels(label_names, values, component);
+        let (labels, overflow) = guard.admit_quiet(labels, component);
+        let series = match self {
+            PluginMetric::Counter { family, .. } => {
+                Series::Counter(family.get_or_create(&labels).clone())
+            }
+            PluginMetric::Histogram { family, .. } => {
+                Series::Histogram(family.get_or_create(&labels).clone())
+            }
+        };
+        match overflow {
+            Some(counter) => Series::Overflow(Box::new(series), counter),
+            None => series,
+        }
+    }
+
     /// The declared labels with the plugin's values (missing ones empty), then
     /// `component_id`: the transform that emitted the sample.
     fn labels(names: &[String], values: Vec<String>, component: &str) -> DynLabels {

@@ -23,7 +23,8 @@
 //! - `keep_line`: default `true`. With `false`, the lifted fields are removed from the line
 //!   (the remaining fields keep their text; JSON is re-joined with `,`, logfmt with a space).
 
-pub mod scan;
+/// The field scanners live in the SDK, shared with other plugins (red-metrics).
+pub use sluice_plugin::scan;
 
 use serde::Deserialize;
 use sluice_plugin::{counter_add, eq_bytes, metric_id, Batch, Config, Plugin};

@@ -26,6 +26,7 @@
 
 mod batch;
 mod config;
+pub mod scan;
 mod text;
 /// Native twins for benchmarks (not in Wasm builds).
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,5 +1,7 @@
-//! Allocation-light scanners: the top-level fields of a JSON object or a logfmt line, and
-//! timestamps (RFC 3339 or Unix seconds / ms / us / ns).
+//! Allocation-light scanners for plugins: the top-level fields of a JSON object or a
+//! logfmt line, and timestamps (RFC 3339 or Unix seconds / ms / us / ns). Used by `parse`
+//! (which lifts fields into labels and metadata) and `red-metrics` (which reads request
+//! fields from lines parse did not lift).
 
 use std::borrow::Cow;
 use std::ops::Range;

@@ -1,0 +1,301 @@
+//! red-metrics: RED metrics (rate, errors, duration) from access logs.
+//!
+//! For each record that holds a request's method, route, status and duration, the plugin
+//! observes the duration in the histogram of the OpenTelemetry HTTP server semantic
+//! convention as Prometheus names it: `http_server_request_duration_seconds`, labelled
+//! `http_request_method`, `http_route`, `http_response_status_code` and `service_name`
+//! (the record's `service_name` label, empty without one). Its `_count` is the request
+//! rate, its `_count` with a 5xx status the errors, its buckets the duration; the record's
+//! trace id becomes the bucket's exemplar, so a slow bucket links to a request's logs.
+//! Records pass through unchanged.
+//!
+//! Fields are read from the record's metadata first (what `parse` lifted), else from the
+//! line itself: a JSON object's or a logfmt line's top-level fields. A record without a
+//! status or duration is not a request and is skipped; one whose duration or status does
+//! not parse is counted in `red_metrics_skipped_total` (when declared).
+//!
+//! Config (all optional):
+//!
+//! - `method`, `route`, `status`, `duration`, `trace_id`: the field names (defaults
+//!   `method`, `route`, `status`, `duration_ms`, `trace_id`).
+//! - `duration_unit`: `s`, `ms` (default), `us` or `ns`.
+//! - `route_patterns`: route templates such as `"/users/{id}"`: a route (or raw path) that
+//!   matches one, segment by segment with `{...}` matching any one segment, is reported as
+//!   the template, so `/users/42` does not become a series per user. Others are reported as
+//!   given (the metric's `max_series` still bounds them).
+//! - `metric`: the histogram's name (default `http_server_request_duration_seconds`).
+//!
+//! The pipeline declares the histogram (`[[transforms.X.metrics]]`, see
+//! `pipelines/red-metrics.toml`) with the labels above in that order.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use sluice_plugin::scan;
+use sluice_plugin::{counter_add, histogram_observe, metric_id, Batch, Config, Plugin};
+
+/// The histogram's label names, in the order its values are passed.
+pub const LABELS: [&str; 4] = [
+    "http_request_method",
+    "http_route",
+    "http_response_status_code",
+    "service_name",
+];
+
+/// The semantic convention's buckets for `http.server.request.duration`, in seconds.
+pub const BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default = "method")]
+    method: String,
+    #[serde(default = "route")]
+    route: String,
+    #[serde(default = "status")]
+    status: String,
+    #[serde(default = "duration")]
+    duration: String,
+    #[serde(default = "trace_id")]
+    trace_id: String,
+    #[serde(default = "ms")]
+    duration_unit: String,
+    #[serde(default)]
+    route_patterns: Vec<String>,
+    #[serde(default = "metric")]
+    metric: String,
+}
+
+fn method() -> String {
+    "method".into()
+}
+fn route() -> String {
+    "route".into()
+}
+fn status() -> String {
+    "status".into()
+}
+fn duration() -> String {
+    "duration_ms".into()
+}
+fn trace_id() -> String {
+    "trace_id".into()
+}
+fn ms() -> String {
+    "ms".into()
+}
+fn metric() -> String {
+    "http_server_request_duration_seconds".into()
+}
+
+/// The request fields of one record, borrowed from it where they can be.
+#[derive(Debug, Default, PartialEq)]
+pub struct Request<'a> {
+    pub method: Cow<'a, str>,
+    pub route: Cow<'a, str>,
+    pub status: Cow<'a, str>,
+    pub duration: Cow<'a, str>,
+    pub trace_id: Option<Cow<'a, str>>,
+}
+
+/// The plugin.
+pub struct RedMetrics {
+    names: [String; 5],
+    seconds_per_unit: f64,
+    /// Route templates, split into segments (`None`: matches any one segment).
+    patterns: Vec<(String, Vec<Option<String>>)>,
+    histogram: Option<u32>,
+    skipped: Option<u32>,
+}
+
+impl RedMetrics {
+    /// The request fields of a record: metadata first, then the line's own fields.
+    pub fn request<'a>(
+        &self,
+        metadata: impl Fn(&str) -> Option<&'a str>,
+        line: &'a str,
+    ) -> Request<'a> {
+        let mut found: [Option<Cow<'a, str>>; 5] = Default::default();
+        for (slot, name) in found.iter_mut().zip(&self.names) {
+            *slot = metadata(name).map(Cow::Borrowed);
+        }
+        if found.iter().take(4).any(Option::is_none) {
+            let names = &self.names;
+            let mut take = |f: scan::Field<'a>| {
+                if let Some(i) = names.iter().position(|n| *n == f.key) {
+                    if found[i].is_none() {
+                        found[i] = Some(f.value);
+                    }
+                }
+            };
+            let trimmed = line.trim_start();
+            let _ = if trimmed.starts_with('{') {
+                let wanted = |key: &[u8]| names.iter().any(|n| n.as_bytes() == key);
+                scan::json_wanted(line, wanted, &mut take)
+            } else {
+                scan::logfmt(line, &mut take)
+            };
+        }
+        let [method, route, status, duration, trace_id] = found;
+        Request {
+            method: method.unwrap_or_default(),
+            route: route.map(|r| self.template(r)).unwrap_or_default(),
+            status: status.unwrap_or_default(),
+            duration: duration.unwrap_or_default(),
+            trace_id,
+        }
+    }
+
+    /// `route` as the first route pattern it matches, else as it is (query string cut).
+    pub fn template<'a>(&self, route: Cow<'a, str>) -> Cow<'a, str> {
+        let end = route.find(['?', '#']).unwrap_or(route.len());
+        let path = &route[..end];
+        for (template, parts) in &self.patterns {
+            let mut segments = path.split('/');
+            let matches = parts.iter().all(|p| {
+                segments
+                    .next()
+                    .is_some_and(|s| p.as_deref().is_none_or(|p| p == s))
+            }) && segments.next().is_none();
+            if matches {
+                return Cow::Owned(template.clone());
+            }
+        }
+        match route {
+            Cow::Borrowed(r) => Cow::Borrowed(&r[..end]),
+            Cow::Owned(mut r) => {
+                r.truncate(end);
+                Cow::Owned(r)
+            }
+        }
+    }
+
+    /// The duration in seconds, when it parses as a finite, non-negative number.
+    pub fn seconds(&self, duration: &str) -> Option<f64> {
+        let v: f64 = duration.trim().parse().ok()?;
+        (v.is_finite() && v >= 0.0).then_some(v * self.seconds_per_unit)
+    }
+}
+
+impl Plugin for RedMetrics {
+    fn init(config: Config) -> Result<Self, String> {
+        let s: Settings = config.parse()?;
+        let seconds_per_unit = match s.duration_unit.as_str() {
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" => 1e-6,
+            "ns" => 1e-9,
+            other => return Err(format!("duration_unit `{other}`: use s, ms, us or ns")),
+        };
+        let mut patterns = Vec::new();
+        for template in &s.route_patterns {
+            if !template.starts_with('/') {
+                return Err(format!("route pattern `{template}` must start with `/`"));
+            }
+            let parts = template
+                .split('/')
+                .map(|p| (!(p.starts_with('{') && p.ends_with('}'))).then(|| p.to_string()))
+                .collect();
+            patterns.push((template.clone(), parts));
+        }
+        Ok(RedMetrics {
+            names: [s.method, s.route, s.status, s.duration, s.trace_id],
+            seconds_per_unit,
+            patterns,
+            histogram: metric_id(&s.metric),
+            skipped: metric_id("red_metrics_skipped_total"),
+        })
+    }
+
+    fn process(&mut self, batch: &mut Batch) -> Result<(), String> {
+        let Some(histogram) = self.histogram else {
+            return Ok(()); // nothing declared to observe into
+        };
+        let mut skipped = 0u64;
+        for record in batch.iter() {
+            let request = self.request(|key| record.metadata_value(key), record.line());
+            if request.status.is_empty() && request.duration.is_empty() {
+                continue; // not a request line
+            }
+            let status_ok =
+                request.status.len() == 3 && request.status.bytes().all(|b| b.is_ascii_digit());
+            let Some(seconds) = self.seconds(&request.duration).filter(|_| status_ok) else {
+                skipped += 1;
+                continue;
+            };
+            let service = record.label("service_name").unwrap_or("");
+            let method = if request.method.bytes().any(|b| b.is_ascii_lowercase()) {
+                Cow::Owned(request.method.to_ascii_uppercase())
+            } else {
+                request.method
+            };
+            histogram_observe(
+                histogram,
+                &[&method, &request.route, &request.status, service],
+                seconds,
+                request.trace_id.as_deref(),
+            );
+        }
+        if let (Some(metric), true) = (self.skipped, skipped > 0) {
+            counter_add(metric, &[], skipped as f64, None);
+        }
+        Ok(())
+    }
+}
+
+sluice_plugin::export_plugin!(RedMetrics);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin(config: &str) -> RedMetrics {
+        RedMetrics::init(Config::from_json(config).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn fields_come_from_metadata_first_then_json_or_logfmt() {
+        let p = plugin("{}");
+        let none = |_: &str| None::<&str>;
+        let json = r#"{"method":"get","route":"/users/{id}","status":503,"duration_ms":12.5,"trace_id":"abc"}"#;
+        assert_eq!(
+            p.request(none, json),
+            Request {
+                method: "get".into(),
+                route: "/users/{id}".into(),
+                status: "503".into(),
+                duration: "12.5".into(),
+                trace_id: Some("abc".into()),
+            }
+        );
+        let logfmt = "method=POST route=/orders status=201 duration_ms=3";
+        assert_eq!(p.request(none, logfmt).route, "/orders");
+        let meta = |k: &str| (k == "status").then_some("404");
+        assert_eq!(p.request(meta, json).status, "404", "metadata wins");
+        assert_eq!(p.seconds("12.5"), Some(0.0125));
+        assert_eq!(p.seconds("-1"), None);
+        assert_eq!(p.seconds("x"), None);
+    }
+
+    #[test]
+    fn route_patterns_map_raw_paths_to_templates() {
+        let p = plugin(r#"{"route_patterns": ["/users/{id}", "/users/{id}/orders/{order}"]}"#);
+        let t = |r: &'static str| p.template(Cow::Borrowed(r)).into_owned();
+        assert_eq!(t("/users/42"), "/users/{id}");
+        assert_eq!(t("/users/42/orders/7?x=1"), "/users/{id}/orders/{order}");
+        assert_eq!(t("/users"), "/users");
+        assert_eq!(t("/health?probe=1"), "/health");
+    }
+
+    #[test]
+    fn bad_config_is_an_init_error() {
+        assert!(RedMetrics::init(Config::from_json(r#"{"duration_unit": "h"}"#).unwrap()).is_err());
+        assert!(
+            RedMetrics::init(Config::from_json(r#"{"route_patterns": ["users"]}"#).unwrap())
+                .is_err()
+        );
+        assert!(RedMetrics::init(Config::from_json(r#"{"nope": 1}"#).unwrap()).is_err());
+    }
+}
