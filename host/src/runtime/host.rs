@@ -244,16 +244,17 @@ const SERIES_CACHE_LIMIT: usize = 4096;
 
 impl PluginState {
     /// The series of declared metric `metric` for label `values` (None: not declared).
-    fn series(&mut self, metric: u32, values: &[String]) -> Option<&Series> {
+    fn series(&mut self, metric: u32, values: &[String]) -> Option<Series> {
         let (_, declared) = self.host.metrics.get(metric as usize)?;
         let known = self.series.entry(metric).or_default();
-        if !known.contains_key(values) {
-            if known.len() >= SERIES_CACHE_LIMIT {
-                known.clear();
-            }
-            let series = declared.series(&self.host.component.id, values.to_vec());
-            known.insert(values.to_vec(), series);
+        if let Some(series) = known.get(values) {
+            return Some(series.clone()); // one lookup; the clone is a reference count
         }
-        known.get(values)
+        if known.len() >= SERIES_CACHE_LIMIT {
+            known.clear();
+        }
+        let series = declared.series(&self.host.component.id, values.to_vec());
+        known.insert(values.to_vec(), series.clone());
+        Some(series)
     }
 }

@@ -530,6 +530,10 @@ fn exemplar(trace_id: Option<String>) -> Option<DynLabels> {
     trace_id.map(|t| {
         // OpenMetrics allows 128 UTF-8 characters of exemplar labels in total: cut the
         // value first, then escape it, so a cut never splits an escape sequence.
+        let plain = t.len() <= 100 && !t.bytes().any(|b| matches!(b, b'"' | b'\\' | b'\n'));
+        if plain {
+            return vec![("trace_id".to_string(), t)]; // nothing to cut or escape
+        }
         let cut: String = t.chars().take(100).collect();
         vec![("trace_id".to_string(), escape_label_value(&cut))]
     })

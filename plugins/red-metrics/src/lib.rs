@@ -32,7 +32,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use sluice_plugin::scan;
-use sluice_plugin::{counter_add, histogram_observe, metric_id, Batch, Config, Plugin};
+use sluice_plugin::{counter_add, eq_bytes, histogram_observe, metric_id, Batch, Config, Plugin};
 
 /// The histogram's label names, in the order its values are passed.
 pub const LABELS: [&str; 4] = [
@@ -124,7 +124,10 @@ impl RedMetrics {
         if found.iter().take(4).any(Option::is_none) {
             let names = &self.names;
             let mut take = |f: scan::Field<'a>| {
-                if let Some(i) = names.iter().position(|n| *n == f.key) {
+                if let Some(i) = names
+                    .iter()
+                    .position(|n| eq_bytes(n.as_bytes(), f.key.as_bytes()))
+                {
                     if found[i].is_none() {
                         found[i] = Some(f.value);
                     }
@@ -132,7 +135,7 @@ impl RedMetrics {
             };
             let trimmed = line.trim_start();
             let _ = if trimmed.starts_with('{') {
-                let wanted = |key: &[u8]| names.iter().any(|n| n.as_bytes() == key);
+                let wanted = |key: &[u8]| names.iter().any(|n| eq_bytes(n.as_bytes(), key));
                 scan::json_wanted(line, wanted, &mut take)
             } else {
                 scan::logfmt(line, &mut take)
