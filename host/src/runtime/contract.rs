@@ -1,6 +1,6 @@
 //! Which version of the plugin contract (`package sluice:plugin@X.Y.Z` in `wit/sluice.wit`)
 //! a component was built for, read from the names of its imports and exports
-//! (`sluice:plugin/host@0.1.1`), and whether this collector can run it.
+//! (`sluice:plugin/host@0.1.2`), and whether this collector can run it.
 //!
 //! The rule (the WIT file's own "Versioning" note): minor versions only add, so a plugin
 //! built for the same major version (the first number) and a version not newer than the
@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn host_version_is_the_wit_package() {
-        assert_eq!(host_version(), v("0.1.1"));
+        assert_eq!(host_version(), v("0.1.2"));
     }
 
     #[test]

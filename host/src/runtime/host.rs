@@ -236,6 +236,33 @@ impl Host for PluginState {
             recorder.record(id, "histogram", labels, value, trace_id);
         }
     }
+
+    fn histogram_observe_many(
+        &mut self,
+        metric: u32,
+        labels: Vec<String>,
+        values: Vec<f64>,
+        trace_id: Option<String>,
+    ) {
+        if let Some(series) = self.series(metric, &labels) {
+            series.observe_many(&values, trace_id);
+        } else if let Some(recorder) = &self.host.recorder {
+            let id = metric as usize - self.host.metrics.len();
+            let last = values.len().saturating_sub(1);
+            for (i, value) in values.into_iter().enumerate() {
+                let trace = if i == last { trace_id.clone() } else { None };
+                recorder.record(id, "histogram", labels.clone(), value, trace);
+            }
+        }
+    }
+
+    fn gauge_set(&mut self, metric: u32, labels: Vec<String>, value: f64) {
+        self.gauge(metric, labels, value, false);
+    }
+
+    fn gauge_add(&mut self, metric: u32, labels: Vec<String>, value: f64) {
+        self.gauge(metric, labels, value, true);
+    }
 }
 
 /// Series an instance keeps resolved; past this many the cache starts over (a plugin
@@ -243,6 +270,17 @@ impl Host for PluginState {
 const SERIES_CACHE_LIMIT: usize = 4096;
 
 impl PluginState {
+    /// A gauge sample: set (or with `add`, moved) on its series, or recorded.
+    fn gauge(&mut self, metric: u32, labels: Vec<String>, value: f64, add: bool) {
+        if let Some(series) = self.series(metric, &labels) {
+            series.gauge(value, add);
+        } else if let Some(recorder) = &self.host.recorder {
+            let id = (metric as usize).wrapping_sub(self.host.metrics.len());
+            let kind = if add { "gauge_add" } else { "gauge_set" };
+            recorder.record(id, kind, labels, value, None);
+        }
+    }
+
     /// The series of declared metric `metric` for label `values` (None: not declared).
     fn series(&mut self, metric: u32, values: &[String]) -> Option<Series> {
         let (_, declared) = self.host.metrics.get(metric as usize)?;

@@ -60,8 +60,14 @@ impl MetricDecl {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         let base = match self.kind {
             MetricKind::Counter => self.name.strip_suffix("_total").unwrap_or(&self.name),
-            MetricKind::Histogram => &self.name,
+            MetricKind::Histogram | MetricKind::Gauge => &self.name,
         };
+        if self.kind == MetricKind::Gauge && self.name.ends_with("_total") {
+            return Err((
+                "name",
+                format!("a gauge's name `{}` must not end with `_total`", self.name),
+            ));
+        }
         if !valid_name(base, true) || base.starts_with("sluice_") {
             return Err((
                 "name",
@@ -149,6 +155,8 @@ impl MetricDecl {
 pub enum MetricKind {
     Counter,
     Histogram,
+    /// Set or moved by `gauge-set` / `gauge-add` (contract 0.1.2).
+    Gauge,
 }
 
 /// Labels of every per-component metric.
@@ -436,7 +444,15 @@ pub enum PluginMetric {
         family: Family<DynLabels, HistogramWithExemplars<DynLabels>, HistogramCtor>,
         guard: Arc<SeriesGuard>,
     },
+    Gauge {
+        label_names: Vec<String>,
+        family: Family<DynLabels, FloatGauge>,
+        guard: Arc<SeriesGuard>,
+    },
 }
+
+/// A plugin gauge: float values.
+pub type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
 
 /// A plugin metric's series limit: which label sets it holds, up to `max`; the rest go to
 /// the overflow series. Memory stays bounded whatever label values a plugin sends.
@@ -545,6 +561,7 @@ fn exemplar(trace_id: Option<String>) -> Option<DynLabels> {
 pub enum Series {
     Counter(FloatCounter),
     Histogram(HistogramWithExemplars<DynLabels>),
+    Gauge(FloatGauge),
     /// Folded into the overflow series: each sample is counted as such.
     Overflow(Box<Series>, Counter),
 }
@@ -575,6 +592,47 @@ impl Series {
             _ => {}
         }
     }
+
+    /// Observes each of `values` (finite ones) in a histogram series; the exemplar goes
+    /// with the last.
+    pub fn observe_many(&self, values: &[f64], trace_id: Option<String>) {
+        match self {
+            Series::Histogram(h) => {
+                let Some((last, rest)) = values.split_last() else {
+                    return;
+                };
+                for v in rest.iter().filter(|v| v.is_finite()) {
+                    h.observe(*v, None, None);
+                }
+                if last.is_finite() {
+                    h.observe(*last, exemplar(trace_id), None);
+                }
+            }
+            Series::Overflow(inner, overflow) => {
+                overflow.inc_by(values.len() as u64);
+                inner.observe_many(values, trace_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Sets a gauge series to `value` (finite), or with `add`, moves it by `value`.
+    pub fn gauge(&self, value: f64, add: bool) {
+        match self {
+            Series::Gauge(g) if value.is_finite() => {
+                if add {
+                    g.inc_by(value);
+                } else {
+                    g.set(value);
+                }
+            }
+            Series::Overflow(inner, overflow) => {
+                overflow.inc();
+                inner.gauge(value, add);
+            }
+            _ => {}
+        }
+    }
 }
 
 impl PluginMetric {
@@ -588,6 +646,9 @@ impl PluginMetric {
             PluginMetric::Histogram {
                 label_names, guard, ..
             } => (label_names, guard),
+            PluginMetric::Gauge {
+                label_names, guard, ..
+            } => (label_names, guard),
         };
         let labels = Self::labels(label_names, values, component);
         let (labels, overflow) = guard.admit_quiet(labels, component);
@@ -597,6 +658,9 @@ impl PluginMetric {
             }
             PluginMetric::Histogram { family, .. } => {
                 Series::Histogram(family.get_or_create(&labels).clone())
+            }
+            PluginMetric::Gauge { family, .. } => {
+                Series::Gauge(family.get_or_create(&labels).clone())
             }
         };
         match overflow {
@@ -981,6 +1045,18 @@ impl Telemetry {
                     guard,
                 }
             }
+            MetricKind::Gauge => {
+                let family: Family<DynLabels, FloatGauge> = Family::default();
+                match unit {
+                    Some(unit) => registry.register_with_unit(name, help, unit, family.clone()),
+                    None => registry.register(name, help, family.clone()),
+                }
+                PluginMetric::Gauge {
+                    label_names: decl.labels.clone(),
+                    family,
+                    guard,
+                }
+            }
         }
     }
 
@@ -1090,6 +1166,41 @@ mod tests {
             Some(9998.0)
         );
         assert!(text.contains("# UNIT work_seconds seconds"), "{text}");
+    }
+
+    #[test]
+    fn gauges_set_and_move_and_histograms_take_many_values_at_once() {
+        let telemetry = Telemetry::new();
+        let gauge = telemetry
+            .plugin_metric(&decl(
+                "name = \"queue_depth\"\ntype = \"gauge\"\nlabels = [\"q\"]",
+            ))
+            .unwrap();
+        let depth = gauge.series("t", vec!["a".into()]);
+        depth.gauge(5.5, false);
+        depth.gauge(-2.0, true);
+        let histogram = telemetry
+            .plugin_metric(&decl(
+                "name = \"latency\"\ntype = \"histogram\"\nbuckets = [1.0, 2.0]",
+            ))
+            .unwrap();
+        histogram
+            .series("t", vec![])
+            .observe_many(&[0.5, 1.5, 3.0, f64::NAN], Some("abc".into()));
+        let text = telemetry.render_openmetrics();
+        let sample = |prefix: &str| metric_value_for_test(&text, prefix);
+        assert_eq!(sample("queue_depth{q=\"a\",component_id=\"t\"}"), Some(3.5));
+        assert_eq!(sample("latency_count{component_id=\"t\"}"), Some(3.0));
+        assert_eq!(
+            sample("latency_bucket{le=\"1.0\",component_id=\"t\"}"),
+            Some(1.0)
+        );
+        assert!(
+            decl("name = \"x_total\"\ntype = \"gauge\"")
+                .check()
+                .is_err(),
+            "a gauge is not named like a counter"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! observes the duration in the histogram of the OpenTelemetry HTTP server semantic
 //! convention as Prometheus names it: `http_server_request_duration_seconds`, labelled
 //! `http_request_method`, `http_route`, `http_response_status_code` and `service_name`
-//! (the record's `service_name` label, empty without one). Its `_count` is the request
+//! (the record's `service_name` label, empty without one), one host call per label set and
+//! batch (`histogram-observe-many`). Its `_count` is the request
 //! rate, its `_count` with a 5xx status the errors, its buckets the duration; the record's
 //! trace id becomes the bucket's exemplar, so a slow bucket links to a request's logs.
 //! Records pass through unchanged.
@@ -29,10 +30,13 @@
 //! `pipelines/red-metrics.toml`) with the labels above in that order.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde::Deserialize;
 use sluice_plugin::scan;
-use sluice_plugin::{counter_add, eq_bytes, histogram_observe, metric_id, Batch, Config, Plugin};
+use sluice_plugin::{
+    counter_add, eq_bytes, histogram_observe_many, metric_id, Batch, Config, Plugin,
+};
 
 /// The histogram's label names, in the order its values are passed.
 pub const LABELS: [&str; 4] = [
@@ -113,7 +117,7 @@ pub struct RedMetrics {
 impl RedMetrics {
     /// The request fields of a record: metadata first, then the line's own fields.
     pub fn request<'a>(
-        &self,
+        &'a self,
         metadata: impl Fn(&str) -> Option<&'a str>,
         line: &'a str,
     ) -> Request<'a> {
@@ -152,7 +156,7 @@ impl RedMetrics {
     }
 
     /// `route` as the first route pattern it matches, else as it is (query string cut).
-    pub fn template<'a>(&self, route: Cow<'a, str>) -> Cow<'a, str> {
+    pub fn template<'a>(&'a self, route: Cow<'a, str>) -> Cow<'a, str> {
         let end = route.find(['?', '#']).unwrap_or(route.len());
         let path = &route[..end];
         for (template, parts) in &self.patterns {
@@ -163,7 +167,7 @@ impl RedMetrics {
                     .is_some_and(|s| p.as_deref().is_none_or(|p| p == s))
             }) && segments.next().is_none();
             if matches {
-                return Cow::Owned(template.clone());
+                return Cow::Borrowed(template.as_str());
             }
         }
         match route {
@@ -216,36 +220,56 @@ impl Plugin for RedMetrics {
         let Some(histogram) = self.histogram else {
             return Ok(()); // nothing declared to observe into
         };
+        let this = &*self;
         let mut skipped = 0u64;
+        // The batch's requests grouped by their label values: one host call per group.
+        let mut groups: HashMap<[Cow<'_, str>; 4], Group<'_>> = HashMap::new();
         for record in batch.iter() {
-            let request = self.request(|key| record.metadata_value(key), record.line());
+            let request = this.request(|key| record.metadata_value(key), record.line());
             if request.status.is_empty() && request.duration.is_empty() {
                 continue; // not a request line
             }
             let status_ok =
                 request.status.len() == 3 && request.status.bytes().all(|b| b.is_ascii_digit());
-            let Some(seconds) = self.seconds(&request.duration).filter(|_| status_ok) else {
+            let Some(seconds) = this.seconds(&request.duration).filter(|_| status_ok) else {
                 skipped += 1;
                 continue;
             };
-            let service = record.label("service_name").unwrap_or("");
             let method = if request.method.bytes().any(|b| b.is_ascii_lowercase()) {
                 Cow::Owned(request.method.to_ascii_uppercase())
             } else {
                 request.method
             };
-            histogram_observe(
+            let service = Cow::Borrowed(record.label("service_name").unwrap_or(""));
+            let group = groups
+                .entry([method, request.route, request.status, service])
+                .or_default();
+            group.seconds.push(seconds);
+            // The exemplar goes with the last value: the last request's trace id, if any.
+            group.trace_id = request.trace_id;
+        }
+        for (labels, group) in &groups {
+            let labels: [&str; 4] = [&labels[0], &labels[1], &labels[2], &labels[3]];
+            histogram_observe_many(
                 histogram,
-                &[&method, &request.route, &request.status, service],
-                seconds,
-                request.trace_id.as_deref(),
+                &labels,
+                &group.seconds,
+                group.trace_id.as_deref(),
             );
         }
-        if let (Some(metric), true) = (self.skipped, skipped > 0) {
+        if let (Some(metric), true) = (this.skipped, skipped > 0) {
             counter_add(metric, &[], skipped as f64, None);
         }
         Ok(())
     }
+}
+
+/// The requests of one label set in a batch: their durations, and the last one's trace id
+/// (the exemplar, which the host attaches to the last value).
+#[derive(Default)]
+struct Group<'a> {
+    seconds: Vec<f64>,
+    trace_id: Option<Cow<'a, str>>,
 }
 
 sluice_plugin::export_plugin!(RedMetrics);

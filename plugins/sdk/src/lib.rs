@@ -1,7 +1,7 @@
 //! `sluice-plugin`: the Rust SDK for sluice log-transform plugins.
 //!
 //! A sluice plugin is a WebAssembly component exporting the `log-transform` world of
-//! `wit/sluice.wit` (package `sluice:plugin@0.1.1`). The host hands it batches of log
+//! `wit/sluice.wit` (package `sluice:plugin@0.1.2`). The host hands it batches of log
 //! records as a few flat columns (all lines in one string plus end offsets, interned label
 //! sets, packed metadata); this crate hides those offsets. A plugin is a type implementing
 //! [`Plugin`] plus one [`export_plugin!`] line:
@@ -49,7 +49,7 @@ pub mod bindings {
         default_bindings_module: "sluice_plugin::bindings",
         ownership: Borrowing { duplicate_if_necessary: true },
         additional_type_attributes: {
-            "sluice:plugin/types@0.1.1/log-batch": [#[derive(Default)]],
+            "sluice:plugin/types@0.1.2/log-batch": [#[derive(Default)]],
         },
     });
 }
@@ -159,4 +159,35 @@ pub fn histogram_observe(metric: u32, labels: &[&str], value: f64, trace_id: Opt
     bindings::sluice::plugin::host::histogram_observe(metric, labels, value, trace_id);
     #[cfg(not(target_arch = "wasm32"))]
     let _ = (metric, labels, value, trace_id);
+}
+
+/// Records one observation of each of `values` in the histogram `metric`, all with the same
+/// `labels`: one host call for a group of samples instead of one per sample (contract
+/// 0.1.2). `trace_id` is the exemplar of the last value. No-op natively.
+pub fn histogram_observe_many(
+    metric: u32,
+    labels: &[&str],
+    values: &[f64],
+    trace_id: Option<&str>,
+) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::sluice::plugin::host::histogram_observe_many(metric, labels, values, trace_id);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (metric, labels, values, trace_id);
+}
+
+/// Sets the gauge `metric` to `value` (contract 0.1.2). No-op natively.
+pub fn gauge_set(metric: u32, labels: &[&str], value: f64) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::sluice::plugin::host::gauge_set(metric, labels, value);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (metric, labels, value);
+}
+
+/// Adds `value` (may be negative) to the gauge `metric` (contract 0.1.2). No-op natively.
+pub fn gauge_add(metric: u32, labels: &[&str], value: f64) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::sluice::plugin::host::gauge_add(metric, labels, value);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = (metric, labels, value);
 }
