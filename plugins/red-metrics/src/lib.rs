@@ -118,12 +118,21 @@ impl RedMetrics {
     /// The request fields of a record: metadata first, then the line's own fields.
     pub fn request<'a>(
         &'a self,
-        metadata: impl Fn(&str) -> Option<&'a str>,
+        metadata: impl Iterator<Item = (&'a str, &'a str)>,
         line: &'a str,
     ) -> Request<'a> {
         let mut found: [Option<Cow<'a, str>>; 5] = Default::default();
-        for (slot, name) in found.iter_mut().zip(&self.names) {
-            *slot = metadata(name).map(Cow::Borrowed);
+        // One pass over the record's metadata pairs (the first of a repeated key wins).
+        for (key, value) in metadata {
+            if let Some(i) = self
+                .names
+                .iter()
+                .position(|n| eq_bytes(n.as_bytes(), key.as_bytes()))
+            {
+                if found[i].is_none() {
+                    found[i] = Some(Cow::Borrowed(value));
+                }
+            }
         }
         if found.iter().take(4).any(Option::is_none) {
             let names = &self.names;
@@ -223,9 +232,9 @@ impl Plugin for RedMetrics {
         let this = &*self;
         let mut skipped = 0u64;
         // The batch's requests grouped by their label values: one host call per group.
-        let mut groups: HashMap<[Cow<'_, str>; 4], Group<'_>> = HashMap::new();
+        let mut groups: HashMap<[Cow<'_, str>; 4], Group<'_>, FastHash> = HashMap::default();
         for record in batch.iter() {
-            let request = this.request(|key| record.metadata_value(key), record.line());
+            let request = this.request(record.metadata(), record.line());
             if request.status.is_empty() && request.duration.is_empty() {
                 continue; // not a request line
             }
@@ -264,6 +273,33 @@ impl Plugin for RedMetrics {
     }
 }
 
+/// FNV-1a: a short-key hasher for the per-batch groups (SipHash, std's default, costs more
+/// than the rest of a record's work in Wasm; the keys are the plugin's own, not an
+/// attacker's, and a batch holds few of them).
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastHash = std::hash::BuildHasherDefault<Fnv>;
+
 /// The requests of one label set in a batch: their durations, and the last one's trace id
 /// (the exemplar, which the host attaches to the last value).
 #[derive(Default)]
@@ -285,10 +321,10 @@ mod tests {
     #[test]
     fn fields_come_from_metadata_first_then_json_or_logfmt() {
         let p = plugin("{}");
-        let none = |_: &str| None::<&str>;
+        let none = || std::iter::empty::<(&str, &str)>();
         let json = r#"{"method":"get","route":"/users/{id}","status":503,"duration_ms":12.5,"trace_id":"abc"}"#;
         assert_eq!(
-            p.request(none, json),
+            p.request(none(), json),
             Request {
                 method: "get".into(),
                 route: "/users/{id}".into(),
@@ -298,9 +334,13 @@ mod tests {
             }
         );
         let logfmt = "method=POST route=/orders status=201 duration_ms=3";
-        assert_eq!(p.request(none, logfmt).route, "/orders");
-        let meta = |k: &str| (k == "status").then_some("404");
-        assert_eq!(p.request(meta, json).status, "404", "metadata wins");
+        assert_eq!(p.request(none(), logfmt).route, "/orders");
+        let meta = [("status", "404"), ("status", "500")];
+        assert_eq!(
+            p.request(meta.into_iter(), json).status,
+            "404",
+            "metadata wins, first key"
+        );
         assert_eq!(p.seconds("12.5"), Some(0.0125));
         assert_eq!(p.seconds("-1"), None);
         assert_eq!(p.seconds("x"), None);
