@@ -34,6 +34,41 @@ struct ServerState {
     telemetry: Telemetry,
     ready: Arc<AtomicBool>,
     reload: Option<ReloadSender>,
+    auth: ApiAuth,
+}
+
+/// Who may use the server's own routes.
+#[derive(Debug, Clone, Default)]
+pub struct ApiAuth {
+    /// Required on `POST /-/reload` (and with `protect_metrics`, on `/metrics`).
+    pub token: Option<String>,
+    pub protect_metrics: bool,
+}
+
+/// True when `token` is not required, or the request carries `Authorization: Bearer
+/// <token>` (the scheme in any case, RFC 7235; the token compared in constant time).
+pub fn bearer_ok(headers: &HeaderMap, token: Option<&str>) -> bool {
+    let Some(token) = token else { return true };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .is_some_and(|(_, given)| constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// 401 with the challenge a client needs.
+fn unauthorized() -> axum::response::Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "missing or wrong bearer token\n",
+    )
+        .into_response()
 }
 
 /// Why the server could not start.
@@ -53,6 +88,7 @@ pub async fn start(
     push_routes: Vec<Router>,
     shutdown: CancellationToken,
     reload: Option<ReloadSender>,
+    auth: ApiAuth,
 ) -> Result<(SocketAddr, JoinHandle<()>), BindError> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -67,6 +103,7 @@ pub async fn start(
             telemetry,
             ready,
             reload,
+            auth,
         });
     for route in push_routes {
         app = app.merge(route);
@@ -85,19 +122,34 @@ pub async fn start(
 
 /// `GET /metrics`: OpenMetrics when the scraper asks for it, the Prometheus text format
 /// otherwise (see `telemetry::exposition`).
-async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> impl IntoResponse {
+async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> axum::response::Response {
+    let auth = &state.auth;
+    if auth.protect_metrics && !bearer_ok(&headers, auth.token.as_deref()) {
+        return unauthorized();
+    }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
     (
         [(header::CONTENT_TYPE, format.content_type())],
         state.telemetry.render(format),
     )
+        .into_response()
 }
 
 /// `POST /-/reload`: 200 once the new config and its plugins checked out (the swap follows),
 /// 400 with the reason when they did not (the running pipeline is unchanged), 503 when
 /// reloading is not available.
-async fn reload_now(State(state): State<ServerState>) -> impl IntoResponse {
+async fn reload_now(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    if !bearer_ok(&headers, state.auth.token.as_deref()) {
+        return unauthorized();
+    }
+    reload_checked(state).await.into_response()
+}
+
+async fn reload_checked(state: ServerState) -> (StatusCode, String) {
     let Some(tx) = state.reload else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

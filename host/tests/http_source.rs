@@ -17,6 +17,7 @@ type = "http"
 path = "/logs"
 token = "${SLUICE_TEST_HTTP_TOKEN}"
 max_body_bytes = 1000
+max_decompressed_bytes = 2000
 message_field = "message"
 [sinks.out]
 type = "file"
@@ -67,8 +68,31 @@ path = "{dir}/out.log"
     );
     assert_eq!(post("text/plain", &"z".repeat(5000), token).0, 413);
     assert_eq!(post("text/plain", "e\nf\n", token).0, 200);
+    // A gzip-encoded body is decoded (it used to be stored as compressed bytes); a corrupt
+    // one is refused, and one that expands past max_decompressed_bytes gets 413.
+    let gzip = |text: &[u8]| {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text).unwrap();
+        gz.finish().unwrap()
+    };
+    let post_gzip = |body: Vec<u8>| {
+        client
+            .post(running.url("/logs"))
+            .header("content-type", "text/plain")
+            .header("content-encoding", "gzip")
+            .bearer_auth("t0ken-value")
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(post_gzip(gzip(b"g\nh\n")), 200);
+    assert_eq!(post_gzip(b"not gzip at all".to_vec()), 400);
+    assert_eq!(post_gzip(gzip(&vec![b'z'; 5000])), 413);
     let out = std::fs::read_to_string(running.dir.path().join("out.log")).unwrap();
-    assert_eq!(out, "a\nb\nd\n5\ne\nf\n");
+    assert_eq!(out, "a\nb\nd\n5\ne\nf\ng\nh\n");
     assert_eq!(
         running.metric("sluice_http_requests_total{component_id=\"push\",status=\"401\"}"),
         Some(2.0)

@@ -63,6 +63,15 @@ pub struct ApiConfig {
     /// Set to false to run without the server (no push sources then).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// When set, `POST /-/reload` (the server's one route that changes state) requires
+    /// `Authorization: Bearer <token>`. Use `${ENV}` or `${file:PATH}`. Push sources have
+    /// tokens of their own.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Require the token on `/metrics` as well (Prometheus: `authorization: { credentials:
+    /// ... }`). `/healthz` and `/ready` stay open for probes.
+    #[serde(default)]
+    pub protect_metrics: bool,
 }
 
 impl Default for ApiConfig {
@@ -70,6 +79,8 @@ impl Default for ApiConfig {
         ApiConfig {
             address: default_api_address(),
             enabled: true,
+            token: None,
+            protect_metrics: false,
         }
     }
 }

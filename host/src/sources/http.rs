@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::push::{self, default_ack_timeout, default_max_body, Delivery};
+use super::push::{self, default_ack_timeout, default_max_body, default_max_decompressed, Delivery};
 use super::{default_max_line_bytes, BuiltSource, Source, SourceContext};
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 use crate::event::{label_set, now_ns, LogBatch};
@@ -42,9 +42,12 @@ pub struct HttpSourceConfig {
     /// Static labels for every record.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Larger bodies get 413.
+    /// Larger bodies (as sent, compressed) get 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Bodies (`Content-Encoding: gzip` or `deflate`) that decompress to more get 413.
+    #[serde(default = "default_max_decompressed")]
+    pub max_decompressed_bytes: usize,
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
     /// How long a request waits for its records to be delivered before it gets 503.
@@ -129,6 +132,19 @@ async fn handle(State(src): State<Arc<HttpSource>>, headers: HeaderMap, body: Bo
                 src.config.max_body_bytes
             )),
         );
+    };
+    // A gzip- or deflate-encoded body is decoded first (it used to be stored as a line of
+    // compressed bytes).
+    let body = match push::decompress(&headers, &body, src.config.max_decompressed_bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            let status = match e {
+                push::BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            events::component_error(&src.ctx.metrics, "bad_body", &e.to_string());
+            return reply(&src, status, error_body(&e.to_string()));
+        }
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -9,7 +9,6 @@
 //! 413 above the body limits, 429 when the pipeline has no room (with Retry-After), 503 when
 //! the records could not be delivered. A bad request never affects other requests.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::push::{self, default_ack_timeout, default_max_body, Delivery};
+use super::push::{self, default_ack_timeout, default_max_body, default_max_decompressed, Delivery};
 use super::{default_max_line_bytes, BuiltSource, Source, SourceContext};
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 use crate::event::{label_set, overlay_labels, Label, LogBatch};
@@ -67,9 +66,7 @@ pub struct LokiPushSourceConfig {
 fn default_loki_push_path() -> String {
     crate::loki::PUSH_PATH.into()
 }
-fn default_max_decompressed() -> usize {
-    100 << 20
-}
+
 fn default_queue_timeout() -> u64 {
     1000
 }
@@ -238,36 +235,13 @@ async fn accept(src: &LokiPush, headers: &HeaderMap, body: Body) -> Result<Respo
     Ok(reply(src, status, message))
 }
 
-/// The body with its Content-Encoding (gzip, deflate) undone, within `limit` bytes.
+/// The body with its Content-Encoding undone (see [`push::decompress`]), as a refusal
+/// Loki would give.
 fn decompress(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec<u8>, Refusal> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let reader: Box<dyn Read + '_> = match encoding.as_str() {
-        "" | "identity" => return Ok(body.to_vec()),
-        "gzip" => Box::new(flate2::read::GzDecoder::new(body)),
-        "deflate" => Box::new(flate2::read::ZlibDecoder::new(body)),
-        other => {
-            return Err(Refusal::bad(
-                "bad_body",
-                format!("Content-Encoding {other:?} is not supported (use gzip or deflate)"),
-            ))
-        }
-    };
-    let mut out = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Refusal::bad("bad_body", format!("{encoding} body: {e}")))?;
-    if out.len() > limit {
-        return Err(Refusal::too_large(format!(
-            "body decompresses to more than {limit} bytes"
-        )));
-    }
-    Ok(out)
+    push::decompress(headers, body, limit).map_err(|e| match e {
+        push::BodyError::TooLarge(_) => Refusal::too_large(e.to_string()),
+        other => Refusal::bad("bad_body", other.to_string()),
+    })
 }
 
 /// The push request's streams as one batch; a stream whose labels do not parse refuses the

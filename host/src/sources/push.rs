@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap};
 
 use crate::channel::Fanout;
 use crate::event::{Ack, AckStatus, LogBatch};
@@ -15,6 +14,11 @@ use crate::telemetry::ComponentMetrics;
 /// Larger bodies get 413 (both push sources' default `max_body_bytes`).
 pub(crate) fn default_max_body() -> usize {
     10 << 20
+}
+
+/// Bodies that decompress to more get 413 (both push sources' `max_decompressed_bytes`).
+pub(crate) fn default_max_decompressed() -> usize {
+    100 << 20
 }
 
 /// How long a request waits for its records' delivery (default `ack_timeout_secs`).
@@ -42,19 +46,48 @@ pub fn check_route_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// True when `token` is not required, or the request carries `Authorization: Bearer
-/// <token>` (compared in constant time).
-pub fn bearer_ok(headers: &HeaderMap, token: Option<&str>) -> bool {
-    let Some(token) = token else { return true };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+pub use crate::server::bearer_ok;
+
+/// Why a body's Content-Encoding could not be undone.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("Content-Encoding {0:?} is not supported (use gzip or deflate)")]
+    Unsupported(String),
+    #[error("{0} body: {1}")]
+    Corrupt(String, std::io::Error),
+    #[error("body decompresses to more than {0} bytes")]
+    TooLarge(usize),
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The body with its `Content-Encoding` (gzip, deflate; none or `identity`: as it is)
+/// undone, refusing more than `limit` bytes of output (a small body can expand enormously).
+pub fn decompress(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    use std::io::Read;
+    let encoding = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let reader: Box<dyn Read + '_> = match encoding.as_str() {
+        "" | "identity" => return Ok(body.to_vec()),
+        "gzip" | "x-gzip" => Box::new(flate2::read::GzDecoder::new(body)),
+        "deflate" => Box::new(flate2::read::ZlibDecoder::new(body)),
+        _ => return Err(BodyError::Unsupported(encoding)),
+    };
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| BodyError::Corrupt(encoding.clone(), e))?;
+    if out.len() > limit {
+        return Err(BodyError::TooLarge(limit));
+    }
+    Ok(out)
 }
 
 /// `line` cut to at most `max` bytes (on a character boundary), counting the cut as a
@@ -120,6 +153,7 @@ pub async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::{header, HeaderMap};
 
     #[test]
     fn bearer_tokens_must_match_exactly() {
@@ -131,6 +165,11 @@ mod tests {
         assert!(!bearer_ok(&h, Some("s3cre")));
         h.insert(header::AUTHORIZATION, "Basic s3cret".parse().unwrap());
         assert!(!bearer_ok(&h, Some("s3cret")));
+        // The scheme is case-insensitive (RFC 7235).
+        h.insert(header::AUTHORIZATION, "bearer s3cret".parse().unwrap());
+        assert!(bearer_ok(&h, Some("s3cret")));
+        h.insert(header::AUTHORIZATION, "BEARER s3cret".parse().unwrap());
+        assert!(bearer_ok(&h, Some("s3cret")));
     }
 }
 

@@ -311,6 +311,10 @@ pub async fn run(
             routes,
             server_stop.clone(),
             reload,
+            server::ApiAuth {
+                token: config.api.token.clone(),
+                protect_metrics: config.api.protect_metrics,
+            },
         )
         .await?;
         Some(task)
