@@ -125,6 +125,15 @@ pub fn wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> O
 }
 
 /// A running collector, stopped (SIGKILL) when dropped if still alive.
+/// Values the tests hand sluice as secrets (`${ENV}`, `${file:...}`): no test's collector
+/// may print one, whatever the test checks ([`Running::stop`] looks in every log).
+pub const TEST_SECRETS: &[&str] = &[
+    "t0ken-value",
+    "api-t0ken-never-printed-7731",
+    "s3cr3t-token-value-0042",
+    "not-a-number-s3cr3t",
+];
+
 pub struct Running {
     pub child: Child,
     pub port: u16,
@@ -272,7 +281,14 @@ impl Running {
         for reader in self.readers.drain(..) {
             let _ = reader.join();
         }
-        (status.success(), self.log())
+        let log = self.log();
+        for secret in TEST_SECRETS {
+            assert!(
+                !log.contains(secret),
+                "a test secret (`{secret}`) is in what sluice printed:\n{log}"
+            );
+        }
+        (status.success(), log)
     }
 
     /// [`Running::stop`], failing the test unless the collector drained and exited 0;
