@@ -38,6 +38,7 @@ crate::component::registry! {
         file::FileSourceConfig,
         http::HttpSourceConfig,
         loki_push::LokiPushSourceConfig,
+        syslog::SyslogSourceConfig,
     }
 }
 
@@ -50,6 +51,25 @@ pub struct SourceContext {
     pub shutdown: CancellationToken,
     /// The collector's `data_dir` (checkpoints live under it).
     pub data_dir: std::path::PathBuf,
+}
+
+/// Sends the batch `batcher` holds (if any) downstream, counting it sent; false when the
+/// pipeline has stopped (the source should return).
+pub(crate) async fn send_batch(batcher: &mut LineBatcher, ctx: &SourceContext) -> bool {
+    let Some(batch) = batcher.take() else {
+        return true;
+    };
+    let (records, bytes) = (batch.len(), batch.line_bytes());
+    if ctx.out.send(batch).await.is_err() {
+        crate::telemetry::events::component_error(
+            &ctx.metrics,
+            "downstream_closed",
+            "pipeline stopped",
+        );
+        return false;
+    }
+    ctx.metrics.sent(records, bytes);
+    true
 }
 
 /// A built source: a task to run, a route to mount on the API server, or both.
@@ -148,6 +168,15 @@ impl LineBatcher {
 
     /// Adds one raw line (without its newline). Returns true when the batch is full.
     pub fn push_raw(&mut self, raw: &[u8], labels: LabelKey) -> bool {
+        let line = self.repair(raw);
+        self.push_record(&line, None, labels, &[])
+    }
+
+    /// `raw` as a line that can be forwarded: a trailing `\r` dropped, cut to
+    /// `max_line_bytes` (at a character boundary), invalid UTF-8 replaced; each repair
+    /// counted.
+    pub fn repair<'a>(&self, raw: &'a [u8]) -> std::borrow::Cow<'a, str> {
+        use std::borrow::Cow;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let mut raw = raw;
         let truncated = raw.len() > self.max_line_bytes;
@@ -161,11 +190,10 @@ impl LineBatcher {
             );
         }
         match std::str::from_utf8(raw) {
-            Ok(line) => self.push_str(line, labels),
+            Ok(line) => Cow::Borrowed(line),
             Err(e) if truncated && e.error_len().is_none() => {
                 // The cut fell inside a character: drop the partial character only.
-                let line = std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or_default();
-                self.push_str(line, labels)
+                Cow::Borrowed(std::str::from_utf8(&raw[..e.valid_up_to()]).unwrap_or_default())
             }
             Err(_) => {
                 crate::telemetry::events::lines_repaired(
@@ -174,14 +202,25 @@ impl LineBatcher {
                     1,
                     "invalid UTF-8 replaced with U+FFFD",
                 );
-                let line = String::from_utf8_lossy(raw).into_owned();
-                self.push_str(&line, labels)
+                Cow::Owned(String::from_utf8_lossy(raw).into_owned())
             }
         }
     }
 
     /// Adds one line that is already valid text. Returns true when the batch is full.
     pub fn push_str(&mut self, line: &str, labels: LabelKey) -> bool {
+        self.push_record(line, None, labels, &[])
+    }
+
+    /// Adds one record: a valid line, its timestamp (None: when it was read), labels and
+    /// metadata. Returns true when the batch is full.
+    pub fn push_record(
+        &mut self,
+        line: &str,
+        timestamp: Option<i64>,
+        labels: LabelKey,
+        metadata: &[(&str, &str)],
+    ) -> bool {
         let set = match self.set_index[labels.0] {
             Some(i) => i,
             None => {
@@ -190,7 +229,8 @@ impl LineBatcher {
                 i
             }
         };
-        self.batch.push(line, self.read_time, set, &[]);
+        self.batch
+            .push(line, timestamp.unwrap_or(self.read_time), set, metadata);
         self.first_at.get_or_insert_with(Instant::now);
         self.batch.len() >= self.config.max_records
             || self.batch.line_bytes() >= self.config.max_bytes

@@ -6,10 +6,12 @@ use std::io::BufRead;
 
 use serde::Deserialize;
 
-use super::{default_max_line_bytes, BatchConfig, BuiltSource, LineBatcher, Source, SourceContext};
+use super::{
+    default_max_line_bytes, send_batch as send, BatchConfig, BuiltSource, LineBatcher, Source,
+    SourceContext,
+};
 use crate::component::{CheckContext, CheckErrors, ComponentConfig};
 use crate::event::label_set;
-use crate::telemetry::events;
 
 /// `type = "stdin"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -101,17 +103,4 @@ pub async fn run(config: StdinSourceConfig, ctx: SourceContext) {
         }
     }
     send(&mut batcher, &ctx).await;
-}
-
-async fn send(batcher: &mut LineBatcher, ctx: &super::SourceContext) -> bool {
-    let Some(batch) = batcher.take() else {
-        return true;
-    };
-    let (records, bytes) = (batch.len(), batch.line_bytes());
-    if ctx.out.send(batch).await.is_err() {
-        events::component_error(&ctx.metrics, "downstream_closed", "pipeline stopped");
-        return false;
-    }
-    ctx.metrics.sent(records, bytes);
-    true
 }
