@@ -32,10 +32,11 @@ WASM_C := $(TOOLS_TARGET_DIR)/debug/sluice-wasm-c
 WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
   -Iplugins/c -I$(C_BINDINGS)
 
-.PHONY: help build plugins plugins-py plugins-js plugins-c plugins-c-test plugins-lang-test run test lint bench pii-score pii-bench wasm-target clean
+.PHONY: help build install plugins plugins-py plugins-js plugins-c plugins-c-test plugins-lang-test run test lint bench pii-score pii-bench wasm-target clean
 
 help:
 	@echo "make run      build everything and run pipelines/quickstart.toml (Ctrl-C stops it)"
+	@echo "make install  put sluice on PATH (cargo install; PREFIX=/usr/local for /usr/local/bin)"
 	@echo "make test     build the plugins, then run every test (unit, end-to-end, pipeline tests)"
 	@echo "make bench    run the benchmark harness (bench/README.md)"
 	@echo "make pii-score  score redact-pii through sluice on the PII corpora (needs plugins, build)"
@@ -128,6 +129,12 @@ build:
 
 run: plugins build
 	target/release/sluice run pipelines/quickstart.toml
+
+# Puts `sluice` on PATH (~/.cargo/bin, or $(PREFIX)/bin with PREFIX=/usr/local), the
+# release build without debug info. Plugins stay in dist/ (`make plugins`).
+PREFIX ?=
+install:
+	$(CARGO) install --locked --path host $(if $(PREFIX),--root $(PREFIX))
 
 test: plugins plugins-py plugins-js plugins-c plugins-lang-test
 	SLUICE_REQUIRE_LANG_PLUGINS=1 $(CARGO) test --workspace --exclude identity --exclude bad-trap --exclude bad-loop --exclude bad-oom --exclude wrong-world --exclude future-major --exclude older-patch
