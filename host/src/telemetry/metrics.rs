@@ -465,9 +465,9 @@ pub struct SeriesGuard {
 }
 
 impl SeriesGuard {
-    /// Like [`SeriesGuard::admit`], without counting: the overflow counter to count each
-    /// sample with, when the labels were folded.
-    fn admit_quiet(&self, labels: DynLabels, component: &str) -> (DynLabels, Option<Counter>) {
+    /// `labels` if the metric may hold their series, else the overflow series' labels with
+    /// the overflow counter each of its samples is counted in.
+    fn admit(&self, labels: DynLabels, component: &str) -> (DynLabels, Option<Counter>) {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if seen.contains(&labels) {
             return (labels, None);
@@ -489,30 +489,6 @@ impl SeriesGuard {
             ("otel_metric_overflow".to_string(), "true".to_string()),
         ];
         (folded, Some(counter))
-    }
-
-    /// `labels` if the metric may hold their series, else the overflow series' labels
-    /// (counted).
-    fn admit(&self, labels: DynLabels, component: &str) -> DynLabels {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.contains(&labels) {
-            return labels;
-        }
-        if seen.len() < self.max {
-            seen.insert(labels.clone());
-            return labels;
-        }
-        drop(seen);
-        self.overflow
-            .get_or_create(&OverflowLabels {
-                component_id: component.to_string(),
-                metric: self.metric.clone(),
-            })
-            .inc();
-        vec![
-            ("component_id".to_string(), escape_label_value(component)),
-            ("otel_metric_overflow".to_string(), "true".to_string()),
-        ]
     }
 }
 
@@ -651,7 +627,7 @@ impl PluginMetric {
             } => (label_names, guard),
         };
         let labels = Self::labels(label_names, values, component);
-        let (labels, overflow) = guard.admit_quiet(labels, component);
+        let (labels, overflow) = guard.admit(labels, component);
         let series = match self {
             PluginMetric::Counter { family, .. } => {
                 Series::Counter(family.get_or_create(&labels).clone())
@@ -688,8 +664,8 @@ impl PluginMetric {
             .collect()
     }
 
-    /// Adds `value` (finite, positive; fractions kept) to a counter; a histogram ignores
-    /// it.
+    /// Adds `value` (finite, positive; fractions kept) to a counter; another type ignores
+    /// it. (The host keeps [`PluginMetric::series`] per instance instead.)
     pub fn counter_add(
         &self,
         component: &str,
@@ -697,42 +673,8 @@ impl PluginMetric {
         value: f64,
         trace_id: Option<String>,
     ) {
-        if let PluginMetric::Counter {
-            label_names,
-            family,
-            guard,
-        } = self
-        {
-            if value.is_finite() && value > 0.0 {
-                let labels = guard.admit(Self::labels(label_names, values, component), component);
-                family
-                    .get_or_create(&labels)
-                    .0
-                    .inc_by(value, exemplar(trace_id), None);
-            }
-        }
-    }
-
-    /// Observes `value` in a histogram; a counter ignores it.
-    pub fn histogram_observe(
-        &self,
-        component: &str,
-        values: Vec<String>,
-        value: f64,
-        trace_id: Option<String>,
-    ) {
-        if let PluginMetric::Histogram {
-            label_names,
-            family,
-            guard,
-        } = self
-        {
-            if value.is_finite() {
-                let labels = guard.admit(Self::labels(label_names, values, component), component);
-                family
-                    .get_or_create(&labels)
-                    .observe(value, exemplar(trace_id), None);
-            }
+        if matches!(self, PluginMetric::Counter { .. }) && value.is_finite() && value > 0.0 {
+            self.series(component, values).add(value, trace_id);
         }
     }
 }
