@@ -79,8 +79,13 @@ pub fn to_text_format(openmetrics: &str) -> String {
     let mut out = String::with_capacity(openmetrics.len());
     // The type of the family being written.
     let mut kind = "";
+    // A family's HELP comes just before its TYPE, whose kind decides the name both carry:
+    // held until then.
+    let mut help: Option<(&str, &str)> = None;
     for line in openmetrics.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            flush_help(&mut out, help.take(), "untyped");
+            help = Some(rest.split_once(' ').unwrap_or((rest, "")));
             continue;
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -92,6 +97,10 @@ pub fn to_text_format(openmetrics: &str) -> String {
                 "summary" => "summary",
                 _ => "untyped",
             };
+            match help.take() {
+                Some(h) if h.0 == name => flush_help(&mut out, Some(h), kind),
+                other => flush_help(&mut out, other, "untyped"),
+            }
             out.push_str("# TYPE ");
             out.push_str(&text_family_name(name, kind));
             out.push(' ');
@@ -99,20 +108,9 @@ pub fn to_text_format(openmetrics: &str) -> String {
             out.push('\n');
             continue;
         }
-        if let Some(rest) = line.strip_prefix("# HELP ") {
-            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
-            // HELP comes before TYPE: the type is not known yet, so look ahead by name.
-            let t = type_of(openmetrics, name);
-            out.push_str("# HELP ");
-            out.push_str(&text_family_name(name, t));
-            out.push(' ');
-            // The text format escapes only backslash and newline in HELP.
-            out.push_str(&help.replace("\\\"", "\""));
-            out.push('\n');
-            continue;
-        }
+        flush_help(&mut out, help.take(), "untyped");
         if line.starts_with('#') {
-            continue;
+            continue; // `# UNIT`, `# EOF`
         }
         let Some((name, labels, rest)) = split_sample(line) else {
             continue;
@@ -127,7 +125,21 @@ pub fn to_text_format(openmetrics: &str) -> String {
         out.push_str(rest);
         out.push('\n');
     }
+    flush_help(&mut out, help, "untyped");
     out
+}
+
+/// Writes a held `# HELP` line for a family of `kind`.
+fn flush_help(out: &mut String, help: Option<(&str, &str)>, kind: &str) {
+    let Some((name, text)) = help else {
+        return;
+    };
+    out.push_str("# HELP ");
+    out.push_str(&text_family_name(name, kind));
+    out.push(' ');
+    // The text format escapes only backslash and newline in HELP.
+    out.push_str(&text.replace("\\\"", "\""));
+    out.push('\n');
 }
 
 /// A family's name in the text format: a counter is named by its `_total` samples.
@@ -137,15 +149,6 @@ fn text_family_name(name: &str, kind: &str) -> String {
     } else {
         name.to_string()
     }
-}
-
-/// The type the `# TYPE` line of family `name` gives it.
-fn type_of<'a>(openmetrics: &'a str, name: &str) -> &'a str {
-    let prefix = format!("# TYPE {name} ");
-    openmetrics
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .unwrap_or("untyped")
 }
 
 /// The standard process metrics of this process (OpenMetrics syntax), from /proc: CPU
