@@ -46,6 +46,10 @@ type Route = Result<(Arc<StreamKey>, usize), Refused>;
 /// the timestamp message, the line's tag and length, and a pair header or two.
 const ENTRY_OVERHEAD_ESTIMATE: usize = 32;
 
+/// A batch's label set as sent: its stream, lane and slot among the batch's streams, or
+/// why its labels are refused.
+type SetRoute = Result<(Arc<StreamKey>, usize, usize), Refused>;
+
 /// Per lane, the streams of one batch bound for it with their entries.
 type LaneParts = Vec<Vec<(Arc<StreamKey>, EncodedEntries)>>;
 
@@ -226,33 +230,31 @@ impl LokiSink {
     /// records were refused: for their labels, or for what Loki would refuse about the
     /// entry ([`entry_checks`]); those are dead-lettered and counted.
     fn split_by_lane(&mut self, batch: &LogBatch, lanes: usize) -> (LaneParts, usize) {
-        let set_info: Vec<_> = batch
-            .label_sets
-            .iter()
-            .map(|set| self.stream_of(set, lanes))
-            .collect();
-        // Per label set, its stream's slot in `newest_local`: label sets that became the
-        // same stream share a slot, so the window is applied per stream.
+        // Per label set: its stream, lane and the stream's slot in `newest_local` (label
+        // sets that became the same stream share a slot, so the window is applied per
+        // stream), or why its labels are refused.
         let mut stream_slots: Vec<Arc<StreamKey>> = Vec::new();
         let mut newest_local: Vec<Option<i64>> = Vec::new();
-        let slot_of_set: Vec<Option<usize>> = set_info
+        let routes: Vec<SetRoute> = batch
+            .label_sets
             .iter()
-            .map(|info| {
-                let (key, _) = info.as_ref().ok()?;
-                Some(match stream_slots.iter().position(|k| k == key) {
+            .map(|set| {
+                let (key, lane) = self.stream_of(set, lanes)?;
+                let slot = match stream_slots.iter().position(|k| *k == key) {
                     Some(i) => i,
                     None => {
-                        newest_local.push(self.newest.get(key));
+                        newest_local.push(self.newest.get(&key));
                         stream_slots.push(key.clone());
                         stream_slots.len() - 1
                     }
-                })
+                };
+                Ok((key, lane, slot))
             })
             .collect();
         let now = crate::event::now_ns();
         let mut parts: LaneParts = vec![Vec::new(); lanes];
         // Per label set: where its stream sits in its lane's part.
-        let mut slot: Vec<Option<usize>> = vec![None; batch.label_sets.len()];
+        let mut placed: Vec<Option<usize>> = vec![None; batch.label_sets.len()];
         // Refused entries by reason: the message and the entries as streams.
         let mut refused: BTreeMap<&'static str, (String, Vec<Stream>)> = BTreeMap::new();
         let mut refused_count = 0usize;
@@ -277,22 +279,20 @@ impl LokiSink {
                 .metadata_pair_bytes(record)
                 .map(|(k, v)| (metadata_name(k), v));
             let ts = batch.timestamps[record];
-            let verdict = match (&set_info[set], slot_of_set[set]) {
-                (Ok(_), Some(s)) => self
+            let verdict = match &routes[set] {
+                Ok((key, lane, slot)) => self
                     .entry_limits
-                    .check(now, newest_local[s], ts, batch.metadata_size(record))
+                    .check(now, newest_local[*slot], ts, batch.metadata_size(record))
+                    .map(|()| (key, *lane, *slot))
                     .map_err(|r| (r.reason(), r.message().to_string())),
-                (Err(e), _) => Err(("labels_refused", e.to_string())),
-                (Ok(_), None) => unreachable!("a stream has a slot"),
+                Err(e) => Err(("labels_refused", e.to_string())),
             };
-            match (&set_info[set], verdict) {
-                (Ok((key, lane)), Ok(())) => {
-                    if let Some(s) = slot_of_set[set] {
-                        let newest = &mut newest_local[s];
-                        *newest = Some(newest.map_or(ts, |n| n.max(ts)));
-                    }
-                    let part = &mut parts[*lane];
-                    let at = *slot[set].get_or_insert_with(|| {
+            match verdict {
+                Ok((key, lane, slot)) => {
+                    let newest = &mut newest_local[slot];
+                    *newest = Some(newest.map_or(ts, |n| n.max(ts)));
+                    let part = &mut parts[lane];
+                    let at = *placed[set].get_or_insert_with(|| {
                         let records = records_of[set];
                         let entries = EncodedEntries::with_capacity(records * per_record, records);
                         part.push((key.clone(), entries));
@@ -300,7 +300,7 @@ impl LokiSink {
                     });
                     part[at].1.push(ts, cut.as_bytes(), metadata);
                 }
-                (_, Err((reason, message))) => {
+                Err((reason, message)) => {
                     // Written like any entry, then read back for the dead-letter file.
                     let mut entries = EncodedEntries::default();
                     entries.push(ts, cut.as_bytes(), metadata);
@@ -314,7 +314,6 @@ impl LokiSink {
                         .push(stream.decoded());
                     refused_count += 1;
                 }
-                (Err(_), Ok(())) => unreachable!("refused labels give an error verdict"),
             }
         }
         for (key, newest) in stream_slots.iter().zip(newest_local) {
