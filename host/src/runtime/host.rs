@@ -214,9 +214,7 @@ impl Host for PluginState {
     ) {
         if let Some(series) = self.series(metric, &labels) {
             series.add(value, trace_id);
-        } else if let Some(recorder) = &self.host.recorder {
-            let metric = metric as usize;
-            let id = metric - self.host.metrics.len();
+        } else if let Some((recorder, id)) = self.recorded(metric) {
             recorder.record(id, "counter", labels, value, trace_id);
         }
     }
@@ -230,9 +228,7 @@ impl Host for PluginState {
     ) {
         if let Some(series) = self.series(metric, &labels) {
             series.observe(value, trace_id);
-        } else if let Some(recorder) = &self.host.recorder {
-            let metric = metric as usize;
-            let id = metric - self.host.metrics.len();
+        } else if let Some((recorder, id)) = self.recorded(metric) {
             recorder.record(id, "histogram", labels, value, trace_id);
         }
     }
@@ -246,8 +242,7 @@ impl Host for PluginState {
     ) {
         if let Some(series) = self.series(metric, &labels) {
             series.observe_many(&values, trace_id);
-        } else if let Some(recorder) = &self.host.recorder {
-            let id = metric as usize - self.host.metrics.len();
+        } else if let Some((recorder, id)) = self.recorded(metric) {
             let last = values.len().saturating_sub(1);
             for (i, value) in values.into_iter().enumerate() {
                 let trace = if i == last { trace_id.clone() } else { None };
@@ -274,11 +269,18 @@ impl PluginState {
     fn gauge(&mut self, metric: u32, labels: Vec<String>, value: f64, add: bool) {
         if let Some(series) = self.series(metric, &labels) {
             series.gauge(value, add);
-        } else if let Some(recorder) = &self.host.recorder {
-            let id = (metric as usize).wrapping_sub(self.host.metrics.len());
+        } else if let Some((recorder, id)) = self.recorded(metric) {
             let kind = if add { "gauge_add" } else { "gauge_set" };
             recorder.record(id, kind, labels, value, None);
         }
+    }
+
+    /// For a metric id past the declared ones (`sluice plugin test`): the recorder and the
+    /// id it knows the metric by.
+    fn recorded(&self, metric: u32) -> Option<(&MetricRecorder, usize)> {
+        let recorder = self.host.recorder.as_deref()?;
+        let id = (metric as usize).checked_sub(self.host.metrics.len())?;
+        Some((recorder, id))
     }
 
     /// The series of declared metric `metric` for label `values` (None: not declared).
