@@ -13,10 +13,10 @@
 //! returns (dead letters are rare, and the caller counts the records as safely set aside).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::event::{LogBatch, RecordRef};
+use crate::event::LogBatch;
 
 /// Why records were set aside; the fields of a row besides its record.
 #[derive(Debug, Clone, Copy)]
@@ -57,11 +57,6 @@ impl DeadLetter {
             component_id: component_id.to_string(),
             file: Mutex::new(None),
         }
-    }
-
-    /// Where rows go, if anywhere.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
     }
 
     /// Appends every record of `batch`.
@@ -145,22 +140,24 @@ fn pairs(pairs: &[(String, String)]) -> serde_json::Map<String, serde_json::Valu
         .collect()
 }
 
-/// A record of a batch as a [`DeadRecord`] (for tests and tools).
-pub fn dead_record(record: &RecordRef<'_>) -> DeadRecord {
-    DeadRecord {
-        timestamp: record.timestamp(),
-        line: record.line().to_string(),
-        labels: record.labels().to_vec(),
-        metadata: record
-            .metadata()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::RecordRef;
+    use std::path::Path;
+
+    /// A record of a batch as a [`DeadRecord`].
+    fn dead_record(record: &RecordRef<'_>) -> DeadRecord {
+        DeadRecord {
+            timestamp: record.timestamp(),
+            line: record.line().to_string(),
+            labels: record.labels().to_vec(),
+            metadata: record
+                .metadata()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
 
     fn rows(path: &Path) -> Vec<serde_json::Value> {
         std::fs::read_to_string(path)
