@@ -3,25 +3,29 @@
 //! input and keeps its channel-depth gauge current. Sends wait for room: a slow consumer
 //! slows its producers (backpressure), and memory stays bounded by
 //! `consumers x CHANNEL_BATCHES x batch size`.
+//!
+//! A channel carries [`Events`]: log batches or metric batches. Which one an edge carries
+//! is checked before anything runs (`topology::prepare`), so a logs-only consumer reads
+//! with [`Input::recv_logs`].
 
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::mpsc;
 
-use crate::event::LogBatch;
+use crate::event::{settle, AckStatus, Events, LogBatch};
 
 /// Batches a component's input channel holds before its producers wait.
 pub const CHANNEL_BATCHES: usize = 8;
 
 /// The receiving end of a component's input.
 pub struct Input {
-    rx: mpsc::Receiver<LogBatch>,
+    rx: mpsc::Receiver<Events>,
     depth: Gauge,
 }
 
 /// One consumer's sending end, with the consumer's depth gauge.
 #[derive(Clone)]
 pub struct Output {
-    tx: mpsc::Sender<LogBatch>,
+    tx: mpsc::Sender<Events>,
     depth: Gauge,
 }
 
@@ -39,17 +43,28 @@ pub fn channel(depth: Gauge) -> (Output, Input) {
 
 impl Input {
     /// The next batch, or None once every producer is gone and the channel is drained.
-    pub async fn recv(&mut self) -> Option<LogBatch> {
+    pub async fn recv(&mut self) -> Option<Events> {
         let batch = self.rx.recv().await;
         self.depth.set(self.rx.len() as i64);
         batch
     }
 
-    /// As [`Input::recv`], for a blocking thread.
-    pub fn blocking_recv(&mut self) -> Option<LogBatch> {
-        let batch = self.rx.blocking_recv();
-        self.depth.set(self.rx.len() as i64);
-        batch
+    /// The next log batch, for a consumer that takes only logs. The topology check keeps
+    /// metric batches away from such a consumer; should one come anyway, it is refused
+    /// loudly (logged, its acknowledgements marked failed), never dropped silently.
+    pub async fn recv_logs(&mut self) -> Option<LogBatch> {
+        loop {
+            match self.recv().await? {
+                Events::Logs(batch) => return Some(batch),
+                Events::Metrics(mut batch) => {
+                    tracing::error!(
+                        samples = batch.len(),
+                        "a metric batch reached a consumer that takes only logs; refused"
+                    );
+                    settle(batch.take_acks(), AckStatus::Failed);
+                }
+            }
+        }
     }
 }
 
@@ -75,7 +90,8 @@ impl Fanout {
     }
 
     /// Sends `batch` to every consumer, waiting for room in each.
-    pub async fn send(&self, batch: LogBatch) -> Result<(), Closed> {
+    pub async fn send(&self, batch: impl Into<Events>) -> Result<(), Closed> {
+        let batch = batch.into();
         let Some((last, rest)) = self.outputs.split_last() else {
             return Ok(());
         };
@@ -89,7 +105,8 @@ impl Fanout {
     }
 
     /// As [`Fanout::send`], for a blocking thread.
-    pub fn blocking_send(&self, batch: LogBatch) -> Result<(), Closed> {
+    pub fn blocking_send(&self, batch: impl Into<Events>) -> Result<(), Closed> {
+        let batch = batch.into();
         let Some((last, rest)) = self.outputs.split_last() else {
             return Ok(());
         };

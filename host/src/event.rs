@@ -11,6 +11,96 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 
+pub mod metrics;
+
+pub use metrics::MetricBatch;
+
+/// What a component's output carries: log records or metric samples. Each edge of a
+/// pipeline carries one signal; `topology::prepare` refuses a consumer that does not take
+/// the signal its inputs produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    Logs,
+    Metrics,
+}
+
+impl Signal {
+    /// The name used in messages and docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
+        }
+    }
+}
+
+/// One batch on a channel: log records or metric samples.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Events {
+    Logs(LogBatch),
+    Metrics(MetricBatch),
+}
+
+impl Events {
+    /// Which signal the batch carries.
+    pub fn signal(&self) -> Signal {
+        match self {
+            Events::Logs(_) => Signal::Logs,
+            Events::Metrics(_) => Signal::Metrics,
+        }
+    }
+
+    /// Records or samples in the batch.
+    pub fn len(&self) -> usize {
+        match self {
+            Events::Logs(b) => b.len(),
+            Events::Metrics(b) => b.len(),
+        }
+    }
+
+    /// True if the batch holds no records or samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes `*_bytes` counters count: line bytes of records, or roughly the label and
+    /// value bytes of samples.
+    pub fn byte_size(&self) -> usize {
+        match self {
+            Events::Logs(b) => b.line_bytes(),
+            Events::Metrics(b) => b.approx_bytes(),
+        }
+    }
+
+    /// The acknowledgements the batch carries.
+    pub fn acks(&self) -> &[Ack] {
+        match self {
+            Events::Logs(b) => &b.acks,
+            Events::Metrics(b) => &b.acks,
+        }
+    }
+
+    /// Takes the acknowledgements out of the batch.
+    pub fn take_acks(&mut self) -> Vec<Ack> {
+        match self {
+            Events::Logs(b) => b.take_acks(),
+            Events::Metrics(b) => b.take_acks(),
+        }
+    }
+}
+
+impl From<LogBatch> for Events {
+    fn from(b: LogBatch) -> Self {
+        Events::Logs(b)
+    }
+}
+
+impl From<MetricBatch> for Events {
+    fn from(b: MetricBatch) -> Self {
+        Events::Metrics(b)
+    }
+}
+
 /// One label: a name and its value.
 pub type Label = (String, String);
 

@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::Sink;
 use crate::channel::Input;
+use crate::event::Signal;
 use crate::component::{CheckContext, CheckErrors, ComponentConfig};
 use crate::telemetry::ComponentMetrics;
 
@@ -20,6 +21,10 @@ impl ComponentConfig<dyn Sink> for BlackholeSinkConfig {
 }
 
 impl Sink for BlackholeSinkConfig {
+    fn accepts(&self) -> &'static [Signal] {
+        &[Signal::Logs, Signal::Metrics]
+    }
+
     fn run(self: Box<Self>, input: Input, metrics: ComponentMetrics) -> BoxFuture<'static, ()> {
         Box::pin(run(input, metrics))
     }
@@ -28,7 +33,7 @@ impl Sink for BlackholeSinkConfig {
 /// Reads until the input closes; every batch is acknowledged as delivered.
 pub async fn run(mut input: Input, metrics: ComponentMetrics) {
     while let Some(batch) = input.recv().await {
-        metrics.received(batch.len(), batch.line_bytes());
-        metrics.sent(batch.len(), batch.line_bytes());
+        metrics.received(batch.len(), batch.byte_size());
+        metrics.sent(batch.len(), batch.byte_size());
     }
 }

@@ -13,7 +13,7 @@ use super::Sink;
 use crate::channel::Input;
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 use crate::encode::{self, Encoding};
-use crate::event::{settle, AckStatus};
+use crate::event::{settle, AckStatus, Signal};
 use crate::telemetry::{events, ComponentMetrics};
 
 /// `type = "file"`.
@@ -40,6 +40,10 @@ impl ComponentConfig<dyn Sink> for FileSinkConfig {
 }
 
 impl Sink for FileSinkConfig {
+    fn accepts(&self) -> &'static [Signal] {
+        &[Signal::Logs, Signal::Metrics]
+    }
+
     fn run(self: Box<Self>, input: Input, metrics: ComponentMetrics) -> BoxFuture<'static, ()> {
         Box::pin(run(*self, input, metrics))
     }
@@ -62,9 +66,9 @@ pub async fn run(config: FileSinkConfig, mut input: Input, metrics: ComponentMet
     let mut file: Option<File> = None;
     let mut buf = Vec::new();
     while let Some(mut batch) = input.recv().await {
-        metrics.received(batch.len(), batch.line_bytes());
+        metrics.received(batch.len(), batch.byte_size());
         buf.clear();
-        encode::batch(&batch, config.encoding, &mut buf);
+        encode::events(&batch, config.encoding, &mut buf);
         let acks = batch.take_acks();
         if file.is_some() && !config.path.exists() {
             file = None;
@@ -84,7 +88,7 @@ pub async fn run(config: FileSinkConfig, mut input: Input, metrics: ComponentMet
         .await;
         match result {
             Ok(()) => {
-                metrics.sent(batch.len(), batch.line_bytes());
+                metrics.sent(batch.len(), batch.byte_size());
                 settle(acks, AckStatus::Delivered);
             }
             Err(e) => {

@@ -9,10 +9,27 @@
 use futures::future::BoxFuture;
 
 use crate::channel::Input;
+use crate::event::Signal;
 use crate::telemetry::ComponentMetrics;
 
 /// A checked sink, ready to run.
 pub trait Sink: Send {
+    /// The signals this sink takes; `topology::prepare` refuses inputs of any other.
+    fn accepts(&self) -> &'static [Signal] {
+        &[Signal::Logs]
+    }
+
+    /// The route a sink serves on the API server (an exporter Prometheus scrapes),
+    /// checked against the server's own routes and every other component's.
+    fn serve_path(&self) -> Option<&str> {
+        None
+    }
+
+    /// The router for [`Sink::serve_path`], taken once before [`Sink::run`].
+    fn route(&mut self) -> Option<axum::Router> {
+        None
+    }
+
     /// The task that writes every batch of `input` until it closes.
     fn run(self: Box<Self>, input: Input, metrics: ComponentMetrics) -> BoxFuture<'static, ()>;
 }

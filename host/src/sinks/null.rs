@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::Sink;
 use crate::channel::Input;
+use crate::event::Signal;
 use crate::component::{CheckContext, CheckErrors, ComponentConfig};
 use crate::telemetry::ComponentMetrics;
 
@@ -21,6 +22,10 @@ impl ComponentConfig<dyn Sink> for NullSinkConfig {
 }
 
 impl Sink for NullSinkConfig {
+    fn accepts(&self) -> &'static [Signal] {
+        &[Signal::Logs, Signal::Metrics]
+    }
+
     fn run(self: Box<Self>, input: Input, metrics: ComponentMetrics) -> BoxFuture<'static, ()> {
         Box::pin(super::blackhole::run(input, metrics))
     }

@@ -8,7 +8,7 @@ use super::Sink;
 use crate::channel::Input;
 use crate::component::{CheckContext, CheckErrors, ComponentConfig};
 use crate::encode::{self, Encoding};
-use crate::event::{settle, AckStatus};
+use crate::event::{settle, AckStatus, Signal};
 use crate::telemetry::{events, ComponentMetrics};
 
 /// `type = "stdout"`.
@@ -27,6 +27,10 @@ impl ComponentConfig<dyn Sink> for StdoutSinkConfig {
 }
 
 impl Sink for StdoutSinkConfig {
+    fn accepts(&self) -> &'static [Signal] {
+        &[Signal::Logs, Signal::Metrics]
+    }
+
     fn run(self: Box<Self>, input: Input, metrics: ComponentMetrics) -> BoxFuture<'static, ()> {
         Box::pin(run(*self, input, metrics))
     }
@@ -37,9 +41,9 @@ pub async fn run(config: StdoutSinkConfig, mut input: Input, metrics: ComponentM
     let mut stdout = tokio::io::stdout();
     let mut buf = Vec::new();
     while let Some(mut batch) = input.recv().await {
-        metrics.received(batch.len(), batch.line_bytes());
+        metrics.received(batch.len(), batch.byte_size());
         buf.clear();
-        encode::batch(&batch, config.encoding, &mut buf);
+        encode::events(&batch, config.encoding, &mut buf);
         let acks = batch.take_acks();
         match async {
             stdout.write_all(&buf).await?;
@@ -48,7 +52,7 @@ pub async fn run(config: StdoutSinkConfig, mut input: Input, metrics: ComponentM
         .await
         {
             Ok(()) => {
-                metrics.sent(batch.len(), batch.line_bytes());
+                metrics.sent(batch.len(), batch.byte_size());
                 settle(acks, AckStatus::Delivered);
             }
             Err(e) => {

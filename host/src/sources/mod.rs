@@ -16,11 +16,16 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel::Fanout;
-use crate::event::{Label, LogBatch};
+use crate::event::{Label, LogBatch, Signal};
 use crate::telemetry::ComponentMetrics;
 
 /// A checked source, ready to start.
 pub trait Source: Send {
+    /// The signal it produces.
+    fn signal(&self) -> Signal {
+        Signal::Logs
+    }
+
     /// The route a push source serves on the API server (checked against the server's own
     /// routes and the other sources' before anything runs).
     fn push_path(&self) -> Option<&str> {

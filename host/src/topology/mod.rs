@@ -186,25 +186,37 @@ pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> Result<Prepared, 
     let transforms = checker.section(NodeKind::Transform, &config.transforms, transforms::KINDS);
     let sinks = checker.section(NodeKind::Sink, &config.sinks, sinks::KINDS);
 
-    // What no single component can see: push routes against each other and the server.
-    let mut routes: BTreeMap<&str, &str> = BTreeMap::new();
-    for (name, source) in &sources {
-        let Some(path) = source.push_path() else {
-            continue;
-        };
+    // What no single component can see: routes against each other and the server, and
+    // the signal on each edge.
+    let mut routes: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    let served = sources
+        .iter()
+        .filter_map(|(name, s)| Some(("sources", name, s.push_path()?, "a push source")))
+        .chain(
+            sinks
+                .iter()
+                .filter_map(|(name, s)| Some(("sinks", name, s.serve_path()?, "this sink"))),
+        );
+    for (section, name, path, what) in served {
         if !config.api.enabled {
             checker.errors.push(loaded.error_at(
-                &["sources", name],
-                "a push source needs the API server, but `[api] enabled = false`",
+                &[section, name],
+                &format!("{what} serves on the API server, but `[api] enabled = false`"),
             ));
         }
-        if let Some(other) = routes.insert(path, name) {
+        if let Some((other_section, other)) = routes.insert(path, (section, name)) {
+            let other_kind = if other_section == "sources" {
+                "source"
+            } else {
+                "sink"
+            };
             checker.errors.push(loaded.error_at(
-                &["sources", name, "path"],
-                &format!("`{path}` is also the path of source `{other}`"),
+                &[section, name, "path"],
+                &format!("`{path}` is also the path of {other_kind} `{other}`"),
             ));
         }
     }
+    check_signals(&loaded, &sources, &transforms, &sinks, &mut checker.errors);
     let errors = std::mem::take(&mut checker.errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
@@ -215,6 +227,61 @@ pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> Result<Prepared, 
         transforms,
         sinks,
     })
+}
+
+/// Checks that every component takes the signal (logs or metrics) its inputs produce:
+/// a metrics source cannot feed a Loki sink, nor a log plugin.
+fn check_signals(
+    loaded: &LoadedConfig,
+    sources: &BTreeMap<String, Box<dyn Source>>,
+    transforms: &BTreeMap<String, Box<dyn Transform>>,
+    sinks: &BTreeMap<String, Box<dyn Sink>>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let produced = |name: &str| {
+        sources
+            .get(name)
+            .map(|s| s.signal())
+            .or_else(|| transforms.get(name).map(|t| t.signal()))
+    };
+    let consumers = transforms
+        .iter()
+        .map(|(name, t)| {
+            (
+                "transforms",
+                name,
+                vec![t.signal()],
+                &loaded.config.transforms,
+            )
+        })
+        .chain(
+            sinks
+                .iter()
+                .map(|(name, s)| ("sinks", name, s.accepts().to_vec(), &loaded.config.sinks)),
+        );
+    for (section, name, accepts, tables) in consumers {
+        let Some(table) = tables.get(name) else {
+            continue;
+        };
+        for input in &table.inputs {
+            let Some(signal) = produced(input) else {
+                continue; // an unknown input was reported by the graph check
+            };
+            if !accepts.contains(&signal) {
+                let takes: Vec<&str> = accepts.iter().map(|s| s.as_str()).collect();
+                errors.push(loaded.error_at(
+                    &[section, name, "inputs"],
+                    &format!(
+                        "`{input}` produces {}, but this {} `{}` takes only {}",
+                        signal.as_str(),
+                        &section[..section.len() - 1],
+                        table.kind,
+                        takes.join(" and ")
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// Runs the pipeline until `shutdown` is cancelled or every source has finished, then
@@ -263,7 +330,9 @@ pub async fn run(
 
     let mut downstream = JoinSet::new();
     let mut sink_metrics = Vec::new();
-    for (name, sink) in sinks {
+    let mut routes = Vec::new();
+    for (name, mut sink) in sinks {
+        routes.extend(sink.route());
         let input = inputs.remove(&name).expect("a channel per sink");
         let metrics = telemetry.component(&name, "sink");
         sink_metrics.push(metrics.clone());
@@ -281,7 +350,7 @@ pub async fn run(
 
     let source_stop = CancellationToken::new();
     let mut source_tasks = JoinSet::new();
-    let mut routes = Vec::new();
+    let mut push_routes = 0;
     for (name, source) in sources {
         let built = source.start(SourceContext {
             metrics: telemetry.component(&name, "source"),
@@ -295,6 +364,7 @@ pub async fn run(
         }
         if let Some(route) = built.route {
             routes.push(route);
+            push_routes += 1;
         }
     }
     // Only the components hold senders now, so channels close as producers finish.
@@ -302,7 +372,7 @@ pub async fn run(
 
     let ready = Arc::new(AtomicBool::new(false));
     let server_stop = CancellationToken::new();
-    let has_push_routes = !routes.is_empty();
+    let has_push_routes = push_routes > 0;
     let server = if config.api.enabled {
         let (_, task) = server::start(
             config.api.address,

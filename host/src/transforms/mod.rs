@@ -13,7 +13,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::sync::oneshot;
 
 use crate::channel::{Fanout, Input};
-use crate::event::LogBatch;
+use crate::event::{Events, LogBatch, Signal};
 use crate::telemetry::ComponentMetrics;
 
 /// A checked transform, ready to run: its workers' stages are made from it.
@@ -24,6 +24,11 @@ pub trait Transform: Send {
     fn workers(&self) -> usize;
     /// Its metrics.
     fn metrics(&self) -> &ComponentMetrics;
+    /// The signal it takes and gives (a plugin's world decides: `log-transform` or
+    /// `metric-transform`).
+    fn signal(&self) -> Signal {
+        Signal::Logs
+    }
     /// Files whose change should reload the pipeline (a plugin's component).
     fn watched_files(&self) -> Vec<PathBuf> {
         Vec::new()
@@ -38,7 +43,7 @@ pub trait Transform: Send {
 pub trait Stage: Send {
     /// The batch after this transform (an empty batch keeps the acknowledgements of what
     /// it dropped).
-    fn process(&mut self, batch: LogBatch) -> LogBatch;
+    fn process(&mut self, batch: Events) -> Events;
     fn metrics(&self) -> &ComponentMetrics;
 }
 
@@ -97,7 +102,7 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
         tokio::select! {
             batch = input.recv(), if input_open && in_flight.len() < in_flight_limit => {
                 let Some(batch) = batch else { input_open = false; continue; };
-                received.received(batch.len(), batch.line_bytes());
+                received.received(batch.len(), batch.byte_size());
                 let (reply, result) = oneshot::channel();
                 let tx = jobs_tx.clone();
                 let job = Job { batch, reply };
@@ -111,10 +116,10 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
             }
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                 let Ok(batch) = done else { break };
-                if batch.is_empty() && batch.acks.is_empty() {
+                if batch.is_empty() && batch.acks().is_empty() {
                     continue;
                 }
-                let (records, bytes) = (batch.len(), batch.line_bytes());
+                let (records, bytes) = (batch.len(), batch.byte_size());
                 if out.send(batch).await.is_err() {
                     break;
                 }
@@ -131,24 +136,24 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
 
 /// One batch through every stage of a chain; the first stage's `received` and the last
 /// stage's `sent` are counted by the caller, the counts between stages here.
-fn process_chain(chain: &mut [Box<dyn Stage>], mut batch: LogBatch) -> LogBatch {
+fn process_chain(chain: &mut [Box<dyn Stage>], mut batch: Events) -> Events {
     let last = chain.len() - 1;
     for (i, stage) in chain.iter_mut().enumerate() {
         if i > 0 {
             if batch.is_empty() {
                 break;
             }
-            stage.metrics().received(batch.len(), batch.line_bytes());
+            stage.metrics().received(batch.len(), batch.byte_size());
         }
         batch = stage.process(batch);
         if i < last {
-            stage.metrics().sent(batch.len(), batch.line_bytes());
+            stage.metrics().sent(batch.len(), batch.byte_size());
         }
     }
     batch
 }
 
 struct Job {
-    batch: LogBatch,
-    reply: oneshot::Sender<LogBatch>,
+    batch: Events,
+    reply: oneshot::Sender<Events>,
 }

@@ -14,7 +14,7 @@ use super::{Stage, Transform};
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 use crate::config::Secrets;
 use crate::dead_letter::{DeadLetter, Reason};
-use crate::event::LogBatch;
+use crate::event::{settle, AckStatus, Events, LogBatch};
 use crate::runtime::{
     InstanceSettings, LoadedPlugin, PluginError, PluginHostContext, PluginInstance, PluginRuntime,
 };
@@ -236,7 +236,7 @@ impl Transform for WasmTransform {
 
     fn process_blocking(&mut self, batch: LogBatch) -> LogBatch {
         let mut worker = WasmTransform::worker(self);
-        let out = worker.process(batch);
+        let out = Worker::process(&mut worker, batch);
         self.first_instance = worker.instance.take();
         out
     }
@@ -330,8 +330,20 @@ impl Worker {
 }
 
 impl Stage for Worker {
-    fn process(&mut self, batch: LogBatch) -> LogBatch {
-        Worker::process(self, batch)
+    fn process(&mut self, batch: Events) -> Events {
+        match batch {
+            Events::Logs(batch) => Events::Logs(Worker::process(self, batch)),
+            Events::Metrics(mut batch) => {
+                // The topology check keeps metrics away from a log-transform plugin.
+                events::component_error(
+                    &self.metrics,
+                    "wrong_signal",
+                    "a metric batch reached a log-transform plugin; refused",
+                );
+                settle(batch.take_acks(), AckStatus::Failed);
+                Events::Metrics(Default::default())
+            }
+        }
     }
 
     fn metrics(&self) -> &ComponentMetrics {

@@ -142,7 +142,7 @@ impl LokiSink {
             tasks.push(tokio::spawn(lane::run(rx, self.shared.clone())));
         }
         let mut serial = 0u64;
-        while let Some(mut batch) = input.recv().await {
+        while let Some(mut batch) = input.recv_logs().await {
             serial += 1;
             let metrics = &self.shared.metrics;
             metrics.received(batch.len(), batch.line_bytes());
