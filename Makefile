@@ -4,7 +4,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 PLUGIN_TARGET_DIR := target/plugins
 PLUGIN_OUT := $(PLUGIN_TARGET_DIR)/$(WASM_TARGET)/release
-PLUGINS := identity parse redact-pii enrich red-metrics
+PLUGINS := identity parse redact-pii enrich red-metrics relabel
 TEST_PLUGINS := bad-trap bad-loop bad-oom wrong-world future-major older-patch
 # Benchmark yardsticks (bench/), not shipped: dist/bench-plugins.
 BENCH_PLUGINS := regex-redact

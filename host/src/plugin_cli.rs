@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::event::LogBatch;
+use crate::event::Signal;
 use crate::runtime::cache::CacheOutcome;
 use crate::runtime::contract;
 use crate::runtime::{LoadedPlugin, MetricRecorder, PluginInstance, PluginRuntime};
@@ -113,8 +114,13 @@ pub fn inspect(
     line(
         "world:",
         format!(
-            "{}/log-transform (exports: {})",
+            "{}/{} (exports: {})",
             contract::PACKAGE,
+            match plugin.signals().as_slice() {
+                [Signal::Logs] => "log-transform",
+                [Signal::Metrics] => "metric-transform",
+                _ => "transform (logs and metrics)",
+            },
             plugin.contract.exports.join(", ")
         ),
     );

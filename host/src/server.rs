@@ -45,6 +45,27 @@ pub struct ApiAuth {
     pub protect_metrics: bool,
 }
 
+/// The routes the API server serves itself.
+const SERVER_ROUTES: [&str; 4] = ["/metrics", "/healthz", "/ready", "/-/reload"];
+
+/// Checks the `path` of a route a component serves (a push source, an exporter): a
+/// literal route (no parameters or wildcards, which the router would read as patterns)
+/// that is not one of the server's own.
+pub fn check_route_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("`{path}` must start with `/`"));
+    }
+    if path.contains(['{', '}', '*']) || path.split('/').any(|s| s.starts_with(':')) {
+        return Err(format!(
+            "`{path}` must be a plain route, without `{{...}}`, `*` or `:` segments"
+        ));
+    }
+    if SERVER_ROUTES.contains(&path) {
+        return Err(format!("`{path}` is one of the API server's own routes"));
+    }
+    Ok(())
+}
+
 /// True when `token` is not required, or the request carries `Authorization: Bearer
 /// <token>` (the scheme in any case, RFC 7235; the token compared in constant time).
 pub fn bearer_ok(headers: &HeaderMap, token: Option<&str>) -> bool {

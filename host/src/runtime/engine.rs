@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, EngineWeak};
 
-use super::bindings::{LogTransform, LogTransformPre};
+use super::bindings::{LogTransform, LogTransformIndices, MetricTransformIndices};
 use super::cache::{self, CacheOutcome};
 use super::contract::{self, ContractInfo};
 use super::host::PluginState;
@@ -26,10 +26,15 @@ pub struct PluginRuntime {
     cache_dir: Option<PathBuf>,
 }
 
-/// A component that compiled, links against the host and exports the contract's world.
+/// A component that compiled, links against the host and exports at least one of the
+/// contract's worlds (`log-transform`, `metric-transform`).
 #[derive(Clone)]
 pub struct LoadedPlugin {
-    pub(super) pre: LogTransformPre<PluginState>,
+    pub(super) pre: wasmtime::component::InstancePre<PluginState>,
+    /// Where its `log-transform` exports are, if it has them.
+    pub(super) logs: Option<Arc<LogTransformIndices>>,
+    /// Where its `metric-transform` exports are, if it has them.
+    pub(super) metrics: Option<Arc<MetricTransformIndices>>,
     pub(super) engine: Engine,
     /// The file it was loaded from.
     pub path: PathBuf,
@@ -127,10 +132,27 @@ impl PluginRuntime {
             path: shown.clone(),
             detail: format!("{e:#}"),
         };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(contract)?;
-        let pre = LogTransformPre::new(instance_pre).map_err(contract)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(contract)?;
+        // A plugin exports `process` (logs), `process-metrics` (metrics) or both; an
+        // export of the right name but the wrong type is refused, not ignored.
+        let exports = |name: &str| info.exports.iter().any(|e| e == name);
+        let logs = LogTransformIndices::new(&pre);
+        let metrics = MetricTransformIndices::new(&pre);
+        let (logs, metrics) = match (logs, metrics) {
+            (Err(e), _) if exports("process") => return Err(contract(e)),
+            (_, Err(e)) if exports("process-metrics") => {
+                return Err(PluginError::MetricContract {
+                    path: shown.clone(),
+                    detail: format!("{e:#}"),
+                })
+            }
+            (Err(e), Err(_)) => return Err(contract(e)),
+            (logs, metrics) => (logs.ok().map(Arc::new), metrics.ok().map(Arc::new)),
+        };
         Ok(LoadedPlugin {
             pre,
+            logs,
+            metrics,
             engine: self.engine.clone(),
             path: path.to_path_buf(),
             size: wasm.len(),
@@ -138,6 +160,21 @@ impl PluginRuntime {
             cache: outcome,
             contract: info,
         })
+    }
+}
+
+impl LoadedPlugin {
+    /// The signals the plugin takes: logs if it exports `process`, metrics if it exports
+    /// `process-metrics`.
+    pub fn signals(&self) -> Vec<crate::event::Signal> {
+        let mut signals = Vec::new();
+        if self.logs.is_some() {
+            signals.push(crate::event::Signal::Logs);
+        }
+        if self.metrics.is_some() {
+            signals.push(crate::event::Signal::Metrics);
+        }
+        signals
     }
 }
 

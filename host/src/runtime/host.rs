@@ -169,7 +169,7 @@ impl WasiView for PluginState {
     }
 }
 
-impl super::bindings::sluice::plugin::types::Host for PluginState {}
+impl super::bindings::TypesHost for PluginState {}
 
 impl Host for PluginState {
     fn log(&mut self, level: Level, message: String) {

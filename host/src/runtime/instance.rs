@@ -11,12 +11,15 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::WasiCtx;
 
-use super::bindings::{LogTransform, WitBatch};
+use super::bindings::{
+    LogTransform, MetricTransform, WitBatch, WitMetricBatch, WitMetricFamily, WitMetricType,
+};
 use super::engine::{LoadedPlugin, EPOCH_TICK};
 use super::host::{MemoryCap, MetricRecorder, PluginHostContext, PluginState};
 use super::stderr_tail::StderrTail;
 use super::PluginError;
-use crate::event::LogBatch;
+use crate::event::metrics::{MetricFamily, MetricType};
+use crate::event::{LogBatch, MetricBatch};
 
 /// Limits and grants for the instances of one transform.
 #[derive(Debug, Clone)]
@@ -34,7 +37,8 @@ pub struct InstanceSettings {
 /// One running instance of a plugin. Not shared across threads: each worker owns one.
 pub struct PluginInstance {
     store: Store<PluginState>,
-    bindings: LogTransform,
+    logs: Option<LogTransform>,
+    metrics: Option<MetricTransform>,
     timeout: Duration,
     memory_limit_mb: usize,
 }
@@ -103,25 +107,38 @@ impl PluginInstance {
         let mut store = Store::new(&plugin.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(deadline_ticks(settings.timeout * 10));
+        let fail = |store: &Store<PluginState>, e| {
+            classify(store, e, settings.timeout * 10, settings.memory_limit_mb)
+        };
+        let component = match plugin.pre.instantiate(&mut store) {
+            Ok(c) => c,
+            Err(e) => return Err(fail(&store, e)),
+        };
+        let logs = match plugin.logs.as_ref().map(|i| i.load(&mut store, &component)) {
+            Some(Err(e)) => return Err(fail(&store, e)),
+            loaded => loaded.and_then(Result::ok),
+        };
+        let metrics = match plugin
+            .metrics
+            .as_ref()
+            .map(|i| i.load(&mut store, &component))
+        {
+            Some(Err(e)) => return Err(fail(&store, e)),
+            loaded => loaded.and_then(Result::ok),
+        };
         let mut instance = PluginInstance {
-            bindings: match plugin.pre.instantiate(&mut store) {
-                Ok(b) => b,
-                Err(e) => {
-                    return Err(classify(
-                        &store,
-                        e,
-                        settings.timeout * 10,
-                        settings.memory_limit_mb,
-                    ))
-                }
-            },
+            logs,
+            metrics,
             store,
             timeout: settings.timeout,
             memory_limit_mb: settings.memory_limit_mb,
         };
-        let result = instance
-            .bindings
-            .call_init(&mut instance.store, &settings.config_json);
+        // Both worlds export the same `init`.
+        let result = match (&instance.logs, &instance.metrics) {
+            (Some(l), _) => l.call_init(&mut instance.store, &settings.config_json),
+            (None, Some(m)) => m.call_init(&mut instance.store, &settings.config_json),
+            (None, None) => unreachable!("loading refuses a plugin of neither world"),
+        };
         match result {
             Ok(Ok(())) => {
                 host.component.plugin_instance_started();
@@ -157,8 +174,12 @@ impl PluginInstance {
             metadata_ends: std::mem::take(&mut batch.metadata_ends),
             record_metadata_ends: std::mem::take(&mut batch.record_metadata_ends),
         };
+        let Some(bindings) = &self.logs else {
+            restore(batch, input);
+            return Err(PluginError::Unsupported("logs", "process"));
+        };
         self.store.set_epoch_deadline(deadline_ticks(self.timeout));
-        let result = self.bindings.call_process(&mut self.store, &input);
+        let result = bindings.call_process(&mut self.store, &input);
         restore(batch, input);
         match result {
             Ok(Ok(output)) => {
@@ -171,6 +192,85 @@ impl PluginInstance {
             Err(e) => Err(classify(&self.store, e, self.timeout, self.memory_limit_mb)),
         }
     }
+
+    /// Runs the plugin on a metric batch, as [`PluginInstance::process`] does on logs: on
+    /// success the batch's columns are the plugin's (checked), its acknowledgements stay.
+    pub fn process_metrics(&mut self, batch: &mut MetricBatch) -> Result<(), PluginError> {
+        let Some(bindings) = &self.metrics else {
+            return Err(PluginError::Unsupported("metrics", "process-metrics"));
+        };
+        let input = WitMetricBatch {
+            label_sets: std::mem::take(&mut batch.label_sets),
+            series_of: std::mem::take(&mut batch.series_of),
+            values: std::mem::take(&mut batch.values),
+            timestamps: std::mem::take(&mut batch.timestamps),
+            families: batch.families.drain(..).map(wit_family).collect(),
+        };
+        self.store.set_epoch_deadline(deadline_ticks(self.timeout));
+        let result = bindings.call_process_metrics(&mut self.store, &input);
+        restore_metrics(batch, input);
+        match result {
+            Ok(Ok(output)) => {
+                let mut candidate = MetricBatch::default();
+                restore_metrics(&mut candidate, output);
+                candidate.validate()?;
+                candidate.acks = batch.take_acks();
+                *batch = candidate;
+                Ok(())
+            }
+            Ok(Err(message)) => Err(PluginError::Returned(message)),
+            Err(e) => Err(classify(&self.store, e, self.timeout, self.memory_limit_mb)),
+        }
+    }
+
+    /// Whether the plugin exports `process` (logs) and `process-metrics` (metrics).
+    pub fn signals(&self) -> (bool, bool) {
+        (self.logs.is_some(), self.metrics.is_some())
+    }
+}
+
+fn wit_family(f: MetricFamily) -> WitMetricFamily {
+    WitMetricFamily {
+        name: f.name,
+        kind: match f.kind {
+            MetricType::Counter => WitMetricType::Counter,
+            MetricType::Gauge => WitMetricType::Gauge,
+            MetricType::Histogram => WitMetricType::Histogram,
+            MetricType::GaugeHistogram => WitMetricType::GaugeHistogram,
+            MetricType::Summary => WitMetricType::Summary,
+            MetricType::Info => WitMetricType::Info,
+            MetricType::StateSet => WitMetricType::StateSet,
+            MetricType::Unknown => WitMetricType::Unknown,
+        },
+        help: f.help,
+        unit: f.unit,
+    }
+}
+
+fn host_family(f: WitMetricFamily) -> MetricFamily {
+    MetricFamily {
+        name: f.name,
+        kind: match f.kind {
+            WitMetricType::Counter => MetricType::Counter,
+            WitMetricType::Gauge => MetricType::Gauge,
+            WitMetricType::Histogram => MetricType::Histogram,
+            WitMetricType::GaugeHistogram => MetricType::GaugeHistogram,
+            WitMetricType::Summary => MetricType::Summary,
+            WitMetricType::Info => MetricType::Info,
+            WitMetricType::StateSet => MetricType::StateSet,
+            WitMetricType::Unknown => MetricType::Unknown,
+        },
+        help: f.help,
+        unit: f.unit,
+    }
+}
+
+fn restore_metrics(batch: &mut MetricBatch, wit: WitMetricBatch) {
+    batch.label_sets = wit.label_sets;
+    batch.series_of = wit.series_of;
+    batch.values = wit.values;
+    batch.timestamps = wit.timestamps;
+    batch.families = wit.families.into_iter().map(host_family).collect();
 }
 
 fn restore(batch: &mut LogBatch, wit: WitBatch) {

@@ -28,6 +28,8 @@ pub enum PluginError {
     },
     #[error("`{path}` is not a valid WebAssembly component: {detail}")]
     Compile { path: String, detail: String },
+    #[error("`{path}` does not implement the sluice:plugin@0.1 metric-transform world: {detail}")]
+    MetricContract { path: String, detail: String },
     #[error("`{path}` does not implement the sluice:plugin@0.1 log-transform world: {detail}")]
     Contract { path: String, detail: String },
     #[error("`{path}` cannot be loaded: {detail}")]
@@ -44,6 +46,10 @@ pub enum PluginError {
     Returned(String),
     #[error("the plugin returned a malformed batch: {0}")]
     InvalidOutput(#[from] crate::event::BatchError),
+    #[error("the plugin returned a malformed metric batch: {0}")]
+    InvalidMetricOutput(#[from] crate::event::metrics::MetricBatchError),
+    #[error("the plugin does not take {0} (it exports no `{1}`)")]
+    Unsupported(&'static str, &'static str),
 }
 
 impl PluginError {
@@ -51,13 +57,16 @@ impl PluginError {
     pub fn kind(&self) -> &'static str {
         match self {
             PluginError::Read { .. } | PluginError::Compile { .. } => "load",
-            PluginError::Contract { .. } | PluginError::Version { .. } => "contract",
+            PluginError::Contract { .. }
+            | PluginError::MetricContract { .. }
+            | PluginError::Version { .. }
+            | PluginError::Unsupported(..) => "contract",
             PluginError::Init(_) => "init",
             PluginError::Trap(_) => "trap",
             PluginError::Timeout(_) => "timeout",
             PluginError::Memory(_) => "memory",
             PluginError::Returned(_) => "error",
-            PluginError::InvalidOutput(_) => "invalid_output",
+            PluginError::InvalidOutput(_) | PluginError::InvalidMetricOutput(_) => "invalid_output",
         }
     }
 

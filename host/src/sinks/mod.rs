@@ -42,5 +42,6 @@ crate::component::registry! {
         blackhole::BlackholeSinkConfig,
         loki::LokiSinkConfig,
         null::NullSinkConfig,
+        prometheus_exporter::PrometheusExporterConfig,
     }
 }

@@ -26,27 +26,7 @@ pub(crate) fn default_ack_timeout() -> u64 {
     30
 }
 
-/// The routes the API server serves itself.
-const SERVER_ROUTES: [&str; 4] = ["/metrics", "/healthz", "/ready", "/-/reload"];
-
-/// Checks a push source's `path`: a literal route (no parameters or wildcards, which the
-/// router would read as patterns) that is not one of the server's own.
-pub fn check_route_path(path: &str) -> Result<(), String> {
-    if !path.starts_with('/') {
-        return Err(format!("`{path}` must start with `/`"));
-    }
-    if path.contains(['{', '}', '*']) || path.split('/').any(|s| s.starts_with(':')) {
-        return Err(format!(
-            "`{path}` must be a plain route, without `{{...}}`, `*` or `:` segments"
-        ));
-    }
-    if SERVER_ROUTES.contains(&path) {
-        return Err(format!("`{path}` is one of the API server's own routes"));
-    }
-    Ok(())
-}
-
-pub use crate::server::bearer_ok;
+pub use crate::server::{bearer_ok, check_route_path};
 
 /// Why a body's Content-Encoding could not be undone.
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,21 @@ pub fn lines_repaired(m: &ComponentMetrics, reason: &'static str, lines: usize, 
     }
 }
 
+/// A metrics sink refused samples of new series of `metric` at its series limit: counted
+/// every time, logged once per component every [`REPEAT_LOG_EVERY`].
+pub fn series_refused(m: &ComponentMetrics, metric: &str, samples: usize, limit: &str) {
+    m.series_refused(metric, samples);
+    if first_in_window(&m.id, "series_refused") {
+        tracing::warn!(
+            component_id = %m.id,
+            metric,
+            samples,
+            limit,
+            "new series refused at the series limit (each is counted in sluice_series_refused_total; repeats are logged again after a pause)"
+        );
+    }
+}
+
 /// A plugin logged more than its share; the rest of its messages this second were dropped.
 pub fn plugin_logs_dropped(m: &ComponentMetrics) {
     m.plugin_log_dropped();

@@ -218,6 +218,7 @@ pub struct CoreMetrics {
     sink_batch_fill: HistogramFamily<ComponentLabels>,
     config_reloads: Family<ResultLabels, Counter>,
     plugin_metric_overflow: Family<OverflowLabels, Counter>,
+    series_refused: Family<OverflowLabels, Counter>,
 }
 
 /// A plugin metric whose series limit folded samples into its overflow series.
@@ -301,6 +302,17 @@ impl ComponentMetrics {
             .discarded_events
             .get_or_create(&self.reason(reason))
             .inc_by(records as u64);
+    }
+
+    /// Counts `samples` samples of metric `metric` refused at a series limit.
+    pub fn series_refused(&self, metric: &str, samples: usize) {
+        self.core
+            .series_refused
+            .get_or_create(&OverflowLabels {
+                component_id: self.id.clone(),
+                metric: metric.to_string(),
+            })
+            .inc_by(samples as u64);
     }
 
     /// Counts one error of `kind`.
@@ -723,6 +735,7 @@ impl Telemetry {
             sink_batch_fill: Family::new_with_constructor(ratio_histogram),
             config_reloads: Family::default(),
             plugin_metric_overflow: Family::default(),
+            series_refused: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("sluice");
         r.register(
@@ -825,6 +838,11 @@ impl Telemetry {
             "plugin_metric_overflow",
             "Samples of a plugin metric folded into its overflow series (otel_metric_overflow=\"true\") because it held max_series series",
             core.plugin_metric_overflow.clone(),
+        );
+        r.register(
+            "series_refused",
+            "Samples of new series a metrics sink refused because the metric already held its max_series series (or the sink its max_total_series)",
+            core.series_refused.clone(),
         );
         let build_info: Family<BuildLabels, Gauge> = Family::default();
         build_info

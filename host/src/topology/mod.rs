@@ -17,6 +17,7 @@ use crate::component::{self, CheckContext, CheckErrors, Kind};
 use crate::config::{
     ComponentTable, ConfigError, ConfigErrors, Graph, LoadedConfig, NodeKind, Schema,
 };
+use crate::event::Signal;
 use crate::runtime::PluginRuntime;
 use crate::server::{self, ReloadSender};
 use crate::sinks::{self, Sink};
@@ -230,7 +231,8 @@ pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> Result<Prepared, 
 }
 
 /// Checks that every component takes the signal (logs or metrics) its inputs produce:
-/// a metrics source cannot feed a Loki sink, nor a log plugin.
+/// a metrics source cannot feed a Loki sink, nor a log-only plugin. A transform carries
+/// its inputs' signal, so they must agree.
 fn check_signals(
     loaded: &LoadedConfig,
     sources: &BTreeMap<String, Box<dyn Source>>,
@@ -238,47 +240,73 @@ fn check_signals(
     sinks: &BTreeMap<String, Box<dyn Sink>>,
     errors: &mut Vec<ConfigError>,
 ) {
-    let produced = |name: &str| {
-        sources
-            .get(name)
-            .map(|s| s.signal())
-            .or_else(|| transforms.get(name).map(|t| t.signal()))
-    };
-    let consumers = transforms
+    let config = &loaded.config;
+    let mut produced: BTreeMap<&str, Signal> = sources
         .iter()
-        .map(|(name, t)| {
-            (
-                "transforms",
-                name,
-                vec![t.signal()],
-                &loaded.config.transforms,
+        .map(|(n, s)| (n.as_str(), s.signal()))
+        .collect();
+    let refusal =
+        |section: &str, name: &str, kind: &str, input: &str, signal: Signal, takes: &[Signal]| {
+            let takes: Vec<&str> = takes.iter().map(|s| s.as_str()).collect();
+            loaded.error_at(
+                &[section, name, "inputs"],
+                &format!(
+                    "`{input}` produces {}, but this {} (`{kind}`) takes only {}",
+                    signal.as_str(),
+                    &section[..section.len() - 1],
+                    takes.join(" and ")
+                ),
             )
-        })
-        .chain(
-            sinks
-                .iter()
-                .map(|(name, s)| ("sinks", name, s.accepts().to_vec(), &loaded.config.sinks)),
-        );
-    for (section, name, accepts, tables) in consumers {
-        let Some(table) = tables.get(name) else {
+        };
+    for name in Graph::of(config).transforms_in_order() {
+        let (Some(t), Some(table)) = (transforms.get(&name), config.transforms.get(&name)) else {
+            continue;
+        };
+        let takes = t.signals();
+        let mut carried: Option<Signal> = None;
+        for input in &table.inputs {
+            let Some(&signal) = produced.get(input.as_str()) else {
+                continue; // unknown inputs were reported by the graph check
+            };
+            if !takes.contains(&signal) {
+                errors.push(refusal(
+                    "transforms",
+                    &name,
+                    &table.kind,
+                    input,
+                    signal,
+                    &takes,
+                ));
+            } else if carried.is_some_and(|c| c != signal) {
+                errors.push(loaded.error_at(
+                    &["transforms", &name, "inputs"],
+                    "its inputs mix logs and metrics; a transform takes one signal",
+                ));
+            } else {
+                carried = Some(signal);
+            }
+        }
+        if let Some(signal) = carried {
+            let key = transforms.keys().find(|k| **k == name).expect("present");
+            produced.insert(key.as_str(), signal);
+        }
+    }
+    for (name, sink) in sinks {
+        let Some(table) = config.sinks.get(name) else {
             continue;
         };
         for input in &table.inputs {
-            let Some(signal) = produced(input) else {
-                continue; // an unknown input was reported by the graph check
-            };
-            if !accepts.contains(&signal) {
-                let takes: Vec<&str> = accepts.iter().map(|s| s.as_str()).collect();
-                errors.push(loaded.error_at(
-                    &[section, name, "inputs"],
-                    &format!(
-                        "`{input}` produces {}, but this {} `{}` takes only {}",
-                        signal.as_str(),
-                        &section[..section.len() - 1],
-                        table.kind,
-                        takes.join(" and ")
-                    ),
-                ));
+            if let Some(&signal) = produced.get(input.as_str()) {
+                if !sink.accepts().contains(&signal) {
+                    errors.push(refusal(
+                        "sinks",
+                        name,
+                        &table.kind,
+                        input,
+                        signal,
+                        sink.accepts(),
+                    ));
+                }
             }
         }
     }

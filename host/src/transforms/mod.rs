@@ -24,10 +24,11 @@ pub trait Transform: Send {
     fn workers(&self) -> usize;
     /// Its metrics.
     fn metrics(&self) -> &ComponentMetrics;
-    /// The signal it takes and gives (a plugin's world decides: `log-transform` or
-    /// `metric-transform`).
-    fn signal(&self) -> Signal {
-        Signal::Logs
+    /// The signals it can take; it gives what it takes (a plugin's exports decide:
+    /// `process` for logs, `process-metrics` for metrics). Which one a transform carries is
+    /// its inputs' (`topology::prepare` checks they agree and that it takes it).
+    fn signals(&self) -> Vec<Signal> {
+        vec![Signal::Logs]
     }
     /// Files whose change should reload the pipeline (a plugin's component).
     fn watched_files(&self) -> Vec<PathBuf> {

@@ -14,7 +14,7 @@ use super::{Stage, Transform};
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 use crate::config::Secrets;
 use crate::dead_letter::{DeadLetter, Reason};
-use crate::event::{settle, AckStatus, Events, LogBatch};
+use crate::event::{Events, LogBatch, MetricBatch, Signal};
 use crate::runtime::{
     InstanceSettings, LoadedPlugin, PluginError, PluginHostContext, PluginInstance, PluginRuntime,
 };
@@ -230,6 +230,10 @@ impl Transform for WasmTransform {
         vec![self.plugin.path.clone()]
     }
 
+    fn signals(&self) -> Vec<Signal> {
+        self.plugin.signals()
+    }
+
     fn worker(&mut self) -> Box<dyn Stage> {
         Box::new(WasmTransform::worker(self))
     }
@@ -329,20 +333,50 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// One metric batch through the plugin, with the same deadline, restart and
+    /// `on_error` handling as logs; failed samples cannot be dead-lettered (the dead-letter
+    /// file holds log records), so `dead_letter` drops them, counted and logged.
+    fn process_metrics(&mut self, mut batch: MetricBatch) -> MetricBatch {
+        let call_seconds = self.metrics.plugin_call_seconds();
+        let cpu_seconds = self.metrics.plugin_cpu_seconds();
+        let samples = batch.len();
+        let error = match self.ensure_instance() {
+            None => PluginError::Trap("no healthy instance; restart pending".into()),
+            Some(instance) => {
+                let started = Instant::now();
+                let cpu_before = thread_cpu_seconds();
+                let result = instance.process_metrics(&mut batch);
+                cpu_seconds.inc_by((thread_cpu_seconds() - cpu_before).max(0.0));
+                call_seconds.observe(started.elapsed().as_secs_f64());
+                match result {
+                    Ok(()) => return batch,
+                    Err(e) => e,
+                }
+            }
+        };
+        events::plugin_call_failed(&self.metrics, error.kind(), samples, &error.to_string());
+        if error.poisons_instance() {
+            self.instance = None;
+        }
+        match self.on_error {
+            OnError::Pass => batch,
+            OnError::Drop | OnError::DeadLetter => {
+                events::records_discarded(&self.metrics, "plugin_failed", samples);
+                MetricBatch {
+                    acks: batch.take_acks(),
+                    ..Default::default()
+                }
+            }
+        }
+    }
+}
+
 impl Stage for Worker {
     fn process(&mut self, batch: Events) -> Events {
         match batch {
             Events::Logs(batch) => Events::Logs(Worker::process(self, batch)),
-            Events::Metrics(mut batch) => {
-                // The topology check keeps metrics away from a log-transform plugin.
-                events::component_error(
-                    &self.metrics,
-                    "wrong_signal",
-                    "a metric batch reached a log-transform plugin; refused",
-                );
-                settle(batch.take_acks(), AckStatus::Failed);
-                Events::Metrics(Default::default())
-            }
+            Events::Metrics(batch) => Events::Metrics(self.process_metrics(batch)),
         }
     }
 

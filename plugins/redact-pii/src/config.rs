@@ -16,6 +16,7 @@
 //! | `metadata` | bool | `true` | redact structured metadata values |
 //! | `audit` | bool | `false` | add structured metadata `redactions` = `rule@start-end,...` (byte spans of the input line that were replaced; never the values) |
 //! | `metric_labels` | list of strings | `[]` | extra label values appended after the rule to `redactions_total` samples (e.g. the transform name) |
+//! | `series_labels_kept` | list of label names | `["__name__", "le", "quantile", "job", "instance"]` | on metric batches: labels whose values are never redacted (series identity: a scrape target's `instance` is usually an address) |
 //!
 //! Unknown keys, rule names or modes are init errors naming them.
 
@@ -41,8 +42,12 @@ const KEYS: &[&str] = &[
     "labels",
     "metadata",
     "metric_labels",
+    "series_labels_kept",
     "audit",
 ];
+
+/// Metric labels whose values are series identity, not data: left as they are.
+pub const DEFAULT_SERIES_LABELS_KEPT: &[&str] = &["__name__", "le", "quantile", "job", "instance"];
 
 fn str_list(config: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
     let Some(v) = config.get(key) else {
@@ -220,6 +225,12 @@ pub fn from_config(config: &Map<String, Value>) -> Result<Redactor, String> {
         return Err(format!("config key `audit` must be a boolean, got {v}"));
     }
     r.metric_labels = str_list(config, "metric_labels")?.unwrap_or_default();
+    r.series_labels_kept = str_list(config, "series_labels_kept")?.unwrap_or_else(|| {
+        DEFAULT_SERIES_LABELS_KEPT
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
     r.on.copy_from_slice(&enabled[..BUILTIN]);
     r.update_triggers();
     if !patterns.is_empty() {

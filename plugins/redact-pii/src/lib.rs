@@ -133,6 +133,7 @@ pub struct Redactor {
     labels: bool,
     metadata: bool,
     metric_labels: Vec<String>,
+    series_labels_kept: Vec<String>,
 }
 
 impl Default for Redactor {
@@ -181,6 +182,7 @@ impl Redactor {
             labels: true,
             metadata: true,
             metric_labels: Vec::new(),
+            series_labels_kept: Vec::new(),
         };
         r.update_triggers();
         r
@@ -224,6 +226,34 @@ impl Redactor {
     /// Whether metadata values are redacted (config `metadata`).
     pub fn redacts_metadata(&self) -> bool {
         self.metadata
+    }
+
+    /// Redacts the label values of metric series (contract 0.1.3's metric batches): every
+    /// label but those in `series_labels_kept` goes through [`Redactor::redact_field`] (a
+    /// secret-named label is dropped, a value holding PII is redacted by the rules).
+    /// Returns whether `set` changed.
+    pub fn redact_series(&self, set: &mut Vec<(String, String)>, counts: &mut [u64]) -> bool {
+        let mut changed = false;
+        let mut out = String::new();
+        set.retain_mut(|(name, value)| {
+            if self.series_labels_kept.iter().any(|k| k == name) {
+                return true;
+            }
+            out.clear();
+            match self.redact_field(name, value, &mut out, counts) {
+                Field::Keep => true,
+                Field::Replace => {
+                    std::mem::swap(value, &mut out);
+                    changed = true;
+                    true
+                }
+                Field::Drop => {
+                    changed = true;
+                    false
+                }
+            }
+        });
+        changed
     }
 
     /// Extra label values for `redactions_total` (config `metric_labels`).
@@ -566,7 +596,7 @@ impl Redactor {
 #[cfg(any(target_arch = "wasm32", feature = "native-twin"))]
 pub mod plugin {
     use super::{Field, KeyKinds, Redactor, Scratch};
-    use sluice_plugin::{counter_add, metric_id, Batch, Config, Plugin};
+    use sluice_plugin::{counter_add, metric_id, Batch, Config, Metrics, Plugin, ProcessMetrics};
 
     /// The `redact_pii` transform's plugin type.
     pub struct RedactPii {
@@ -656,21 +686,39 @@ pub mod plugin {
                     batch.remove_metadata(*i, key);
                 }
             }
-            if let Some(metric) = self.metric {
-                let mut labels: Vec<&str> = vec![""];
-                labels.extend(r.metric_labels().iter().map(String::as_str));
-                for (i, name) in r.rule_names().iter().enumerate() {
-                    if self.counts[i] > 0 {
-                        labels[0] = name;
-                        counter_add(metric, &labels, self.counts[i] as f64, None);
-                    }
-                }
-            }
+            self.count_redactions();
             Ok(())
         }
     }
 
-    sluice_plugin::export_plugin!(RedactPii);
+    impl RedactPii {
+        /// Adds the last batch's redactions to `redactions_total`, per rule.
+        fn count_redactions(&self) {
+            let Some(metric) = self.metric else { return };
+            let mut labels: Vec<&str> = vec![""];
+            labels.extend(self.redactor.metric_labels().iter().map(String::as_str));
+            for (i, name) in self.redactor.rule_names().iter().enumerate() {
+                if self.counts[i] > 0 {
+                    labels[0] = name;
+                    counter_add(metric, &labels, self.counts[i] as f64, None);
+                }
+            }
+        }
+    }
+
+    impl ProcessMetrics for RedactPii {
+        /// Redacts the label values of every series (see [`Redactor::redact_series`]).
+        fn process_metrics(&mut self, batch: &mut Metrics) -> Result<(), String> {
+            self.counts.iter_mut().for_each(|c| *c = 0);
+            for set in batch.series_mut() {
+                self.redactor.redact_series(set, &mut self.counts);
+            }
+            self.count_redactions();
+            Ok(())
+        }
+    }
+
+    sluice_plugin::export_plugin!(RedactPii, metrics);
 }
 
 #[cfg(test)]

@@ -799,3 +799,32 @@ fn audit_lists_rule_and_span_never_the_value() {
     assert!(audit.is_empty());
     assert!(Redactor::from_config_json(r#"{"audit": "yes"}"#).is_err());
 }
+
+#[test]
+fn series_label_values_are_redacted_but_series_identity_is_kept() {
+    let r = Redactor::from_config(&serde_json::Map::new()).unwrap();
+    let mut counts = r.new_counts();
+    let mut set: Vec<(String, String)> = [
+        ("__name__", "logins_total"),
+        ("client", "10.9.8.7"),
+        ("instance", "10.0.0.1:9100"),
+        ("job", "app"),
+        ("password", "hunter2"),
+        ("user", "bob@example.com"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert!(r.redact_series(&mut set, &mut counts));
+    let text = format!("{set:?}");
+    assert!(
+        !text.contains("bob@example.com") && !text.contains("10.9.8.7"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("10.0.0.1:9100") && text.contains("logins_total"),
+        "{text}"
+    );
+    assert!(counts.iter().sum::<u64>() >= 2);
+}
