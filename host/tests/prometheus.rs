@@ -1,4 +1,5 @@
-//! End-to-end with a real Prometheus (Debian's `prometheus` 2.42, started here on 127.0.0.1
+//! End-to-end with a real Prometheus (the histogram is declared by the plugin itself, not
+//! in the pipeline) (Debian's `prometheus` 2.42, started here on 127.0.0.1
 //! with a temp data dir): the bundled access log goes through parse -> red-metrics, and
 //! Prometheus, scraping sluice every second, answers PromQL with the exact request counts
 //! per route and status, the exact error ratio, a median inside the right bucket, and the
@@ -7,89 +8,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::prometheus::Prometheus;
 use common::*;
-
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    /// Starts Prometheus scraping `target` (host:port) every second, exemplars stored.
-    fn start(target: &str) -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
-                 - job_name: sluice\n    static_configs:\n      - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--enable-feature=exemplar-storage")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus runs (Debian's prometheus package; .ci/run installs it)");
-        Prometheus {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn api(&self, path: &str, params: &[(&str, &str)]) -> Option<serde_json::Value> {
-        let r = reqwest::blocking::Client::new()
-            .get(format!("http://127.0.0.1:{}{path}", self.port))
-            .query(params)
-            .send()
-            .ok()?;
-        let json: serde_json::Value = r.json().ok()?;
-        (json["status"] == "success").then(|| json["data"].clone())
-    }
-
-    /// An instant query's samples: (labels, value).
-    fn query(&self, promql: &str) -> Vec<(BTreeMap<String, String>, f64)> {
-        let data = self
-            .api("/api/v1/query", &[("query", promql)])
-            .unwrap_or_else(|| panic!("query failed: {promql}"));
-        data["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let labels = s["metric"]
-                    .as_object()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                    .collect();
-                let value = s["value"][1].as_str().unwrap().parse().unwrap();
-                (labels, value)
-            })
-            .collect()
-    }
-}
 
 /// One request of the fixture.
 struct Request {
@@ -145,13 +67,6 @@ type = "wasm"
 inputs = ["parse"]
 plugin = "{red}"
 config = {{ route = "path", route_patterns = ["/api/users/{{id}}"] }}
-[[transforms.red.metrics]]
-name = "http_server_request_duration_seconds"
-type = "histogram"
-unit = "seconds"
-help = "Duration of HTTP server requests"
-labels = ["http_request_method", "http_route", "http_response_status_code", "service_name"]
-buckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
 [sinks.out]
 type = "blackhole"
 inputs = ["red"]

@@ -23,8 +23,8 @@ mod metric_world {
 pub use log_world::sluice::plugin::host::Host;
 pub use log_world::sluice::plugin::types::Host as TypesHost;
 pub use log_world::sluice::plugin::types::{
-    Level, LogBatch as WitBatch, MetricBatch as WitMetricBatch, MetricFamily as WitMetricFamily,
-    MetricType as WitMetricType,
+    Level, LogBatch as WitBatch, MetricBatch as WitMetricBatch, MetricDecl as WitMetricDecl,
+    MetricFamily as WitMetricFamily, MetricType as WitMetricType,
 };
 pub use log_world::{LogTransform, LogTransformIndices};
 pub use metric_world::{MetricTransform, MetricTransformIndices};

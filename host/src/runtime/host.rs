@@ -10,9 +10,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Host, Level};
+use super::bindings::{Host, Level, WitMetricDecl, WitMetricType};
 use crate::config::Secrets;
-use crate::telemetry::metrics::{PluginMetric, Series};
+use crate::telemetry::metrics::{MetricDecl, MetricKind, PluginMetric, Series};
 use crate::telemetry::ComponentMetrics;
 
 /// What the host functions of one transform's instances share: the transform's metrics and
@@ -20,8 +20,11 @@ use crate::telemetry::ComponentMetrics;
 #[derive(Debug)]
 pub struct PluginHostContext {
     pub component: ComponentMetrics,
-    /// Declared metrics, by id (their index).
-    pub metrics: Vec<(String, PluginMetric)>,
+    /// Metrics declared in the pipeline TOML, by id (their index).
+    pub metrics: Vec<(MetricDecl, PluginMetric)>,
+    /// Where metrics a plugin declares itself (`declare-metric`) are registered; None
+    /// refuses them.
+    pub telemetry: Option<crate::telemetry::Telemetry>,
     /// When set, every metric name the plugin asks for gets an id (after the declared
     /// ones) and its samples are recorded here rather than exported (`sluice plugin test`).
     pub recorder: Option<Arc<MetricRecorder>>,
@@ -153,6 +156,12 @@ pub struct PluginState {
     pub(super) host: Arc<PluginHostContext>,
     pub(super) log_window: Instant,
     pub(super) log_count: u32,
+    /// The metrics this instance may use, by id: the TOML's, then those its `init`
+    /// declared (each instance declares its own; the same declaration gives the same
+    /// registered metric).
+    pub(super) metrics: Vec<(MetricDecl, PluginMetric)>,
+    /// True while `init` runs: `declare-metric` is refused at any other time.
+    pub(super) in_init: bool,
     /// The series this instance sent samples to, by metric id and label values: a sample
     /// for a known series skips building, escaping and admitting its labels.
     pub(super) series: HashMap<u32, HashMap<Vec<String>, Series>>,
@@ -197,12 +206,60 @@ impl Host for PluginState {
     }
 
     fn metric_id(&mut self, name: String) -> Option<u32> {
-        let declared = self.host.metrics.iter().position(|(n, _)| *n == name);
+        let declared = self.metrics.iter().position(|(d, _)| d.name == name);
         let recorded = || {
             let recorder = self.host.recorder.as_ref()?;
-            Some(self.host.metrics.len() + recorder.id(&name))
+            Some(self.metrics.len() + recorder.id(&name))
         };
         declared.or_else(recorded).map(|i| i as u32)
+    }
+
+    fn declare_metric(&mut self, decl: WitMetricDecl) -> Result<u32, String> {
+        if !self.in_init {
+            return Err("declare-metric is only allowed during init".into());
+        }
+        let kind = match decl.kind {
+            WitMetricType::Counter => MetricKind::Counter,
+            WitMetricType::Gauge => MetricKind::Gauge,
+            WitMetricType::Histogram => MetricKind::Histogram,
+            other => {
+                return Err(format!(
+                    "metric `{}`: a plugin declares counters, gauges or histograms, not {other:?}",
+                    decl.name
+                ))
+            }
+        };
+        if let Some(i) = self.metrics.iter().position(|(d, _)| d.name == decl.name) {
+            // Declared in the TOML (or already by this init): that declaration stands.
+            let known = &self.metrics[i].0;
+            if known.kind != kind || known.labels != decl.labels {
+                return Err(format!(
+                    "metric `{}` is declared in the pipeline as a {:?} with labels {:?}, but the plugin declares a {kind:?} with labels {:?}",
+                    decl.name, known.kind, known.labels, decl.labels
+                ));
+            }
+            return Ok(i as u32);
+        }
+        if let Some(recorder) = &self.host.recorder {
+            return Ok((self.metrics.len() + recorder.id(&decl.name)) as u32);
+        }
+        let Some(telemetry) = &self.host.telemetry else {
+            return Err("this host takes no metric declarations".into());
+        };
+        let decl = MetricDecl {
+            name: decl.name,
+            kind,
+            help: decl.help,
+            labels: decl.labels,
+            buckets: decl.buckets,
+            unit: decl.unit,
+            max_series: MetricDecl::DEFAULT_MAX_SERIES,
+        };
+        let metric = telemetry
+            .plugin_metric(&decl)
+            .map_err(|(field, e)| format!("metric `{}`: `{field}`: {e}", decl.name))?;
+        self.metrics.push((decl, metric));
+        Ok((self.metrics.len() - 1) as u32)
     }
 
     fn counter_add(
@@ -279,13 +336,13 @@ impl PluginState {
     /// id it knows the metric by.
     fn recorded(&self, metric: u32) -> Option<(&MetricRecorder, usize)> {
         let recorder = self.host.recorder.as_deref()?;
-        let id = (metric as usize).checked_sub(self.host.metrics.len())?;
+        let id = (metric as usize).checked_sub(self.metrics.len())?;
         Some((recorder, id))
     }
 
     /// The series of declared metric `metric` for label `values` (None: not declared).
     fn series(&mut self, metric: u32, values: &[String]) -> Option<Series> {
-        let (_, declared) = self.host.metrics.get(metric as usize)?;
+        let (_, declared) = self.metrics.get(metric as usize)?;
         let known = self.series.entry(metric).or_default();
         if let Some(series) = known.get(values) {
             return Some(series.clone()); // one lookup; the clone is a reference count

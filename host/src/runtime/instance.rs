@@ -62,6 +62,7 @@ impl PluginInstance {
         let host = Arc::new(PluginHostContext {
             component: telemetry.component("plugin", "transform"),
             metrics: Vec::new(),
+            telemetry: Some(telemetry.clone()),
             recorder,
             secrets: Default::default(),
         });
@@ -103,6 +104,8 @@ impl PluginInstance {
             log_window: Instant::now(),
             log_count: 0,
             series: Default::default(),
+            metrics: host.metrics.clone(),
+            in_init: true,
         };
         let mut store = Store::new(&plugin.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -139,6 +142,7 @@ impl PluginInstance {
             (None, Some(m)) => m.call_init(&mut instance.store, &settings.config_json),
             (None, None) => unreachable!("loading refuses a plugin of neither world"),
         };
+        instance.store.data_mut().in_init = false;
         match result {
             Ok(Ok(())) => {
                 host.component.plugin_instance_started();

@@ -41,7 +41,18 @@ pub struct MetricDecl {
 }
 
 fn default_max_series() -> usize {
-    1000
+    MetricDecl::DEFAULT_MAX_SERIES
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Telemetry")
+    }
+}
+
+impl MetricDecl {
+    /// Series a metric keeps unless its declaration says otherwise.
+    pub const DEFAULT_MAX_SERIES: usize = 1000;
 }
 
 /// A valid Prometheus metric or label name (`[a-zA-Z_:][a-zA-Z0-9_:]*`; labels without `:`).

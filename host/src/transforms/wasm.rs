@@ -141,7 +141,7 @@ impl WasmTransform {
                     key: format!("metrics.{i}.{field}"),
                     error,
                 })?;
-            declared.push((decl.name.clone(), metric));
+            declared.push((decl.clone(), metric));
         }
         let plugin = runtime.load(&config.plugin).map_err(|e| BuildError {
             key: "plugin".into(),
@@ -168,6 +168,7 @@ impl WasmTransform {
         let host = Arc::new(PluginHostContext {
             component: metrics.clone(),
             metrics: declared,
+            telemetry: Some(telemetry.clone()),
             recorder: None,
             secrets: secrets.clone(),
         });

@@ -26,8 +26,10 @@
 //!   given (the metric's `max_series` still bounds them).
 //! - `metric`: the histogram's name (default `http_server_request_duration_seconds`).
 //!
-//! The pipeline declares the histogram (`[[transforms.X.metrics]]`, see
-//! `pipelines/red-metrics.toml`) with the labels above in that order.
+//! The plugin declares the histogram (with the semantic convention's buckets) and
+//! `red_metrics_skipped_total` itself (contract 0.1.3 `declare-metric`), so a pipeline
+//! needs no `[[transforms.X.metrics]]`; one there of the same name wins (to change the
+//! buckets or `max_series`), with the labels above in that order.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -35,7 +37,8 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use sluice_plugin::scan;
 use sluice_plugin::{
-    counter_add, eq_bytes, histogram_observe_many, metric_id, Batch, Config, Plugin,
+    counter_add, declare_metric, eq_bytes, histogram_observe_many, Batch, Config, MetricDecl,
+    MetricType, Plugin,
 };
 
 /// The histogram's label names, in the order its values are passed.
@@ -110,7 +113,7 @@ pub struct RedMetrics {
     seconds_per_unit: f64,
     /// Route templates, split into segments (`None`: matches any one segment).
     patterns: Vec<(String, Vec<Option<String>>)>,
-    histogram: Option<u32>,
+    histogram: u32,
     skipped: Option<u32>,
 }
 
@@ -220,15 +223,28 @@ impl Plugin for RedMetrics {
             names: [s.method, s.route, s.status, s.duration, s.trace_id],
             seconds_per_unit,
             patterns,
-            histogram: metric_id(&s.metric),
-            skipped: metric_id("red_metrics_skipped_total"),
+            histogram: declare_metric(MetricDecl {
+                name: &s.metric,
+                kind: MetricType::Histogram,
+                help: "Duration of HTTP server requests",
+                unit: Some("seconds"),
+                labels: &LABELS,
+                buckets: &BUCKETS,
+            })?,
+            skipped: declare_metric(MetricDecl {
+                name: "red_metrics_skipped_total",
+                kind: MetricType::Counter,
+                help: "Request records red-metrics could not read (a status or duration that does not parse)",
+                unit: None,
+                labels: &[],
+                buckets: &[],
+            })
+            .ok(),
         })
     }
 
     fn process(&mut self, batch: &mut Batch) -> Result<(), String> {
-        let Some(histogram) = self.histogram else {
-            return Ok(()); // nothing declared to observe into
-        };
+        let histogram = self.histogram;
         let this = &*self;
         let mut skipped = 0u64;
         // The batch's requests grouped by their label values: one host call per group.

@@ -36,7 +36,7 @@ mod text;
 pub mod twin;
 
 pub use batch::{replace_spans, validate, Batch, Label, Metadata, Record, Records};
-pub use bindings::sluice::plugin::types::{Level, LogBatch};
+pub use bindings::sluice::plugin::types::{Level, LogBatch, MetricDecl, MetricFamily, MetricType};
 pub use config::Config;
 pub use metrics::Metrics;
 pub use text::eq_bytes;
@@ -269,6 +269,21 @@ pub fn metric_id(name: &str) -> Option<u32> {
     {
         let _ = name;
         None
+    }
+}
+
+/// Declares a metric this plugin records (contract 0.1.3), from [`Plugin::init`] (or
+/// [`MetricPlugin::init`]), so users need not declare it in the pipeline TOML. Returns its
+/// id for [`counter_add`] and friends; a declaration of the same name in the TOML wins
+/// (same kind and labels required). An error (an invalid name, unit or buckets) should be
+/// returned from `init`. Natively (unit tests) it returns id 0, whose samples go nowhere.
+pub fn declare_metric(decl: MetricDecl<'_>) -> Result<u32, String> {
+    #[cfg(target_arch = "wasm32")]
+    return bindings::sluice::plugin::host::declare_metric(decl);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = decl;
+        Ok(0)
     }
 }
 

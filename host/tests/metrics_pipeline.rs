@@ -1,0 +1,250 @@
+//! App metrics through plugins, end to end: an app's /metrics (a fixture served here) is
+//! scraped by sluice, relabelled (plugins/relabel) and redacted (plugins/redact-pii on
+//! metric batches), and served by the `prometheus_exporter` sink. `promtool` accepts the
+//! exposition, it holds exactly the expected series (the email and the IP in label values
+//! redacted, `go_` series dropped, raw paths mapped to a template), a metric with 10,000
+//! label values is held at `max_series` with the rest counted, and a real Prometheus
+//! scraping the exporter answers with the app's `job` and `instance`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::prometheus::Prometheus;
+use common::*;
+
+/// An app's metrics endpoint: answers every request with the current body.
+struct App {
+    port: u16,
+    body: Arc<Mutex<String>>,
+}
+
+impl App {
+    fn start(body: &str) -> App {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let body = Arc::new(Mutex::new(body.to_string()));
+        let served = body.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let body = served.lock().unwrap().clone();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        App { port, body }
+    }
+}
+
+const APP_METRICS: &str = "\
+# HELP logins_total Logins by user and client.
+# TYPE logins_total counter
+logins_total{user=\"bob@example.com\",client=\"10.9.8.7\"} 7
+# HELP http_requests_total Requests by path.
+# TYPE http_requests_total counter
+http_requests_total{path=\"/users/42\",code=\"200\"} 3
+http_requests_total{path=\"/health\",code=\"200\"} 10
+# HELP go_goroutines Number of goroutines.
+# TYPE go_goroutines gauge
+go_goroutines 12
+# HELP queue_wait_seconds Time in the queue.
+# TYPE queue_wait_seconds histogram
+queue_wait_seconds_bucket{le=\"0.1\"} 2
+queue_wait_seconds_bucket{le=\"1\"} 5
+queue_wait_seconds_bucket{le=\"+Inf\"} 6
+queue_wait_seconds_sum 3.25
+queue_wait_seconds_count 6
+";
+
+/// A metric with `n` label values, one per fake session.
+fn sessions(n: usize) -> String {
+    let mut out =
+        String::from("# HELP session_bytes Bytes per session.\n# TYPE session_bytes gauge\n");
+    for i in 0..n {
+        out.push_str(&format!("session_bytes{{session=\"s{i}\"}} {i}\n"));
+    }
+    out
+}
+
+fn pipeline(app: &App) -> String {
+    format!(
+        r#"
+data_dir = "{{dir}}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.app]
+type = "prometheus_scrape"
+endpoints = ["http://127.0.0.1:{app}/metrics"]
+job = "shop"
+scrape_interval_secs = 1
+scrape_timeout_secs = 1
+[transforms.relabel]
+type = "wasm"
+inputs = ["app"]
+plugin = "{relabel}"
+config = {{ rules = [
+  {{ source_labels = ["__name__"], regex = "go_.*", action = "drop" }},
+  {{ source_labels = ["path"], regex = "/users/[0-9]+", target_label = "path", replacement = "/users/{{id}}" }},
+] }}
+[transforms.redact]
+type = "wasm"
+inputs = ["relabel"]
+plugin = "{redact}"
+[sinks.apps]
+type = "prometheus_exporter"
+inputs = ["redact"]
+max_series = 1000
+"#,
+        app = app.port,
+        relabel = plugin("relabel").display(),
+        redact = plugin("redact_pii").display(),
+    )
+}
+
+/// The exposition's sample lines, without values.
+fn series_of(exposition: &str) -> BTreeSet<String> {
+    exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.rsplit_once(' ').unwrap().0.to_string())
+        .collect()
+}
+
+#[test]
+fn scraped_app_metrics_come_out_relabelled_redacted_and_promtool_clean() {
+    let app = App::start(&format!("{APP_METRICS}{}", sessions(10_000)));
+    let sluice = Running::start(&pipeline(&app));
+    let exposition = wait_for(Duration::from_secs(30), || {
+        let (status, body) = sluice.get("/apps/metrics").ok()?;
+        (status == 200 && body.contains("queue_wait_seconds_count")).then_some(body)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the exporter never served the app's series:\n{}",
+            sluice.log()
+        )
+    });
+
+    // Exactly the expected series, job and instance from the scrape.
+    let instance = format!("127.0.0.1:{}", app.port);
+    let id = |rest: &str| rest.replace("INST", &instance);
+    let want: BTreeSet<String> = [
+        "logins_total{client=\"<ipv4>\",instance=\"INST\",job=\"shop\",user=\"<email>\"}",
+        "http_requests_total{code=\"200\",instance=\"INST\",job=\"shop\",path=\"/users/{id}\"}",
+        "http_requests_total{code=\"200\",instance=\"INST\",job=\"shop\",path=\"/health\"}",
+        "queue_wait_seconds_bucket{instance=\"INST\",job=\"shop\",le=\"0.1\"}",
+        "queue_wait_seconds_bucket{instance=\"INST\",job=\"shop\",le=\"1\"}",
+        "queue_wait_seconds_bucket{instance=\"INST\",job=\"shop\",le=\"+Inf\"}",
+        "queue_wait_seconds_sum{instance=\"INST\",job=\"shop\"}",
+        "queue_wait_seconds_count{instance=\"INST\",job=\"shop\"}",
+    ]
+    .iter()
+    .map(|s| id(s))
+    .collect();
+    let got = series_of(&exposition);
+    let sessions_held = got
+        .iter()
+        .filter(|s| s.starts_with("session_bytes"))
+        .count();
+    assert_eq!(sessions_held, 1000, "session_bytes is held at max_series");
+    let got: BTreeSet<String> = got
+        .into_iter()
+        .filter(|s| {
+            !s.starts_with("session_bytes") && !s.starts_with("up") && !s.starts_with("scrape_")
+        })
+        .collect();
+    assert_eq!(got, want, "exposition:\n{exposition}");
+    assert!(!exposition.contains("bob@example.com") && !exposition.contains("10.9.8.7"));
+    assert!(
+        exposition.contains(&id("up{instance=\"INST\",job=\"shop\"} 1\n")),
+        "the scrape's up series: {exposition}"
+    );
+    assert!(
+        exposition.contains("logins_total{client=\"<ipv4>\",instance=\"")
+            && exposition.contains("} 7\n")
+    );
+
+    // The rest of session_bytes is refused and counted, every scrape.
+    let refused = sluice
+        .wait_for_metric(
+            Duration::from_secs(10),
+            "sluice_series_refused_total{component_id=\"apps\",metric=\"session_bytes\"}",
+            9000.0,
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "refusals not counted:\n{}",
+                sluice.get("/metrics").unwrap().1
+            )
+        });
+    assert_eq!(
+        refused % 9000.0,
+        0.0,
+        "9000 refused per scrape, got {refused}"
+    );
+
+    // promtool, the reference, accepts the exposition.
+    let file = sluice.dir.path().join("apps.prom");
+    std::fs::write(&file, &exposition).unwrap();
+    let check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .expect("promtool runs (Debian's prometheus package)");
+    assert!(
+        check.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn prometheus_scraping_the_exporter_sees_the_apps_job_and_instance() {
+    let app = App::start(APP_METRICS);
+    let sluice = Running::start(&pipeline(&app));
+    let prometheus = Prometheus::start_with(&format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: sluice-apps\n    \
+         honor_labels: true\n    metrics_path: /apps/metrics\n    static_configs:\n      \
+         - targets: ['127.0.0.1:{}']\n",
+        sluice.port
+    ));
+    let result = wait_for(Duration::from_secs(60), || {
+        let r = prometheus.api("/api/v1/query", &[("query", "logins_total")])?;
+        let rows = r["result"].as_array()?.clone();
+        (!rows.is_empty()).then_some(rows)
+    })
+    .unwrap_or_else(|| panic!("Prometheus never saw logins_total:\n{}", sluice.log()));
+    assert_eq!(result.len(), 1);
+    let labels = &result[0]["metric"];
+    assert_eq!(labels["job"], "shop");
+    assert_eq!(labels["instance"], format!("127.0.0.1:{}", app.port));
+    assert_eq!(labels["user"], "<email>");
+    assert_eq!(result[0]["value"][1], "7");
+
+    // The app stops exposing a series: the exporter drops it, so Prometheus marks it stale.
+    *app.body.lock().unwrap() = APP_METRICS.replace(
+        "logins_total{user=\"bob@example.com\",client=\"10.9.8.7\"} 7\n",
+        "",
+    );
+    let gone = wait_for(Duration::from_secs(30), || {
+        let r = prometheus.api("/api/v1/query", &[("query", "logins_total")])?;
+        r["result"].as_array()?.is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "logins_total still there after the app dropped it"
+    );
+}
