@@ -120,3 +120,70 @@ fn a_deleted_file_is_let_go_and_a_new_one_at_the_path_is_read() {
     running.stop_ok();
     assert_eq!(lines_of(&out), numbered(0..150));
 }
+
+/// copytruncate while the source is held back (here: stopped with SIGSTOP, as a stalled
+/// sink would hold it): the app goes on writing past the old read position before the
+/// source reads again. The truncation is told by the file's first bytes, the new content is
+/// read from its start, and the copy (matched by the include glob) from where the original
+/// was read to: every line once, no fragment. Before fingerprints, the source resumed at
+/// the stale offset: lines lost, a fragment of a line sent as a record.
+#[test]
+fn copytruncate_while_held_back_loses_nothing_and_reads_the_copy_from_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out) = (dir.path().join("app.log"), dir.path().join("out.log"));
+    append_lines(&input, 0..200);
+    let config = format!(
+        "{head}poll_interval_ms = 50\nrotate_wait_ms = 2000\nbatch = {{ timeout_ms = 20 }}\n\
+         [sinks.out]\ntype = \"file\"\ninputs = [\"app\"]\npath = \"{out}\"\n",
+        head = file_source_head(
+            &dir.path().join("data"),
+            &format!("{}*", input.display()),
+            true
+        ),
+        out = out.display()
+    );
+    let mut running = Running::start(&config);
+    wait_for(Duration::from_secs(20), || {
+        (lines_of(&out).len() == 200).then_some(())
+    })
+    .unwrap_or_else(|| panic!("first 200 lines: {}", lines_of(&out).len()));
+
+    let pid = running.child.id().to_string();
+    let signal = |s: &str| {
+        assert!(std::process::Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    signal("-STOP");
+    append_lines(&input, 200..250); // written, not yet read
+    std::fs::copy(&input, dir.path().join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&input)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append_lines(&input, 250..600); // well past the old read position
+    signal("-CONT");
+
+    wait_for(Duration::from_secs(20), || {
+        (lines_of(&out).len() >= 600).then_some(())
+    })
+    .unwrap_or_else(|| panic!("after copytruncate: {} lines", lines_of(&out).len()));
+    std::thread::sleep(Duration::from_millis(500)); // nothing more may come
+    let lost = running
+        .metric("sluice_source_lost_bytes_total{component_id=\"app\",component_kind=\"source\"}");
+    assert_eq!(
+        lost,
+        Some(0.0),
+        "nothing counted lost: the copy held the unread lines"
+    );
+    let stderr = running.stop_ok();
+    assert!(stderr.contains("file truncated"), "{stderr}");
+    assert!(stderr.contains("a copy of a followed file"), "{stderr}");
+    let mut got = lines_of(&out);
+    got.sort();
+    assert_eq!(got, numbered(0..600), "every line once, no fragments");
+}

@@ -20,12 +20,52 @@ use tokio::sync::oneshot;
 
 use crate::event::AckStatus;
 
-/// Where one file was read to, and which file it was.
+/// Where one file was read to, and which file it was: device and inode, and a fingerprint
+/// of its first bytes (so a file replaced under the same inode, or copied and truncated, is
+/// told apart by its content; checkpoints written before fingerprints have `head_len` 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub offset: u64,
     pub dev: u64,
     pub ino: u64,
+    /// How many of the file's first bytes `head_hash` covers.
+    #[serde(default)]
+    pub head_len: u32,
+    /// FNV-1a of the file's first `head_len` bytes.
+    #[serde(default)]
+    pub head_hash: u64,
+}
+
+/// Where a file found at start-up resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// At this offset: the checkpoint of `from` (its path then) is this file.
+    At { offset: u64, from: PathBuf },
+    /// The path's checkpoint names this file (same inode) but its content changed while
+    /// the source was not running (copied and truncated, rewritten): read it from its start.
+    Changed { offset: u64 },
+    /// No checkpoint is this file.
+    Unknown,
+}
+
+impl Resume {
+    /// The offset to resume at, if any.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Resume::At { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+}
+
+/// FNV-1a of `bytes`: the fingerprint of a file's first bytes.
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -99,12 +139,62 @@ impl Checkpoints {
         }
     }
 
-    /// Where to resume `path`, if it is the same file that was checkpointed and still at
-    /// least that long.
-    pub fn resume_at(&self, path: &Path, meta: &std::fs::Metadata) -> Option<u64> {
-        let p = self.committed.get(path)?;
+    /// Where to resume the file at `path` (`meta` its metadata, `head` its first bytes, as
+    /// many as [`HEAD_BYTES`](super::file) or the whole file if shorter). A checkpoint is
+    /// this file when its fingerprint matches (and the file is at least as long), whether
+    /// it was taken under this path or another one (renamed while the source was down, or a
+    /// copy made by copytruncate); checkpoints without a fingerprint match by device and
+    /// inode, as they were written.
+    pub fn resume(&self, path: &Path, meta: &std::fs::Metadata, head: &[u8]) -> Resume {
         let (dev, ino) = identity(meta);
-        (p.dev == dev && p.ino == ino && meta.len() >= p.offset).then_some(p.offset)
+        let same_content = |p: &Position| {
+            (p.head_len as usize) <= head.len()
+                && fingerprint(&head[..p.head_len as usize]) == p.head_hash
+        };
+        let fits = |p: &Position| meta.len() >= p.offset;
+        if let Some(p) = self.committed.get(path) {
+            let same_file = p.dev == dev && p.ino == ino;
+            if same_file && fits(p) && (p.head_len == 0 || same_content(p)) {
+                return Resume::At {
+                    offset: p.offset,
+                    from: path.to_path_buf(),
+                };
+            }
+            if same_file && p.offset > 0 {
+                // Same inode, other content or shorter: not where we left it.
+                let moved = self.find_elsewhere(path, head, meta, dev, ino);
+                return moved.unwrap_or(Resume::Changed { offset: p.offset });
+            }
+        }
+        self.find_elsewhere(path, head, meta, dev, ino)
+            .unwrap_or(Resume::Unknown)
+    }
+
+    /// A checkpoint under another path that is this file: same inode and content (renamed),
+    /// or the same content under a full-length fingerprint (a copy).
+    fn find_elsewhere(
+        &self,
+        path: &Path,
+        head: &[u8],
+        meta: &std::fs::Metadata,
+        dev: u64,
+        ino: u64,
+    ) -> Option<Resume> {
+        self.committed
+            .iter()
+            .filter(|(other, _)| other.as_path() != path)
+            .find(|(_, p)| {
+                let content = p.head_len > 0
+                    && (p.head_len as usize) <= head.len()
+                    && fingerprint(&head[..p.head_len as usize]) == p.head_hash;
+                let renamed = p.dev == dev && p.ino == ino && content;
+                let copied = content && p.head_len as usize >= super::file::HEAD_BYTES;
+                meta.len() >= p.offset && (renamed || copied)
+            })
+            .map(|(other, p)| Resume::At {
+                offset: p.offset,
+                from: other.clone(),
+            })
     }
 
     /// Registers a batch just sent: `positions` become committed once `settled` resolves
@@ -206,7 +296,19 @@ mod tests {
         let meta = std::fs::metadata(&file).unwrap();
         let (dev, ino) = identity(&meta);
         let path = file.clone();
-        let at = move |offset| vec![(path.clone(), Position { offset, dev, ino })];
+        let head = content.as_bytes().to_vec();
+        let at = move |offset| {
+            vec![(
+                path.clone(),
+                Position {
+                    offset,
+                    dev,
+                    ino,
+                    head_len: head.len() as u32,
+                    head_hash: fingerprint(&head),
+                },
+            )]
+        };
         (file, meta, at)
     }
 
@@ -234,7 +336,12 @@ mod tests {
         drop(acks.next()); // delivered, but after the failed one
         c.finish(Duration::from_secs(1));
         let again = Checkpoints::load(dir.path(), "src");
-        assert_eq!(again.resume_at(&file, &meta), Some(2));
+        assert_eq!(
+            again
+                .resume(&file, &meta, &std::fs::read(&file).unwrap())
+                .offset(),
+            Some(2)
+        );
     }
 
     #[test]
@@ -248,7 +355,9 @@ mod tests {
         drop(ack);
         c.finish(Duration::from_secs(1));
         assert_eq!(
-            Checkpoints::load(dir.path(), "src").resume_at(&file, &meta),
+            Checkpoints::load(dir.path(), "src")
+                .resume(&file, &meta, &std::fs::read(&file).unwrap())
+                .offset(),
             Some(4)
         );
     }
@@ -268,9 +377,66 @@ mod tests {
         drop(first);
         c.finish(Duration::from_secs(1));
         let again = Checkpoints::load(dir.path(), "src");
-        assert_eq!(again.resume_at(&file, &meta), Some(4));
+        assert_eq!(
+            again
+                .resume(&file, &meta, &std::fs::read(&file).unwrap())
+                .offset(),
+            Some(4)
+        );
         std::fs::write(&file, "").unwrap(); // shorter than the checkpoint: not the same data
         let shorter = std::fs::metadata(&file).unwrap();
-        assert_eq!(again.resume_at(&file, &shorter), None);
+        assert_eq!(
+            again.resume(&file, &shorter, b""),
+            Resume::Changed { offset: 4 }
+        );
+    }
+
+    #[test]
+    fn a_file_renamed_or_copied_while_stopped_resumes_and_a_rewritten_one_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = "x".repeat(300) + "\nmore\n";
+        let (file, _, at) = app_log(dir.path(), &content);
+        let mut c = Checkpoints::load(dir.path(), "src");
+        let (ack, rx) = crate::event::Ack::new();
+        c.sent(rx, at(301));
+        drop(ack);
+        c.finish(Duration::from_secs(1));
+        let again = Checkpoints::load(dir.path(), "src");
+        let head = std::fs::read(&file).unwrap();
+
+        // Renamed while stopped: found under its checkpoint by inode and fingerprint.
+        let renamed = dir.path().join("app.log.1");
+        std::fs::rename(&file, &renamed).unwrap();
+        let r = again.resume(&renamed, &std::fs::metadata(&renamed).unwrap(), &head);
+        assert_eq!(
+            r,
+            Resume::At {
+                offset: 301,
+                from: file.clone()
+            }
+        );
+
+        // A copy (other inode, same full fingerprint): resumes too.
+        let copy = dir.path().join("app.log.copy");
+        std::fs::write(&copy, &content).unwrap();
+        assert_eq!(
+            again
+                .resume(&copy, &std::fs::metadata(&copy).unwrap(), &head)
+                .offset(),
+            Some(301)
+        );
+
+        // Same inode, other content (truncated and written again): read from the start.
+        std::fs::rename(&renamed, &file).unwrap();
+        std::fs::write(&file, "y".repeat(400)).unwrap();
+        let new_head = std::fs::read(&file).unwrap();
+        assert_eq!(
+            again.resume(&file, &meta_of(&file), &new_head[..256]),
+            Resume::Changed { offset: 301 }
+        );
+    }
+
+    fn meta_of(p: &Path) -> std::fs::Metadata {
+        std::fs::metadata(p).unwrap()
     }
 }

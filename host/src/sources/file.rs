@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use super::checkpoint::{identity, Checkpoints, Position, Snapshot};
+use super::checkpoint::{fingerprint, identity, Checkpoints, Position, Resume, Snapshot};
 use super::{
     default_max_line_bytes, BatchConfig, BuiltSource, LabelKey, LineBatcher, Source,
     SourceContext,
@@ -139,6 +139,14 @@ impl Source for FileSourceConfig {
 
 /// How much one file may be read in one round before the others get a turn.
 const READ_CHUNK: usize = 256 * 1024;
+/// How many of a file's first bytes identify it (its fingerprint, as Vector's checksum):
+/// a copy of a followed file, a file renamed while the source was down, or a file rewritten
+/// under the same inode are told by them.
+pub const HEAD_BYTES: usize = 256;
+/// How many bytes just before the read position are checked to be unchanged before each
+/// read: a file truncated and written again past that position (copytruncate while the
+/// source was held back) is caught by them.
+const TAIL_BYTES: usize = 32;
 /// How often the globs are expanded again to find new files.
 const DISCOVER_EVERY: Duration = Duration::from_secs(1);
 
@@ -152,6 +160,13 @@ struct Tailed {
     ino: u64,
     /// Bytes after the last newline, waiting for the rest of their line.
     partial: Vec<u8>,
+    /// The file's first bytes (up to [`HEAD_BYTES`]): its fingerprint.
+    head: Vec<u8>,
+    /// The bytes just before `offset` (up to [`TAIL_BYTES`]).
+    tail: Vec<u8>,
+    /// Set when a copy of this file was found (copytruncate): its unsent bytes are read
+    /// from the copy, so a truncation of this file then loses nothing.
+    copied: bool,
     labels: LabelKey,
     /// Set once the path names another file (or none): when this one last grew, or was
     /// found rotated. It is kept under [`rotated_key`] until `rotate_wait_ms` after that.
@@ -192,6 +207,8 @@ impl Progress {
                         offset: t.pushed_to,
                         dev: t.dev,
                         ino: t.ino,
+                        head_len: t.head.len() as u32,
+                        head_hash: fingerprint(&t.head),
                     },
                 )
             })
@@ -212,11 +229,12 @@ pub async fn run(config: FileSourceConfig, ctx: SourceContext) {
     }
 }
 
-/// What discovery needs that stays the same while the source runs (built once, not per
-/// scan).
+/// What discovery needs: what stays the same while the source runs (built once, not per
+/// scan), and the files found truncated lately, whose copies it looks for.
 struct Discovery {
     static_labels: Vec<crate::event::Label>,
     exclude: GlobSet,
+    truncations: Vec<Truncation>,
 }
 
 fn exclude_set(patterns: &[String]) -> GlobSet {
@@ -230,9 +248,10 @@ fn exclude_set(patterns: &[String]) -> GlobSet {
 }
 
 fn tail(config: FileSourceConfig, ctx: SourceContext) {
-    let discovery = Discovery {
+    let mut discovery = Discovery {
         static_labels: label_set(&config.labels),
         exclude: exclude_set(&config.exclude),
+        truncations: Vec::new(),
     };
     let mut batcher = LineBatcher::new(
         config.batch.clone(),
@@ -260,7 +279,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         if last_discover.is_none_or(|t| t.elapsed() >= DISCOVER_EVERY) {
             discover(
                 &config,
-                &discovery,
+                &mut discovery,
                 &mut batcher,
                 &mut files,
                 first_scan,
@@ -271,6 +290,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
             last_discover = Some(Instant::now());
         }
         progress.checkpoints.poll();
+        expire_truncations(&mut discovery.truncations, rotate_wait, &ctx);
         let mut read_any = false;
         // Files at their end whose path now names another file, and rotated-away files
         // whose wait is over.
@@ -278,7 +298,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         let paths: Vec<PathBuf> = files.keys().cloned().collect();
         for path in paths {
             let t = files.get_mut(&path).expect("listed above");
-            match read_some(t, &mut buf) {
+            match read_some(&path, t, &mut buf, &ctx, &mut discovery.truncations) {
                 Ok(0) => match t.rotated {
                     None if replaced(&path, t) => rotated_now.push(path),
                     Some(since) if since.elapsed() >= rotate_wait => done.push(path),
@@ -408,13 +428,15 @@ fn watch_dirs(
 /// Expands the include globs and opens files not yet followed.
 fn discover(
     config: &FileSourceConfig,
-    discovery: &Discovery,
+    discovery: &mut Discovery,
     batcher: &mut LineBatcher,
     files: &mut BTreeMap<PathBuf, Tailed>,
     first_scan: bool,
     ctx: &SourceContext,
     checkpoints: &Checkpoints,
 ) {
+    let followed: std::collections::HashSet<(u64, u64)> =
+        files.values().map(|t| (t.dev, t.ino)).collect();
     for pattern in &config.include {
         let paths = match glob::glob(pattern) {
             Ok(p) => p,
@@ -440,15 +462,59 @@ fn discover(
             };
             let Ok(meta) = file.metadata() else { continue };
             let (dev, ino) = identity(&meta);
-            // A checkpointed file resumes where delivery stopped. Otherwise files present
-            // at start-up honour read_from; files that appear later are new, so everything
-            // in them is read.
-            let offset = match checkpoints.resume_at(&path, &meta) {
-                Some(offset) => offset,
-                None if first_scan && config.read_from == ReadFrom::End => {
-                    file.seek(SeekFrom::End(0)).unwrap_or(0)
+            if followed.contains(&(dev, ino)) {
+                continue; // a followed file under another name (renamed, matched again)
+            }
+            let head = match read_head(&file, meta.len()) {
+                Ok(h) => h,
+                Err(e) => {
+                    events::component_error(
+                        &ctx.metrics,
+                        "read_failed",
+                        &format!("{}: {e}", path.display()),
+                    );
+                    continue;
                 }
-                None => 0,
+            };
+            // A checkpointed file resumes where delivery stopped; a copy of a file followed
+            // or truncated just now (copytruncate) where its original was read to. Otherwise
+            // files present at start-up honour read_from; files that appear later are new,
+            // so everything in them is read.
+            let copy = (!first_scan)
+                .then(|| copy_of(&head, meta.len(), files, &mut discovery.truncations))
+                .flatten();
+            let offset = match (first_scan, copy) {
+                (_, Some(Copy::Wait)) => continue, // still being copied: look again later
+                (_, Some(Copy::At(offset, from))) => {
+                    tracing::info!(component_id = %ctx.name, path = %path.display(), offset,
+                        original = %from.display(),
+                        "a copy of a followed file (copytruncate): read from where the original was read to");
+                    offset
+                }
+                _ => match checkpoints.resume(&path, &meta, &head) {
+                    Resume::At { offset, from } => {
+                        if from != path {
+                            tracing::info!(component_id = %ctx.name, path = %path.display(),
+                                checkpointed_as = %from.display(), offset,
+                                "resuming a file checkpointed under another name");
+                        }
+                        offset
+                    }
+                    Resume::Changed { offset } => {
+                        tracing::warn!(component_id = %ctx.name, path = %path.display(),
+                            checkpoint = offset,
+                            "the file changed while the source was stopped (truncated or rewritten): reading it from its start");
+                        0
+                    }
+                    Resume::Unknown if first_scan && config.read_from == ReadFrom::End => {
+                        file.seek(SeekFrom::End(0)).unwrap_or(0)
+                    }
+                    Resume::Unknown => 0,
+                },
+            };
+            let tail = match read_tail(&file, offset) {
+                Ok(t) => t,
+                Err(_) => continue,
             };
             let mut labels = discovery.static_labels.clone();
             if config.filename_label {
@@ -466,6 +532,9 @@ fn discover(
                     dev,
                     ino,
                     partial: Vec::new(),
+                    head,
+                    tail,
+                    copied: false,
                     labels,
                     rotated: None,
                 },
@@ -474,14 +543,125 @@ fn discover(
     }
 }
 
-/// Reads what was appended since the last read (at most one chunk).
-fn read_some(t: &mut Tailed, buf: &mut [u8]) -> std::io::Result<usize> {
+/// A followed file found truncated: where it had been read to, kept for `rotate_wait_ms`
+/// so that its copy (copytruncate's rotated file) is read from there. If no copy turns up,
+/// its unfinished line is lost, and counted then.
+struct Truncation {
+    path: PathBuf,
+    head: Vec<u8>,
+    pushed_to: u64,
+    /// Bytes of an unfinished last line that were read but never sent.
+    unsent: usize,
+    at: Instant,
+    copied: bool,
+}
+
+/// What a new file is to the followed ones.
+enum Copy {
+    /// A copy of one (same first [`HEAD_BYTES`] bytes): read it from this offset.
+    At(u64, PathBuf),
+    /// Looks like a copy still being written (shorter than where the original was read to).
+    Wait,
+}
+
+/// Whether a new file (first bytes `head`, `len` long) is a copy of a followed or just
+/// truncated file: only full-length fingerprints count, so short files are never taken for
+/// copies.
+fn copy_of(
+    head: &[u8],
+    len: u64,
+    files: &mut BTreeMap<PathBuf, Tailed>,
+    truncations: &mut [Truncation],
+) -> Option<Copy> {
+    if head.len() < HEAD_BYTES {
+        return None;
+    }
+    let at = |pushed_to: u64, path: &Path| {
+        if len < pushed_to {
+            Copy::Wait
+        } else {
+            Copy::At(pushed_to, path.to_path_buf())
+        }
+    };
+    if let Some(t) = truncations.iter_mut().find(|t| !t.copied && t.head == head) {
+        let copy = at(t.pushed_to, &t.path);
+        t.copied = matches!(copy, Copy::At(..));
+        return Some(copy);
+    }
+    let (path, t) = files.iter_mut().find(|(_, t)| t.head == head)?;
+    let copy = at(t.pushed_to, path);
+    t.copied = matches!(copy, Copy::At(..));
+    Some(copy)
+}
+
+/// The first bytes of `file` (up to [`HEAD_BYTES`]), `len` long.
+fn read_head(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
+    read_at(file, 0, (len as usize).min(HEAD_BYTES))
+}
+
+/// The bytes of `file` just before `offset` (up to [`TAIL_BYTES`]).
+fn read_tail(file: &File, offset: u64) -> std::io::Result<Vec<u8>> {
+    let n = (offset as usize).min(TAIL_BYTES);
+    read_at(file, offset - n as u64, n)
+}
+
+fn read_at(file: &File, offset: u64, n: usize) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut out = vec![0u8; n];
+    let mut done = 0;
+    while done < n {
+        match file.read_at(&mut out[done..], offset + done as u64)? {
+            0 => break,
+            k => done += k,
+        }
+    }
+    out.truncate(done);
+    Ok(out)
+}
+
+/// Reads what was appended since the last read (at most one chunk). A file shorter than
+/// the read position, or whose first bytes or bytes just before the read position changed,
+/// was truncated (and maybe written again past that position): it is read again from its
+/// start, and the truncation is recorded in `truncations`.
+fn read_some(
+    path: &Path,
+    t: &mut Tailed,
+    buf: &mut [u8],
+    ctx: &SourceContext,
+    truncations: &mut Vec<Truncation>,
+) -> std::io::Result<usize> {
     let len = t.file.metadata()?.len();
-    if len < t.offset {
-        // Truncated in place: start over.
+    let why = if len < t.offset {
+        Some("shorter than the read position")
+    } else if len > t.offset
+        && t.offset > 0
+        && (read_at(&t.file, 0, t.head.len())? != t.head
+            || read_tail(&t.file, t.offset)? != t.tail)
+    {
+        Some("its content before the read position changed")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        tracing::warn!(component_id = %ctx.name, path = %path.display(), offset = t.offset,
+            sent_to = t.pushed_to, why,
+            "file truncated (copytruncate, or rewritten): reading it again from its start");
+        truncations.push(Truncation {
+            path: path.to_path_buf(),
+            head: std::mem::take(&mut t.head),
+            pushed_to: t.pushed_to,
+            unsent: t.partial.len(),
+            at: Instant::now(),
+            copied: t.copied,
+        });
+        t.copied = false;
         t.offset = 0;
         t.pushed_to = 0;
         t.partial.clear();
+        t.tail.clear();
+    }
+    if t.head.len() < HEAD_BYTES && len > t.head.len() as u64 {
+        t.head = read_head(&t.file, len)?;
     }
     if len == t.offset {
         return Ok(0);
@@ -489,7 +669,35 @@ fn read_some(t: &mut Tailed, buf: &mut [u8]) -> std::io::Result<usize> {
     t.file.seek(SeekFrom::Start(t.offset))?;
     let n = t.file.read(buf)?;
     t.offset += n as u64;
+    // Keep the last TAIL_BYTES before the new offset.
+    if n >= TAIL_BYTES {
+        t.tail.clear();
+        t.tail.extend_from_slice(&buf[n - TAIL_BYTES..n]);
+    } else {
+        t.tail.extend_from_slice(&buf[..n]);
+        let excess = t.tail.len().saturating_sub(TAIL_BYTES);
+        t.tail.drain(..excess);
+    }
     Ok(n)
+}
+
+/// Lets go of truncations older than `wait` whose copy never turned up: their unsent
+/// bytes are lost, and counted.
+fn expire_truncations(truncations: &mut Vec<Truncation>, wait: Duration, ctx: &SourceContext) {
+    truncations.retain(|t| {
+        if t.at.elapsed() < wait {
+            return true;
+        }
+        if !t.copied && t.unsent > 0 {
+            events::bytes_lost(
+                &ctx.metrics,
+                t.unsent,
+                &t.path.display().to_string(),
+                "truncated before its last line was complete, and no copy of it was found (include the rotated file names to read copytruncate's copies)",
+            );
+        }
+        false
+    });
 }
 
 /// Cuts `data` (just read from `path`) into lines for the batcher, keeping an unfinished

@@ -22,6 +22,12 @@ pub fn records_discarded(m: &ComponentMetrics, reason: &str, records: usize) {
     tracing::warn!(component_id = %m.id, reason, records, "records discarded");
 }
 
+/// A source lost `bytes` it could not read (never silently: logged with the file).
+pub fn bytes_lost(m: &ComponentMetrics, bytes: usize, file: &str, why: &str) {
+    m.lost_bytes(bytes);
+    tracing::warn!(component_id = %m.id, file, bytes, why, "bytes lost");
+}
+
 /// A component hit an error that did not lose records (retried, repaired, refused input).
 pub fn component_error(m: &ComponentMetrics, kind: &str, detail: &str) {
     m.error(kind);

@@ -222,6 +222,7 @@ pub struct CoreMetrics {
     plugin_errors: Family<ReasonLabels, Counter>,
     plugin_instances_started: Family<ComponentLabels, Counter>,
     plugin_log_messages_dropped: Family<ComponentLabels, Counter>,
+    source_lost_bytes: Family<ComponentLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     sink_requests: Family<HttpLabels, Counter>,
     sink_retries: Family<ReasonLabels, Counter>,
@@ -377,6 +378,14 @@ impl ComponentMetrics {
             .plugin_instances_started
             .get_or_create(&self.labels())
             .inc();
+    }
+
+    /// Counts bytes a source lost for good.
+    pub fn lost_bytes(&self, bytes: usize) {
+        self.core
+            .source_lost_bytes
+            .get_or_create(&self.labels())
+            .inc_by(bytes as u64);
     }
 
     /// Counts a plugin log message dropped by the rate limit.
@@ -739,6 +748,7 @@ impl Telemetry {
             plugin_errors: Family::default(),
             plugin_instances_started: Family::default(),
             plugin_log_messages_dropped: Family::default(),
+            source_lost_bytes: Family::default(),
             http_requests: Family::default(),
             sink_requests: Family::default(),
             sink_retries: Family::default(),
@@ -814,6 +824,11 @@ impl Telemetry {
             "plugin_instances_started",
             "Plugin instances started: the first ones and every replacement after a failure",
             core.plugin_instances_started.clone(),
+        );
+        r.register(
+            "source_lost_bytes",
+            "Bytes a source could not read and knows it lost (a file truncated before its last line was read, with no rotated copy to read it from)",
+            core.source_lost_bytes.clone(),
         );
         r.register(
             "plugin_log_messages_dropped",
@@ -919,6 +934,9 @@ impl Telemetry {
         }
         for r in plugin_errors {
             let _ = c.plugin_errors.get_or_create(&reason(r));
+        }
+        if kind == "source" {
+            let _ = c.source_lost_bytes.get_or_create(&labels);
         }
         ComponentMetrics {
             id: id.to_string(),
