@@ -44,5 +44,6 @@ crate::component::registry! {
         blackhole::BlackholeSinkConfig,
         loki::LokiSinkConfig,
         null::NullSinkConfig,
+        prometheus_remote_write::RemoteWriteSinkConfig,
     }
 }
