@@ -95,39 +95,94 @@ fn value(s: usize, i: usize) -> f64 {
     (s * 1000 + i) as f64 + 0.25
 }
 
-#[test]
-fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
-    let prometheus = Prometheus::start();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    // 100 samples per series, 2 s apart, the last 60 s ago: inside Prometheus's head.
-    let first_ms = now_ms - 60_000 - (SAMPLES as i64 - 1) * 2000;
-    let ts = |i: usize| first_ms + i as i64 * 2000;
-
-    let telemetry = Telemetry::new();
+/// Checks a `prometheus_remote_write` sink named `id` writing to Prometheus on `port` as
+/// `sluice validate` would, runs it on `batches` until its input closes, and returns how
+/// each acknowledgement in `acks` settled.
+fn run_sink(
+    telemetry: &Telemetry,
+    id: &str,
+    port: u16,
+    batches: Vec<MetricBatch>,
+    acks: Vec<tokio::sync::oneshot::Receiver<AckStatus>>,
+) -> Vec<AckStatus> {
     let runtime = PluginRuntime::new(None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ctx = CheckContext {
-        name: "rw",
+        name: id,
         base_dir: dir.path(),
         data_dir: dir.path(),
-        telemetry: &telemetry,
+        telemetry,
         runtime: &runtime,
         secrets: &Default::default(),
     };
     let options: toml::Value = toml::from_str(&format!(
-        "endpoint = \"http://127.0.0.1:{}/api/v1/write\"\n\
+        "endpoint = \"http://127.0.0.1:{port}/api/v1/write\"\n\
          batch = {{ max_samples = 40, timeout_ms = 100 }}\n",
-        prometheus.port
     ))
     .unwrap();
     let kind = find(sluice::sinks::KINDS, "prometheus_remote_write").expect("the kind exists");
     let sink = kind
         .check(options, &ctx)
         .unwrap_or_else(|e| panic!("check: {e:?}"));
-    let metrics = telemetry.component("rw", "sink");
+    let metrics = telemetry.component(id, "sink");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (output, input) = channel(metrics.channel_depth());
+        let task = tokio::spawn(sink.run(input, metrics.clone()));
+        let fanout = Fanout::new(vec![output]);
+        for b in batches {
+            fanout.send(b).await.unwrap();
+        }
+        drop(fanout);
+        tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("the sink finishes once its input closes")
+            .unwrap();
+        let mut statuses = Vec::new();
+        for rx in acks {
+            statuses.push(rx.await.unwrap());
+        }
+        statuses
+    })
+}
+
+/// A batch of one sample of `rw_test_gauge{series}`, with its acknowledgement.
+fn one_sample(
+    series: &str,
+    value: f64,
+    at_ms: i64,
+) -> (MetricBatch, tokio::sync::oneshot::Receiver<AckStatus>) {
+    let mut b = MetricBatch::default();
+    let id = b.push_series(vec![
+        (NAME_LABEL.to_string(), "rw_test_gauge".to_string()),
+        ("series".to_string(), series.to_string()),
+    ]);
+    b.push(id, value, at_ms);
+    let (ack, rx) = Ack::new();
+    b.acks.push(ack);
+    (b, rx)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
+    let prometheus = Prometheus::start();
+    let now_ms = now_ms();
+    // 100 samples per series, 2 s apart, the last 60 s ago: inside Prometheus's head.
+    let first_ms = now_ms - 60_000 - (SAMPLES as i64 - 1) * 2000;
+    let ts = |i: usize| first_ms + i as i64 * 2000;
+
+    let telemetry = Telemetry::new();
 
     // Four batches, each a quarter of every series' samples (requests of 40 samples cut
     // series across requests); then a staleness marker ending series 2.
@@ -156,40 +211,11 @@ fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
         batches.push(b);
     }
     let stale_at = ts(SAMPLES - 1) + 1000;
-    let mut stale = MetricBatch::default();
-    let id = stale.push_series(vec![
-        (NAME_LABEL.to_string(), "rw_test_gauge".to_string()),
-        ("series".to_string(), "2".to_string()),
-    ]);
-    stale.push(id, stale_nan(), stale_at);
-    let (ack, rx) = Ack::new();
-    stale.acks.push(ack);
+    let (stale, rx) = one_sample("2", stale_nan(), stale_at);
     acks.push(rx);
     batches.push(stale);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let statuses: Vec<AckStatus> = rt.block_on(async {
-        let (output, input) = channel(metrics.channel_depth());
-        let task = tokio::spawn(sink.run(input, metrics.clone()));
-        let fanout = Fanout::new(vec![output]);
-        for b in batches {
-            fanout.send(b).await.unwrap();
-        }
-        drop(fanout);
-        tokio::time::timeout(Duration::from_secs(60), task)
-            .await
-            .expect("the sink finishes once its input closes")
-            .unwrap();
-        let mut statuses = Vec::new();
-        for rx in acks {
-            statuses.push(rx.await.unwrap());
-        }
-        statuses
-    });
+    let statuses = run_sink(&telemetry, "rw", prometheus.port, batches, acks);
     assert!(
         statuses.iter().all(|s| *s == AckStatus::Delivered),
         "{statuses:?}"
@@ -200,7 +226,6 @@ fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
     let expected: BTreeMap<String, f64> = (0..SERIES)
         .map(|s| (s.to_string(), SAMPLES as f64))
         .collect();
-    eprintln!("count_over_time per series: {counts:?}");
     assert_eq!(counts, expected, "every sample stored once");
     let sums = prometheus.query_at("sum_over_time(rw_test_gauge[10m])", now_s);
     for s in 0..SERIES {
@@ -229,4 +254,80 @@ fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
         ),
         Some((SERIES * SAMPLES + 1) as f64)
     );
+}
+
+#[test]
+fn prometheus_refusals_are_counted_by_their_reason_and_not_retried() {
+    let prometheus = Prometheus::start();
+    let now = now_ms();
+    let telemetry = Telemetry::new();
+    // A first sample; then one older (out of order), one at the same time with another
+    // value (duplicate), and one good one, each its own request (batch timeout 100 ms, the
+    // batches sent one by one).
+    let (first, first_ack) = one_sample("0", 1.0, now - 10_000);
+    assert_eq!(
+        run_sink(
+            &telemetry,
+            "rw",
+            prometheus.port,
+            vec![first],
+            vec![first_ack]
+        ),
+        [AckStatus::Delivered]
+    );
+    let (older, older_ack) = one_sample("0", 2.0, now - 20_000);
+    assert_eq!(
+        run_sink(
+            &telemetry,
+            "rw",
+            prometheus.port,
+            vec![older],
+            vec![older_ack]
+        ),
+        [AckStatus::Rejected]
+    );
+    let (duplicate, duplicate_ack) = one_sample("0", 3.0, now - 10_000);
+    assert_eq!(
+        run_sink(
+            &telemetry,
+            "rw",
+            prometheus.port,
+            vec![duplicate],
+            vec![duplicate_ack]
+        ),
+        [AckStatus::Rejected]
+    );
+    let (later, later_ack) = one_sample("0", 4.0, now - 5_000);
+    assert_eq!(
+        run_sink(
+            &telemetry,
+            "rw",
+            prometheus.port,
+            vec![later],
+            vec![later_ack]
+        ),
+        [AckStatus::Delivered]
+    );
+    let text = telemetry.render(sluice::telemetry::exposition::Format::Text);
+    let counted = |name: &str, labels: &str| metric_value(&text, &format!("{name}{{{labels}}}"));
+    for reason in ["out_of_order", "duplicate_sample"] {
+        assert_eq!(
+            counted(
+                "sluice_component_discarded_events_total",
+                &format!("component_id=\"rw\",reason=\"{reason}\"")
+            ),
+            Some(1.0),
+            "{reason}: {text}"
+        );
+    }
+    assert_eq!(
+        counted(
+            "sluice_sink_requests_total",
+            "component_id=\"rw\",status=\"400\""
+        ),
+        Some(2.0),
+        "each refusal sent once, never retried"
+    );
+    let stored = prometheus.query_at("count_over_time(rw_test_gauge[10m])", now as f64 / 1000.0);
+    assert_eq!(stored.get("0"), Some(&2.0), "{stored:?}");
 }
