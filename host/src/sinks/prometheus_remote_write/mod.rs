@@ -152,7 +152,9 @@ impl RemoteWriteSink {
             let room = self.max_samples.saturating_sub(self.pending.samples()).max(1);
             let to = (from + room).min(batch.len());
             if let Err(bad) = self.pending.add(&batch, from..to, self.send_metadata) {
+                // Samples naming a series the batch lacks cannot be sent: refused for good.
                 events::records_discarded(&self.metrics, "invalid_series", bad.0);
+                settle(batch.acks.clone(), AckStatus::Rejected);
             }
             from = to;
             if self.pending.samples() >= self.max_samples {
@@ -176,7 +178,7 @@ impl RemoteWriteSink {
             acks,
         } = ready;
         let status = self.deliver(&write, samples, bytes).await;
-        settle(acks, status);
+        acks.settle(status);
     }
 
     /// Sends one request until the receiver takes it, refuses it for good, or

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::proto::{self, WriteRequest};
 use crate::event::metrics::{family_of, series_name, MetricFamily};
-use crate::event::{Ack, Label, MetricBatch};
+use crate::event::{settle, Ack, AckStatus, Label, MetricBatch};
 
 /// Bytes a sample stands for besides its labels (value and timestamp), as
 /// [`MetricBatch::approx_bytes`] counts them.
@@ -22,6 +22,25 @@ struct PendingSeries {
     samples: Vec<proto::Sample>,
 }
 
+/// The acknowledgements of a request's batches: settled with the request's outcome, or
+/// marked failed if dropped unsettled (the sink's task aborted at a shutdown timeout
+/// while retrying), so a source never takes samples that were not sent as delivered.
+#[derive(Default)]
+pub struct RequestAcks(Vec<Ack>);
+
+impl RequestAcks {
+    /// Marks every acknowledgement with `status`.
+    pub fn settle(mut self, status: AckStatus) {
+        settle(std::mem::take(&mut self.0), status);
+    }
+}
+
+impl Drop for RequestAcks {
+    fn drop(&mut self) {
+        settle(std::mem::take(&mut self.0), AckStatus::Failed);
+    }
+}
+
 /// A request being filled.
 #[derive(Default)]
 pub struct PendingRequest {
@@ -30,7 +49,7 @@ pub struct PendingRequest {
     families: Vec<MetricFamily>,
     samples: usize,
     bytes: usize,
-    acks: Vec<Ack>,
+    acks: RequestAcks,
     /// When its first sample came (the batch timeout counts from here).
     first_at: Option<Instant>,
 }
@@ -41,7 +60,7 @@ pub struct ReadyRequest {
     pub samples: usize,
     /// Label text of each sample's series plus 16 per sample (what `*_bytes` count).
     pub bytes: usize,
-    pub acks: Vec<Ack>,
+    pub acks: RequestAcks,
 }
 
 /// Samples a batch holds that point at a series it does not have.
@@ -72,7 +91,7 @@ impl PendingRequest {
             return Ok(());
         }
         self.first_at.get_or_insert_with(Instant::now);
-        self.acks.extend(batch.acks.iter().cloned());
+        self.acks.0.extend(batch.acks.iter().cloned());
         if metadata {
             for family in &batch.families {
                 if !self.families.iter().any(|f| f.name == family.name) {
@@ -138,7 +157,7 @@ impl PendingRequest {
     pub fn take(&mut self) -> Option<ReadyRequest> {
         if self.samples == 0 {
             // Acknowledgements of batches that brought no sample settle as they are.
-            self.acks.clear();
+            self.acks.0.clear();
             return None;
         }
         let taken = std::mem::take(self);
@@ -237,6 +256,20 @@ mod tests {
         assert_eq!(ready.write.metadata[0].metric_family_name, "a");
         assert_eq!(ready.write.metadata[0].r#type, 1);
         assert!(pending.take().is_none(), "taken empty");
+    }
+
+    #[test]
+    fn acknowledgements_of_a_request_dropped_unsent_are_marked_failed() {
+        let mut batch = MetricBatch::default();
+        let s = batch.push_series(labels("m", "x"));
+        batch.push(s, 1.0, 1);
+        let (ack, mut rx) = Ack::new();
+        batch.acks.push(ack);
+        let mut pending = PendingRequest::default();
+        pending.add(&batch, 0..1, false).unwrap();
+        drop(batch);
+        drop(pending.take());
+        assert_eq!(rx.try_recv(), Ok(AckStatus::Failed));
     }
 
     #[test]
