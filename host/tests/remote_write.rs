@@ -286,7 +286,14 @@ fn prometheus_refusals_are_counted_by_their_reason_and_not_retried() {
         ),
         [AckStatus::Rejected]
     );
-    let (duplicate, duplicate_ack) = one_sample("0", 3.0, now - 10_000);
+    // The duplicate comes after a good sample of a new series in the same request:
+    // Prometheus appends that one, fails on the duplicate and rolls the whole request back.
+    let (mut duplicate, duplicate_ack) = one_sample("1", 7.0, now - 10_000);
+    let series_0 = duplicate.push_series(vec![
+        (NAME_LABEL.to_string(), "rw_test_gauge".to_string()),
+        ("series".to_string(), "0".to_string()),
+    ]);
+    duplicate.push(series_0, 3.0, now - 10_000);
     assert_eq!(
         run_sink(
             &telemetry,
@@ -310,13 +317,13 @@ fn prometheus_refusals_are_counted_by_their_reason_and_not_retried() {
     );
     let text = telemetry.render(sluice::telemetry::exposition::Format::Text);
     let counted = |name: &str, labels: &str| metric_value(&text, &format!("{name}{{{labels}}}"));
-    for reason in ["out_of_order", "duplicate_sample"] {
+    for (reason, samples) in [("out_of_order", 1.0), ("duplicate_sample", 2.0)] {
         assert_eq!(
             counted(
                 "sluice_component_discarded_events_total",
                 &format!("component_id=\"rw\",reason=\"{reason}\"")
             ),
-            Some(1.0),
+            Some(samples),
             "{reason}: {text}"
         );
     }
@@ -330,4 +337,9 @@ fn prometheus_refusals_are_counted_by_their_reason_and_not_retried() {
     );
     let stored = prometheus.query_at("count_over_time(rw_test_gauge[10m])", now as f64 / 1000.0);
     assert_eq!(stored.get("0"), Some(&2.0), "{stored:?}");
+    assert_eq!(
+        stored.get("1"),
+        None,
+        "the good sample went down with its request: {stored:?}"
+    );
 }
