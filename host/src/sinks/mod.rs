@@ -12,6 +12,8 @@ use crate::channel::Input;
 use crate::event::Signal;
 use crate::telemetry::ComponentMetrics;
 
+pub mod http_client;
+
 /// A checked sink, ready to run.
 pub trait Sink: Send {
     /// The signals this sink takes; `topology::prepare` refuses inputs of any other.
@@ -43,5 +45,6 @@ crate::component::registry! {
         loki::LokiSinkConfig,
         null::NullSinkConfig,
         prometheus_exporter::PrometheusExporterConfig,
+        prometheus_remote_write::RemoteWriteSinkConfig,
     }
 }

@@ -2,13 +2,15 @@
 //! retry later (and when), split and resend (400/413), or refused for good.
 
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::StatusCode;
 
 use super::config::{LokiCompression, LokiEncoding, LokiSinkConfig};
 use crate::loki::encoded::{self, EncodedStream};
+pub use crate::sinks::http_client::ClientError;
+use crate::sinks::http_client::{add_authorization, check_endpoint, client_builder, parse_retry_after};
 use crate::loki::{json, PUSH_PATH};
 use crate::telemetry::ComponentMetrics;
 
@@ -33,21 +35,6 @@ pub enum Outcome {
     },
 }
 
-/// Why the client could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot read tls.ca_file `{0}`: {1}")]
-    CaFile(String, std::io::Error),
-    #[error("tls.ca_file `{0}` is not a PEM certificate: {1}")]
-    CaPem(String, String),
-    #[error("auth: {0}")]
-    Auth(&'static str),
-    #[error("cannot build the HTTP client: {0}")]
-    Build(reqwest::Error),
-    #[error("endpoint `{0}` is not an http(s) URL with a host")]
-    Endpoint(String),
-}
-
 /// The buffer a lane keeps between requests for the compressor's output (see
 /// [`LokiClient::body`]).
 #[derive(Default)]
@@ -67,12 +54,7 @@ pub struct LokiClient {
 
 /// The URL to POST to: `endpoint` plus the push path unless it already ends with it.
 pub fn push_url(endpoint: &str) -> Result<String, ClientError> {
-    let has_host = reqwest::Url::parse(endpoint)
-        .ok()
-        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-    if !has_host {
-        return Err(ClientError::Endpoint(endpoint.to_string()));
-    }
+    check_endpoint(endpoint)?;
     let base = endpoint.trim_end_matches('/');
     let url = if base.ends_with(PUSH_PATH) {
         base.to_string()
@@ -84,47 +66,13 @@ pub fn push_url(endpoint: &str) -> Result<String, ClientError> {
 
 impl LokiClient {
     pub fn new(config: &LokiSinkConfig) -> Result<LokiClient, ClientError> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(config.timeout_secs.max(1)))
-            .connect_timeout(Duration::from_secs(config.timeout_secs.clamp(1, 10)))
-            .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(config.max_in_flight.max(1));
-        if let Some(ca) = &config.tls.ca_file {
-            let shown = ca.display().to_string();
-            let pem = std::fs::read(ca).map_err(|e| ClientError::CaFile(shown.clone(), e))?;
-            // `from_pem` defers parsing to the TLS backend, which skips what it cannot read:
-            // parse the bundle here so a file that holds no certificate fails now.
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| ClientError::CaPem(shown.clone(), e.to_string()))?;
-            if certs.is_empty() {
-                return Err(ClientError::CaPem(shown, "no certificate in it".into()));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
+        let builder = client_builder(
+            &config.tls,
+            Duration::from_secs(config.timeout_secs),
+            config.max_in_flight,
+        )?;
         let mut headers = HeaderMap::new();
-        let auth = &config.auth;
-        let authorization = match (&auth.user, &auth.password, &auth.bearer_token) {
-            (Some(_), _, Some(_)) => {
-                return Err(ClientError::Auth(
-                    "set either user/password or bearer_token",
-                ))
-            }
-            (Some(user), password, None) => {
-                Some(basic_auth(user, password.as_deref()).into_bytes())
-            }
-            (None, Some(_), _) => return Err(ClientError::Auth("password without user")),
-            (None, None, Some(token)) => Some(format!("Bearer {token}").into_bytes()),
-            (None, None, None) => None,
-        };
-        if let Some(value) = authorization {
-            let mut value = HeaderValue::from_bytes(&value).map_err(|_| {
-                ClientError::Auth("credentials contain characters not allowed in a header")
-            })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
+        add_authorization(&config.auth, &mut headers)?;
         let content_type = match config.encoding {
             LokiEncoding::Protobuf => "application/x-protobuf",
             LokiEncoding::Json => "application/json",
@@ -249,29 +197,6 @@ fn classify(status: StatusCode, after: Option<Duration>, message: String) -> Out
     }
 }
 
-/// The `Authorization` value for basic auth.
-fn basic_auth(user: &str, password: Option<&str>) -> String {
-    use base64::Engine;
-    let pair = format!("{user}:{}", password.unwrap_or(""));
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
-}
-
-/// A Retry-After value: delay seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,15 +215,6 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_takes_seconds_and_dates() {
-        assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
-        let later = SystemTime::now() + Duration::from_secs(120);
-        let d = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120));
-        assert_eq!(parse_retry_after("soon"), None);
-    }
-
-    #[test]
     fn statuses_map_to_what_to_do() {
         let c = |code| classify(StatusCode::from_u16(code).unwrap(), None, String::new());
         assert!(matches!(c(429), Outcome::Retry { reason: "429", .. }));
@@ -306,13 +222,5 @@ mod tests {
         assert!(matches!(c(400), Outcome::Split { status: 400, .. }));
         assert!(matches!(c(413), Outcome::Split { status: 413, .. }));
         assert!(matches!(c(401), Outcome::Refused { status: 401, .. }));
-    }
-
-    #[test]
-    fn basic_auth_is_base64() {
-        assert_eq!(
-            basic_auth("Aladdin", Some("open sesame")),
-            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-        );
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::client::{ClientError, LokiClient};
+use super::client::LokiClient;
 use super::{CheckedLokiSink, Sink};
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 
@@ -31,29 +31,11 @@ pub enum LokiCompression {
     Gzip,
 }
 
-/// `[sinks.NAME.auth]`: credentials for Loki (or the gateway in front of it). Use
-/// `${ENV}` or `${file:PATH}` for the secrets.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LokiAuth {
-    /// Basic auth user (with `password`).
-    #[serde(default)]
-    pub user: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    /// Bearer token.
-    #[serde(default)]
-    pub bearer_token: Option<String>,
-}
+/// `[sinks.NAME.auth]`: credentials for Loki (or the gateway in front of it).
+pub type LokiAuth = crate::sinks::http_client::HttpAuth;
 
 /// `[sinks.NAME.tls]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LokiTls {
-    /// PEM file of a CA to trust besides the built-in roots.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-}
+pub type LokiTls = crate::sinks::http_client::HttpTls;
 
 /// `type = "loki"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -202,18 +184,6 @@ impl ComponentConfig<dyn Sink> for LokiSinkConfig {
             config: self,
             client,
         }))
-    }
-}
-
-impl ClientError {
-    /// The key of `[sinks.NAME]` the error is about.
-    pub fn key(&self) -> &'static str {
-        match self {
-            ClientError::CaFile(..) | ClientError::CaPem(..) => "tls.ca_file",
-            ClientError::Auth(_) => "auth",
-            ClientError::Build(_) => "",
-            ClientError::Endpoint(_) => "endpoint",
-        }
     }
 }
 
