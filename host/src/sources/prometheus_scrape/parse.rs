@@ -155,7 +155,8 @@ impl Parser {
             rest.trim_start_matches([' ', '\t'])
         };
         let (keyword, after) = split_token(body);
-        if !matches!(keyword, "HELP" | "TYPE") && !(open_metrics && keyword == "UNIT") {
+        let metadata = matches!(keyword, "HELP" | "TYPE") || (open_metrics && keyword == "UNIT");
+        if !metadata {
             return if open_metrics {
                 Err(format!(
                     "`# {keyword}`: OpenMetrics allows only HELP, TYPE, UNIT and EOF comments"

@@ -392,7 +392,8 @@ pub fn sample_labels(
     set.into_iter().filter(|(_, v)| !v.is_empty()).collect()
 }
 
-/// GETs `url` and reads its body (decompressed, within `max_body_bytes`).
+/// GETs `url` and reads its body (decompressed, within `max_body_bytes`). The caller
+/// bounds it with `scrape_timeout_secs`.
 async fn fetch(shared: &Shared, url: &str) -> Result<Body, Failure> {
     let settings = &shared.settings;
     let mut request = shared
@@ -403,8 +404,7 @@ async fn fetch(shared: &Shared, url: &str) -> Result<Body, Failure> {
         .header(
             "X-Prometheus-Scrape-Timeout-Seconds",
             settings.timeout.as_secs_f64().to_string(),
-        )
-        .timeout(settings.timeout);
+        );
     if let Some(bearer) = &settings.bearer {
         let token = match bearer {
             Bearer::Token(t) => t.clone(),
@@ -693,5 +693,93 @@ mod tests {
         let d = spread_offset(&target(), Duration::from_secs(1));
         assert!(d < Duration::from_secs(1));
         assert_eq!(d, spread_offset(&target(), Duration::from_secs(1)));
+    }
+
+    /// Answers one request on 127.0.0.1 with `head` (status line and headers) and `body`;
+    /// the URL, and the request head it received.
+    fn answer_once(
+        head: &'static str,
+        body: Vec<u8>,
+    ) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            let _ = write!(
+                stream,
+                "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        (url, server)
+    }
+
+    fn fetch_from(
+        head: &'static str,
+        body: Vec<u8>,
+        settings: impl FnOnce(&mut ScrapeSettings),
+    ) -> (Result<Body, Failure>, String) {
+        let (url, server) = answer_once(head, body);
+        let r = runner(settings);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let result = rt.block_on(fetch(&r.shared, &url));
+        (result, server.join().unwrap())
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn fetch_sends_prometheus_headers_and_reads_the_format_and_gzip() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0\r\nContent-Encoding: gzip";
+        let (result, request) = fetch_from(head, gzip(b"a 1\n# EOF\n"), |s| {
+            s.bearer = Some(Bearer::Token("s3cret".into()));
+            s.timeout = Duration::from_secs(7);
+        });
+        let body = result.unwrap();
+        assert_eq!(body.bytes, b"a 1\n# EOF\n");
+        assert_eq!(body.format, Format::OpenMetrics);
+        let request = request.to_ascii_lowercase();
+        for header in [
+            format!("accept: {}", ACCEPT_HEADER.to_ascii_lowercase()),
+            "accept-encoding: gzip".to_string(),
+            "authorization: bearer s3cret".to_string(),
+            "x-prometheus-scrape-timeout-seconds: 7".to_string(),
+        ] {
+            assert!(request.contains(&format!("{header}\r\n")), "{header} in {request}");
+        }
+    }
+
+    #[test]
+    fn fetch_fails_on_a_bad_status_or_a_body_over_the_limit() {
+        let (result, _) = fetch_from("HTTP/1.1 503 Service Unavailable", b"busy".to_vec(), |_| {});
+        let failure = result.err().unwrap();
+        assert_eq!(failure.detail, "server returned HTTP status 503 Service Unavailable");
+        let big = vec![b'#'; 100];
+        let (result, _) = fetch_from("HTTP/1.1 200 OK", big.clone(), |s| s.max_body_bytes = 99);
+        assert!(result.err().unwrap().detail.contains("larger than max_body_bytes (99)"));
+        // The limit holds after decompression too (a gzip bomb is cut off).
+        let head = "HTTP/1.1 200 OK\r\nContent-Encoding: gzip";
+        let (result, _) = fetch_from(head, gzip(&vec![b'#'; 1 << 20]), |s| {
+            s.max_body_bytes = 4096
+        });
+        assert!(result.err().unwrap().detail.contains("larger than max_body_bytes (4096)"));
+        let (result, _) = fetch_from("HTTP/1.1 200 OK", big, |s| s.max_body_bytes = 100);
+        assert_eq!(result.unwrap().format, Format::Text);
     }
 }
