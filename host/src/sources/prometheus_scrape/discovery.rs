@@ -43,6 +43,13 @@ pub fn target_from_url(url: &str, job: &str) -> Result<ScrapeTarget, String> {
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("`{url}`: the scheme must be http or https"));
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // They would be logged with the URL; the token keys are never logged.
+        return Err(format!(
+            "`{}`: credentials in the URL are not supported; use bearer_token or bearer_token_file",
+            parsed.host_str().unwrap_or_default()
+        ));
+    }
     let host = match parsed.host_str() {
         Some(h) if !h.is_empty() => h,
         _ => return Err(format!("`{url}`: no host")),
@@ -261,6 +268,8 @@ mod tests {
         assert_eq!(t.url, "https://example.com/m?x=1");
         assert!(target_from_url("ftp://h/metrics", "j").unwrap_err().contains("http or https"));
         assert!(target_from_url("not a url", "j").is_err());
+        let e = target_from_url("http://me:pw-n0t-logged@h:1/m", "j").unwrap_err();
+        assert!(e.contains("credentials in the URL") && !e.contains("pw-n0t-logged"), "{e}");
         assert!(target_from_url("http://", "j").is_err());
     }
 

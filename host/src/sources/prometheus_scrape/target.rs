@@ -72,7 +72,8 @@ pub struct Shared {
 
 /// Why a target task stops.
 enum Stop {
-    /// The collector stops: no staleness markers (Prometheus writes none at shutdown).
+    /// The collector stops (or reloads): no staleness markers, as the series may well go on
+    /// after the restart (in effect Prometheus writes none at shutdown either).
     Shutdown,
     /// The target left discovery: every series it had is marked stale.
     Removed,
