@@ -44,6 +44,7 @@ crate::component::registry! {
         http::HttpSourceConfig,
         loki_push::LokiPushSourceConfig,
         syslog::SyslogSourceConfig,
+        prometheus_scrape::PrometheusScrapeSourceConfig,
     }
 }
 

@@ -34,6 +34,27 @@ pub fn component_error(m: &ComponentMetrics, kind: &str, detail: &str) {
     tracing::warn!(component_id = %m.id, kind, detail, "component error");
 }
 
+/// A scrape of `target` failed (`kind`: `scrape_failed`, `sample_limit_exceeded`): counted
+/// every time; logged when it is news (the target was up, or failed for another reason), so
+/// a target that stays down logs once rather than at every interval.
+pub fn scrape_failed(m: &ComponentMetrics, kind: &str, target: &str, detail: &str, news: bool) {
+    m.error(kind);
+    if news {
+        tracing::warn!(
+            component_id = %m.id,
+            kind,
+            scrape_target = target,
+            detail,
+            "scrape failed (up = 0); repeats of this failure are counted, not logged"
+        );
+    }
+}
+
+/// A target that was failing answered a scrape again.
+pub fn scrape_recovered(m: &ComponentMetrics, target: &str) {
+    tracing::info!(component_id = %m.id, scrape_target = target, "scrape succeeded again (up = 1)");
+}
+
 /// Lines were repaired rather than dropped (`truncated`, `invalid_utf8`): counted one by
 /// one, logged at most once per component and reason every [`REPEAT_LOG_EVERY`] so that a
 /// stream of bad lines cannot flood the log.
