@@ -49,6 +49,13 @@ impl Input {
         batch
     }
 
+    /// As [`Input::recv`], for a blocking thread.
+    pub fn blocking_recv(&mut self) -> Option<Events> {
+        let batch = self.rx.blocking_recv();
+        self.depth.set(self.rx.len() as i64);
+        batch
+    }
+
     /// The next log batch, for a consumer that takes only logs. The topology check keeps
     /// metric batches away from such a consumer; should one come anyway, it is refused
     /// loudly (logged, its acknowledgements marked failed), never dropped silently.

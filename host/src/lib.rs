@@ -16,6 +16,7 @@
 //! - [`plugin_cli`]: `sluice plugin inspect|test|new`, tools for plugin authors.
 //! - [`telemetry`]: the collector's own metrics and logs.
 
+pub mod buffer;
 pub mod channel;
 pub mod component;
 pub mod config;

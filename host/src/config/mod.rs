@@ -403,6 +403,13 @@ fn component_table(
             }
         }
     }
+    let mut buffer = None;
+    if section == NodeKind::Sink {
+        if let Some(value) = table.remove("buffer") {
+            buffer =
+                Some(report.parse::<BufferConfig>(&[section.section(), name, "buffer"], value)?);
+        }
+    }
     let options = toml::Value::Table(table);
     if let Err(message) = schema.parse(section, &kind, options.clone()) {
         report.serde_error(&path, &message, &options);
@@ -411,6 +418,7 @@ fn component_table(
     Some(ComponentTable {
         kind,
         inputs,
+        buffer,
         options,
     })
 }

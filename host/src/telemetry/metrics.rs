@@ -223,6 +223,8 @@ pub struct CoreMetrics {
     plugin_instances_started: Family<ComponentLabels, Counter>,
     plugin_log_messages_dropped: Family<ComponentLabels, Counter>,
     source_lost_bytes: Family<ComponentLabels, Counter>,
+    buffer_bytes: Family<ComponentLabels, Gauge>,
+    buffer_corrupt_bytes: Family<ComponentLabels, Counter>,
     http_requests: Family<HttpLabels, Counter>,
     sink_requests: Family<HttpLabels, Counter>,
     sink_retries: Family<ReasonLabels, Counter>,
@@ -346,6 +348,19 @@ impl ComponentMetrics {
             .channel_depth
             .get_or_create(&self.labels())
             .clone()
+    }
+
+    /// The size gauge of this sink's disk buffer.
+    pub fn buffer_bytes(&self) -> Gauge {
+        self.core.buffer_bytes.get_or_create(&self.labels()).clone()
+    }
+
+    /// Counts bytes of a disk buffer cut off as torn or corrupt.
+    pub fn buffer_corrupt(&self, bytes: u64) {
+        self.core
+            .buffer_corrupt_bytes
+            .get_or_create(&self.labels())
+            .inc_by(bytes);
     }
 
     /// The plugin call duration histogram of this transform.
@@ -749,6 +764,8 @@ impl Telemetry {
             plugin_instances_started: Family::default(),
             plugin_log_messages_dropped: Family::default(),
             source_lost_bytes: Family::default(),
+            buffer_bytes: Family::default(),
+            buffer_corrupt_bytes: Family::default(),
             http_requests: Family::default(),
             sink_requests: Family::default(),
             sink_retries: Family::default(),
@@ -824,6 +841,16 @@ impl Telemetry {
             "plugin_instances_started",
             "Plugin instances started: the first ones and every replacement after a failure",
             core.plugin_instances_started.clone(),
+        );
+        r.register(
+            "buffer_size_bytes",
+            "Bytes a sink's disk buffer holds (segments not yet acknowledged by the sink)",
+            core.buffer_bytes.clone(),
+        );
+        r.register(
+            "buffer_corrupt_bytes",
+            "Bytes of a sink's disk buffer found torn or corrupt (checksum) and cut off, never replayed",
+            core.buffer_corrupt_bytes.clone(),
         );
         r.register(
             "source_lost_bytes",

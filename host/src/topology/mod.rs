@@ -218,6 +218,19 @@ pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> Result<Prepared, 
         }
     }
     check_signals(&loaded, &sources, &transforms, &sinks, &mut checker.errors);
+    for (name, table) in &config.sinks {
+        if let Some(crate::config::BufferConfig::Disk { max_size, .. }) = &table.buffer {
+            if max_size.0 < MIN_DISK_BUFFER {
+                checker.errors.push(loaded.error_at(
+                    &["sinks", name, "buffer", "max_size"],
+                    &format!(
+                        "a disk buffer needs at least {MIN_DISK_BUFFER} bytes (1MiB), got {}",
+                        max_size.0
+                    ),
+                ));
+            }
+        }
+    }
     let errors = std::mem::take(&mut checker.errors);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
@@ -229,6 +242,9 @@ pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> Result<Prepared, 
         sinks,
     })
 }
+
+/// The smallest disk buffer a sink may have.
+const MIN_DISK_BUFFER: u64 = 1 << 20;
 
 /// Checks that every component takes the signal (logs or metrics) its inputs produce:
 /// a metrics source cannot feed a Loki sink, nor a log-only plugin. A transform carries
@@ -363,6 +379,13 @@ pub async fn run(
         routes.extend(sink.route());
         let input = inputs.remove(&name).expect("a channel per sink");
         let metrics = telemetry.component(&name, "sink");
+        let buffer = config.sinks.get(&name).and_then(|t| t.buffer.as_ref());
+        let (input, buffer_tasks) =
+            crate::buffer::attach(buffer, input, &config.data_dir, &name, &metrics)
+                .map_err(|e| anyhow::anyhow!("sink `{name}`: cannot open its disk buffer: {e}"))?;
+        for task in buffer_tasks {
+            downstream.spawn(task);
+        }
         sink_metrics.push(metrics.clone());
         downstream.spawn(sink.run(input, metrics));
     }
