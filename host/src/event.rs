@@ -300,6 +300,35 @@ impl LogBatch {
         (self.label_sets.len() - 1) as u32
     }
 
+    /// Adds the metadata pair `key = value` to every record that has no `key` yet (a push
+    /// request's trace id on records that carry none of their own).
+    pub fn add_metadata_where_missing(&mut self, key: &str, value: &str) {
+        let mut metadata =
+            String::with_capacity(self.metadata.len() + self.len() * (key.len() + value.len()));
+        let mut ends = Vec::with_capacity(self.metadata_ends.len() + self.len() * 2);
+        let mut record_ends = Vec::with_capacity(self.len());
+        for i in 0..self.len() {
+            let mut has = false;
+            for (k, v) in self.metadata_pairs(i) {
+                has |= k == key;
+                metadata.push_str(k);
+                ends.push(metadata.len() as u32);
+                metadata.push_str(v);
+                ends.push(metadata.len() as u32);
+            }
+            if !has {
+                metadata.push_str(key);
+                ends.push(metadata.len() as u32);
+                metadata.push_str(value);
+                ends.push(metadata.len() as u32);
+            }
+            record_ends.push((ends.len() / 2) as u32);
+        }
+        self.metadata = metadata;
+        self.metadata_ends = ends;
+        self.record_metadata_ends = record_ends;
+    }
+
     /// Appends one record. `label_set` must come from [`LogBatch::intern_labels`].
     pub fn push(&mut self, line: &str, timestamp: i64, label_set: u32, metadata: &[(&str, &str)]) {
         self.lines.push_str(line);
@@ -750,5 +779,18 @@ mod tests {
         copy.mark(AckStatus::Failed);
         drop(copy);
         assert_eq!(rx.await.unwrap(), AckStatus::Failed);
+    }
+
+    #[test]
+    fn metadata_is_added_only_where_the_key_is_missing() {
+        let mut b = LogBatch::default();
+        let set = b.intern_labels(&[]);
+        b.push("a", 1, set, &[("trace_id", "own"), ("x", "1")]);
+        b.push("b", 2, set, &[]);
+        b.add_metadata_where_missing("trace_id", "request");
+        assert_eq!(b.record(0).metadata_value("trace_id"), Some("own"));
+        assert_eq!(b.record(0).metadata_value("x"), Some("1"));
+        assert_eq!(b.record(1).metadata_value("trace_id"), Some("request"));
+        assert_eq!(b.validate(), Ok(()));
     }
 }

@@ -53,6 +53,10 @@ pub struct HttpSourceConfig {
     /// How long a request waits for its records to be delivered before it gets 503.
     #[serde(default = "default_ack_timeout")]
     pub ack_timeout_secs: u64,
+    /// Records without a `trace_id` of their own get the request's (from its
+    /// `traceparent`) as metadata `trace_id` and `span_id`.
+    #[serde(default)]
+    pub request_trace_metadata: bool,
 }
 
 fn default_http_path() -> String {
@@ -98,14 +102,21 @@ pub fn route(config: HttpSourceConfig, ctx: SourceContext) -> Router {
 
 fn reply(src: &HttpSource, status: StatusCode, body: String) -> Response {
     src.ctx.metrics.http_request(status.as_u16());
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    push::with_retry_after(
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+    )
 }
 
 fn error_body(message: &str) -> String {
     serde_json::json!({ "error": message }).to_string()
 }
 
-async fn handle(State(src): State<Arc<HttpSource>>, headers: HeaderMap, body: Body) -> Response {
+async fn handle(
+    State(src): State<Arc<HttpSource>>,
+    ids: Option<axum::Extension<push::RequestIds>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if !push::bearer_ok(&headers, src.config.token.as_deref()) {
         events::component_error(
             &src.ctx.metrics,
@@ -150,7 +161,7 @@ async fn handle(State(src): State<Arc<HttpSource>>, headers: HeaderMap, body: Bo
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("text/plain");
-    let batch = match decode(&src, content_type, &body) {
+    let mut batch = match decode(&src, content_type, &body) {
         Ok(b) => b,
         Err(message) => {
             events::component_error(&src.ctx.metrics, "bad_body", &message);
@@ -164,6 +175,9 @@ async fn handle(State(src): State<Arc<HttpSource>>, headers: HeaderMap, body: Bo
             StatusCode::OK,
             serde_json::json!({"accepted": 0}).to_string(),
         );
+    }
+    if src.config.request_trace_metadata {
+        push::tag_with_request_trace(&mut batch, ids.as_deref());
     }
     let bytes = batch.line_bytes();
     src.ctx.metrics.received(records, bytes);

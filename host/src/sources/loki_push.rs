@@ -61,6 +61,10 @@ pub struct LokiPushSourceConfig {
     /// How long a request waits for its records to be delivered before it gets 503.
     #[serde(default = "default_ack_timeout")]
     pub ack_timeout_secs: u64,
+    /// Records without a `trace_id` of their own get the request's (from its
+    /// `traceparent`) as metadata `trace_id` and `span_id`.
+    #[serde(default)]
+    pub request_trace_metadata: bool,
 }
 
 fn default_loki_push_path() -> String {
@@ -134,7 +138,7 @@ impl Refusal {
 
 fn reply(src: &LokiPush, status: StatusCode, message: &str) -> Response {
     src.ctx.metrics.http_request(status.as_u16());
-    let mut response = if message.is_empty() {
+    let response = if message.is_empty() {
         status.into_response()
     } else {
         (
@@ -144,16 +148,16 @@ fn reply(src: &LokiPush, status: StatusCode, message: &str) -> Response {
         )
             .into_response()
     };
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-    }
-    response
+    push::with_retry_after(response)
 }
 
-async fn handle(State(src): State<Arc<LokiPush>>, headers: HeaderMap, body: Body) -> Response {
-    match accept(&src, &headers, body).await {
+async fn handle(
+    State(src): State<Arc<LokiPush>>,
+    ids: Option<axum::Extension<push::RequestIds>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match accept(&src, ids.as_deref(), &headers, body).await {
         Ok(response) => response,
         Err(refusal) => {
             events::component_error(&src.ctx.metrics, refusal.kind, &refusal.message);
@@ -162,7 +166,12 @@ async fn handle(State(src): State<Arc<LokiPush>>, headers: HeaderMap, body: Body
     }
 }
 
-async fn accept(src: &LokiPush, headers: &HeaderMap, body: Body) -> Result<Response, Refusal> {
+async fn accept(
+    src: &LokiPush,
+    ids: Option<&push::RequestIds>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
     if !push::bearer_ok(headers, src.config.token.as_deref()) {
         return Err(Refusal {
             status: StatusCode::UNAUTHORIZED,
@@ -192,7 +201,10 @@ async fn accept(src: &LokiPush, headers: &HeaderMap, body: Body) -> Result<Respo
         .get("x-scope-orgid")
         .and_then(|v| v.to_str().ok())
         .filter(|t| !t.is_empty());
-    let batch = to_batch(src, request, tenant)?;
+    let mut batch = to_batch(src, request, tenant)?;
+    if src.config.request_trace_metadata {
+        push::tag_with_request_trace(&mut batch, ids);
+    }
     let records = batch.len();
     if records == 0 {
         return Ok(reply(src, StatusCode::NO_CONTENT, ""));

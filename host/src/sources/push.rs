@@ -26,7 +26,35 @@ pub(crate) fn default_ack_timeout() -> u64 {
     30
 }
 
+pub use crate::server::request_ids::RequestIds;
 pub use crate::server::{bearer_ok, check_route_path};
+
+/// How long a push sender is told to wait (`Retry-After`) after a 429 or 503.
+pub const RETRY_AFTER_SECS: &str = "1";
+
+/// Adds `Retry-After` to a 429 or 503 response (the sender should retry: a retried push may
+/// be delivered twice, at-least-once).
+pub fn with_retry_after(mut response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    if status == axum::http::StatusCode::TOO_MANY_REQUESTS
+        || status == axum::http::StatusCode::SERVICE_UNAVAILABLE
+    {
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+        );
+    }
+    response
+}
+
+/// With `request_trace_metadata`, the push request's trace context on the records that
+/// carry no trace id of their own (metadata `trace_id`, and `span_id` the sender's span).
+pub fn tag_with_request_trace(batch: &mut LogBatch, ids: Option<&RequestIds>) {
+    if let Some(trace) = ids.and_then(|i| i.trace.as_ref()) {
+        batch.add_metadata_where_missing("trace_id", &trace.trace_id);
+        batch.add_metadata_where_missing("span_id", &trace.span_id);
+    }
+}
 
 /// Why a body's Content-Encoding could not be undone.
 #[derive(Debug, thiserror::Error)]

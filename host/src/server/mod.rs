@@ -3,6 +3,8 @@
 //! pipelines), plus whatever routes push sources hand it. The server
 //! owns the listener and its own routes; it never names a source.
 
+pub mod request_ids;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -129,6 +131,7 @@ pub async fn start(
     for route in push_routes {
         app = app.merge(route);
     }
+    let app = app.layer(axum::middleware::from_fn(request_ids::tag));
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
