@@ -103,3 +103,71 @@ encoding = "json"
         "no traceparent, no trace id"
     );
 }
+
+/// `parse` splits a `traceparent` field into metadata `trace_id` and `span_id`, validates
+/// W3C ids (an invalid one is counted and stays in the line, unlifted), and `sluice
+/// validate` warns about a per-request field made a label.
+#[test]
+fn parse_lifts_w3c_trace_context_and_validate_warns_about_id_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("app.log");
+    std::fs::write(
+        &input,
+        "{\"msg\":\"ok\",\"traceparent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}\n\
+         {\"msg\":\"bad\",\"trace_id\":\"zz-not-hex\"}\n",
+    )
+    .unwrap();
+    let config = |labels: &str| {
+        format!(
+            r#"
+data_dir = "{data}"
+[api]
+enabled = false
+[sources.app]
+type = "file"
+include = ["{input}"]
+stop_at_eof = true
+checkpoint = false
+[transforms.parse]
+type = "wasm"
+inputs = ["app"]
+plugin = "{parse}"
+config = {{ labels = [{labels}], metadata = ["trace_id"], trace_ids = ["trace_id"], traceparent = "traceparent" }}
+[sinks.out]
+type = "file"
+inputs = ["parse"]
+path = "{out}"
+encoding = "json"
+"#,
+            data = dir.path().join("data").display(),
+            input = input.display(),
+            parse = plugin("parse").display(),
+            out = dir.path().join("out.jsonl").display(),
+        )
+    };
+    let path = dir.path().join("id_label.toml");
+    std::fs::write(&path, config("\"request_id\"")).unwrap();
+    let validated = sluice().arg("validate").arg(&path).output().unwrap();
+    let log = String::from_utf8_lossy(&validated.stderr);
+    assert!(validated.status.success(), "{log}");
+    assert!(
+        log.contains("`request_id` looks like a per-request value"),
+        "{log}"
+    );
+
+    let run = run_to_end(dir.path(), &config(""));
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(!log.contains("per-request value"), "{log}");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("out.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        rows[0]["metadata"]["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(rows[0]["metadata"]["span_id"], "00f067aa0ba902b7");
+    assert!(rows[1]["metadata"].get("trace_id").is_none());
+    assert!(rows[1]["line"].as_str().unwrap().contains("zz-not-hex"));
+}

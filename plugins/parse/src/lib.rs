@@ -22,12 +22,21 @@
 //!   the record's timestamp as it was.
 //! - `keep_line`: default `true`. With `false`, the lifted fields are removed from the line
 //!   (the remaining fields keep their text; JSON is re-joined with `,`, logfmt with a space).
+//! - `traceparent`: a field holding a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`):
+//!   a valid one becomes metadata `trace_id` and `span_id` (a `trace_id` or `span_id` the
+//!   record already has, or a `metadata` field of that name, wins).
+//! - `trace_ids`: names among `metadata` whose values must be W3C ids: 32 hex digits (a trace
+//!   id) or 16 (a span id), not all zeros; upper case is lowered. An invalid one (and an
+//!   invalid `traceparent`) is not lifted, stays in the line, and is counted in
+//!   `parse_invalid_trace_ids_total`, which the plugin declares itself.
 
 /// The field scanners live in the SDK, shared with other plugins (red-metrics).
 pub use sluice_plugin::scan;
 
 use serde::Deserialize;
-use sluice_plugin::{counter_add, eq_bytes, metric_id, Batch, Config, Plugin};
+use sluice_plugin::{
+    counter_add, declare_metric, eq_bytes, metric_id, Batch, Config, MetricDecl, MetricType, Plugin,
+};
 
 /// How lines are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -54,6 +63,10 @@ struct Settings {
     timestamp: Option<String>,
     #[serde(default = "yes")]
     keep_line: bool,
+    #[serde(default)]
+    traceparent: Option<String>,
+    #[serde(default)]
+    trace_ids: Vec<String>,
 }
 
 fn auto() -> Format {
@@ -69,6 +82,52 @@ enum Target {
     Label(usize),
     Meta(usize),
     Time(i64),
+    TraceParent,
+}
+
+/// Whether a field name looks like a per-request value (an id), which must not be a label.
+pub fn per_request(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "trace",
+        "span",
+        "request",
+        "req",
+        "session",
+        "user",
+        "correlation",
+    ]
+    .iter()
+    .any(|p| n.starts_with(p) && (n.ends_with("id") || n.ends_with("_ids")))
+        || n == "id"
+        || n == "uuid"
+        || n == "traceparent"
+}
+
+/// `value` as a W3C trace id (32 hex) or span id (16 hex), lowercased; None if it is
+/// neither, or all zeros.
+pub fn w3c_id(value: &str) -> Option<String> {
+    let ok = (value.len() == 32 || value.len() == 16)
+        && value.bytes().all(|b| b.is_ascii_hexdigit())
+        && !value.bytes().all(|b| b == b'0');
+    ok.then(|| value.to_ascii_lowercase())
+}
+
+/// A W3C `traceparent`'s trace id and span id, if it is valid (version not `ff`, ids of
+/// the right length, hex, not all zeros).
+pub fn split_traceparent(value: &str) -> Option<(String, String)> {
+    let mut parts = value.trim().split('-');
+    let (version, trace, span, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(version, 2) || version.eq_ignore_ascii_case("ff") || !hex(flags, 2) {
+        return None;
+    }
+    if version == "00" && parts.next().is_some() {
+        return None;
+    }
+    let (trace, span) = (w3c_id(trace)?, w3c_id(span)?);
+    (trace.len() == 32 && span.len() == 16).then_some((trace, span))
 }
 
 /// A value extracted from record `record`: `buf[start..end]` for labels and metadata.
@@ -87,6 +146,9 @@ pub struct Parse {
     /// Label names, sanitized from `settings.labels`.
     label_names: Vec<String>,
     errors_metric: Option<u32>,
+    invalid_ids_metric: Option<u32>,
+    /// Per `metadata` name: whether its value must be a W3C id (`trace_ids`).
+    validated: Vec<bool>,
     /// Bit `n` set when a wanted field name (label, metadata or timestamp) is `n` bytes
     /// long (63 stands for 63 and longer): most keys of a line are not wanted, and this
     /// turns them away without comparing names (the comparisons were ~20% of the plugin).
@@ -143,12 +205,30 @@ impl Plugin for Parse {
         {
             return Err(format!("empty field name `{name}` in labels or metadata"));
         }
+        for name in settings.labels.iter().filter(|n| per_request(n)) {
+            sluice_plugin::log(
+                sluice_plugin::Level::Warn,
+                &format!(
+                    "labels: `{name}` looks like a per-request value; as a label it makes a Loki stream per request (put it in `metadata`)"
+                ),
+            );
+        }
+        if let Some(name) = settings
+            .trace_ids
+            .iter()
+            .find(|n| !settings.metadata.contains(n))
+        {
+            return Err(format!(
+                "trace_ids: `{name}` is not among `metadata` (only lifted fields are validated)"
+            ));
+        }
         let wanted = || {
             settings
                 .labels
                 .iter()
                 .chain(&settings.metadata)
                 .chain(&settings.timestamp)
+                .chain(&settings.traceparent)
         };
         let wanted_lengths = wanted().fold(0, |bits, name| bits | length_bit(name.len()));
         let mut wanted_first = [0u64; 4];
@@ -159,6 +239,24 @@ impl Plugin for Parse {
             wanted_lengths,
             wanted_first,
             label_names: settings.labels.iter().map(|n| label_name(n)).collect(),
+            validated: settings
+                .metadata
+                .iter()
+                .map(|m| settings.trace_ids.contains(m))
+                .collect(),
+            invalid_ids_metric: if settings.traceparent.is_some() || !settings.trace_ids.is_empty()
+            {
+                Some(declare_metric(MetricDecl {
+                    name: "parse_invalid_trace_ids_total",
+                    kind: MetricType::Counter,
+                    help: "Trace ids, span ids and traceparents that were not valid W3C ids (left in the line, not lifted)",
+                    unit: None,
+                    labels: &[],
+                    buckets: &[],
+                })?)
+            } else {
+                None
+            },
             settings,
             errors_metric: metric_id("parse_errors_total"),
             buf: String::new(),
@@ -218,6 +316,12 @@ impl Plugin for Parse {
                             used = true;
                         }
                     }
+                    if s.traceparent.as_deref() == Some(&*f.key) {
+                        if !null {
+                            push(Target::TraceParent);
+                        }
+                        used = true;
+                    }
                     if s.timestamp.as_deref() == Some(&*f.key) {
                         if let Some(ns) = scan::timestamp(&f.value) {
                             push(Target::Time(ns));
@@ -259,17 +363,38 @@ impl Plugin for Parse {
             }
             removed
         });
+        let mut invalid_ids = 0u64;
         for item in items.iter() {
             let value = &buf[item.start as usize..item.end as usize];
             let r = item.record as usize;
             match item.target {
                 Target::Label(l) => batch.set_label(r, &self.label_names[l], value),
+                Target::Meta(m) if self.validated[m] => match w3c_id(value) {
+                    Some(id) => batch.set_metadata(r, &s.metadata[m], &id),
+                    None => invalid_ids += 1,
+                },
                 Target::Meta(m) => batch.set_metadata(r, &s.metadata[m], value),
                 Target::Time(ns) => batch.set_timestamp(r, ns),
+                Target::TraceParent => match split_traceparent(value) {
+                    Some((trace, span)) => {
+                        // A trace_id or span_id the record has (a field lifted before this
+                        // one, or metadata it came with) wins; one lifted after overwrites.
+                        if batch.record(r).metadata_value("trace_id").is_none() {
+                            batch.set_metadata(r, "trace_id", &trace);
+                        }
+                        if batch.record(r).metadata_value("span_id").is_none() {
+                            batch.set_metadata(r, "span_id", &span);
+                        }
+                    }
+                    None => invalid_ids += 1,
+                },
             }
         }
         if let (Some(metric), true) = (self.errors_metric, errors > 0) {
             counter_add(metric, &[], errors as f64, None);
+        }
+        if let (Some(metric), true) = (self.invalid_ids_metric, invalid_ids > 0) {
+            counter_add(metric, &[], invalid_ids as f64, None);
         }
         Ok(())
     }
@@ -400,5 +525,71 @@ mod tests {
             assert!(e.contains(needle), "{bad}: {e}");
         }
         plugin("{}");
+    }
+
+    #[test]
+    fn traceparents_are_split_and_w3c_ids_validated() {
+        let mut p = plugin(
+            r#"{"metadata":["trace_id","request_id"],"trace_ids":["trace_id"],"traceparent":"traceparent"}"#,
+        );
+        let lines = [
+            r#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","request_id":"r1"}"#,
+            r#"{"trace_id":"4BF92F3577B34DA6A3CE929D0E0E4736"}"#,
+            r#"{"trace_id":"not-an-id","traceparent":"00-00000000000000000000000000000000-00f067aa0ba902b7-01"}"#,
+            r#"traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 trace_id=0af7651916cd43dd8448eb211c80319c"#,
+        ];
+        let mut b = batch(&lines);
+        p.process(&mut b).unwrap();
+        let b = Batch::from(b.into_log_batch());
+        let r: Vec<_> = b.iter().collect();
+        assert_eq!(
+            r[0].metadata_value("trace_id"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(r[0].metadata_value("span_id"), Some("00f067aa0ba902b7"));
+        assert_eq!(r[0].metadata_value("request_id"), Some("r1"));
+        assert_eq!(
+            r[1].metadata_value("trace_id"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+            "lowered"
+        );
+        assert_eq!(
+            r[2].metadata_value("trace_id"),
+            None,
+            "invalid ids are not lifted"
+        );
+        assert_eq!(r[2].metadata_value("span_id"), None);
+        assert_eq!(r[2].line(), lines[2], "and stay in the line");
+        assert_eq!(
+            r[3].metadata_value("trace_id"),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
+        assert_eq!(r[3].metadata_value("span_id"), Some("b7ad6b7169203331"));
+    }
+
+    #[test]
+    fn per_request_names_are_told() {
+        for yes in [
+            "trace_id",
+            "traceId",
+            "span_id",
+            "request_id",
+            "req_id",
+            "user_id",
+            "id",
+            "traceparent",
+        ] {
+            assert!(per_request(yes), "{yes}");
+        }
+        for no in ["level", "service", "route", "status", "valid"] {
+            assert!(!per_request(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn trace_ids_must_be_lifted_fields() {
+        let e =
+            Parse::init(Config::from_json(r#"{"trace_ids":["trace_id"]}"#).unwrap()).unwrap_err();
+        assert!(e.contains("not among `metadata`"), "{e}");
     }
 }
