@@ -8,9 +8,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::prometheus::Prometheus;
 use common::*;
 use sluice::channel::{channel, Fanout};
 use sluice::component::{find, CheckContext};
@@ -19,72 +19,31 @@ use sluice::event::{Ack, AckStatus, MetricBatch};
 use sluice::runtime::PluginRuntime;
 use sluice::telemetry::Telemetry;
 
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+/// Prometheus as a remote-write receiver that scrapes nothing, ready.
+fn receiver() -> Prometheus {
+    let prometheus = Prometheus::start_with("global:\n  scrape_interval: 15s\n");
+    prometheus.wait_ready();
+    prometheus
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    /// Starts Prometheus as a remote-write receiver that scrapes nothing.
-    fn start() -> Prometheus {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus runs (Debian's prometheus package; .ci/run installs it)");
-        let prometheus = Prometheus {
-            child,
-            port,
-            _dir: dir,
-        };
-        let ready = wait_for(Duration::from_secs(30), || {
-            reqwest::blocking::get(format!("http://127.0.0.1:{port}/-/ready"))
-                .ok()
-                .filter(|r| r.status().is_success())
-        });
-        assert!(ready.is_some(), "prometheus did not become ready");
-        prometheus
-    }
-
-    /// An instant query at `time` (seconds): each series' labels and value.
-    fn query_at(&self, promql: &str, time: f64) -> BTreeMap<String, f64> {
-        let r = reqwest::blocking::Client::new()
-            .get(format!("http://127.0.0.1:{}/api/v1/query", self.port))
-            .query(&[("query", promql), ("time", &time.to_string())])
-            .send()
-            .unwrap();
-        let json: serde_json::Value = r.json().unwrap();
-        assert_eq!(json["status"], "success", "{promql}: {json}");
-        json["data"]["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                let series = s["metric"]["series"].as_str().unwrap_or("").to_string();
-                let value = s["value"][1].as_str().unwrap().parse().unwrap();
-                (series, value)
-            })
-            .collect()
-    }
+/// An instant query at `time` (seconds): each series' `series` label and value.
+fn query_at(prometheus: &Prometheus, promql: &str, time: f64) -> BTreeMap<String, f64> {
+    let data = prometheus
+        .api(
+            "/api/v1/query",
+            &[("query", promql), ("time", &time.to_string())],
+        )
+        .unwrap_or_else(|| panic!("query failed: {promql}"));
+    data["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let series = s["metric"]["series"].as_str().unwrap_or("").to_string();
+            let value = s["value"][1].as_str().unwrap().parse().unwrap();
+            (series, value)
+        })
+        .collect()
 }
 
 const SERIES: usize = 3;
@@ -176,7 +135,7 @@ fn now_ms() -> i64 {
 
 #[test]
 fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
-    let prometheus = Prometheus::start();
+    let prometheus = receiver();
     let now_ms = now_ms();
     // 100 samples per series, 2 s apart, the last 60 s ago: inside Prometheus's head.
     let first_ms = now_ms - 60_000 - (SAMPLES as i64 - 1) * 2000;
@@ -222,12 +181,12 @@ fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
     );
 
     let now_s = now_ms as f64 / 1000.0;
-    let counts = prometheus.query_at("count_over_time(rw_test_gauge[10m])", now_s);
+    let counts = query_at(&prometheus, "count_over_time(rw_test_gauge[10m])", now_s);
     let expected: BTreeMap<String, f64> = (0..SERIES)
         .map(|s| (s.to_string(), SAMPLES as f64))
         .collect();
     assert_eq!(counts, expected, "every sample stored once");
-    let sums = prometheus.query_at("sum_over_time(rw_test_gauge[10m])", now_s);
+    let sums = query_at(&prometheus, "sum_over_time(rw_test_gauge[10m])", now_s);
     for s in 0..SERIES {
         let want: f64 = (0..SAMPLES).map(|i| value(s, i)).sum();
         assert_eq!(
@@ -238,13 +197,16 @@ fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
     }
     // Just after the marker, series 2 is gone while the others still answer.
     let after_marker = (stale_at + 500) as f64 / 1000.0;
-    let instant = prometheus.query_at("rw_test_gauge", after_marker);
+    let instant = query_at(&prometheus, "rw_test_gauge", after_marker);
     let last: BTreeMap<String, f64> = (0..2)
         .map(|s| (s.to_string(), value(s, SAMPLES - 1)))
         .collect();
     assert_eq!(instant, last, "series 2 ended by its staleness marker");
     let before_marker = (stale_at - 500) as f64 / 1000.0;
-    assert_eq!(prometheus.query_at("rw_test_gauge", before_marker).len(), 3);
+    assert_eq!(
+        query_at(&prometheus, "rw_test_gauge", before_marker).len(),
+        3
+    );
 
     let text = telemetry.render(sluice::telemetry::exposition::Format::Text);
     assert_eq!(
@@ -258,7 +220,7 @@ fn remote_write_into_a_real_prometheus_is_queryable_back_every_sample_once() {
 
 #[test]
 fn prometheus_refusals_are_counted_by_their_reason_and_not_retried() {
-    let prometheus = Prometheus::start();
+    let prometheus = receiver();
     let now = now_ms();
     let telemetry = Telemetry::new();
     // A first sample; then one older (out of order), one at the same time with another
@@ -335,7 +297,11 @@ fn prometheus_refusals_are_counted_by_their_reason_and_not_retried() {
         Some(2.0),
         "each refusal sent once, never retried"
     );
-    let stored = prometheus.query_at("count_over_time(rw_test_gauge[10m])", now as f64 / 1000.0);
+    let stored = query_at(
+        &prometheus,
+        "count_over_time(rw_test_gauge[10m])",
+        now as f64 / 1000.0,
+    );
     assert_eq!(stored.get("0"), Some(&2.0), "{stored:?}");
     assert_eq!(
         stored.get("1"),
