@@ -29,6 +29,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use super::checkpoint::{fingerprint, identity, Checkpoints, Position, Resume, Snapshot};
+use super::multiline::{Multiline, MultilineConfig, Pending};
 use super::{
     default_max_line_bytes, BatchConfig, BuiltSource, LabelKey, LineBatcher, Source,
     SourceContext,
@@ -83,6 +84,10 @@ pub struct FileSourceConfig {
     pub batch: BatchConfig,
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Join lines into multi-line records (stack traces): `{ start = '^\d{4}-' }` or
+    /// `{ continuation = '^\s' }`, with `timeout_ms` (docs/sources.md).
+    #[serde(default)]
+    pub multiline: Option<MultilineConfig>,
 }
 
 fn default_read_from() -> ReadFrom {
@@ -119,6 +124,14 @@ impl ComponentConfig<dyn Source> for FileSourceConfig {
                     errors.push(CheckError::at(&format!("{key}.{i}"), format!("not a valid glob: {e}")));
                 }
             }
+        }
+        if let Some(Err((key, e))) = self.multiline.as_ref().map(|m| m.check(self.max_line_bytes)) {
+            let key = if key.is_empty() {
+                "multiline".to_string()
+            } else {
+                format!("multiline.{key}")
+            };
+            errors.push(CheckError::at(&key, e));
         }
         if errors.is_empty() {
             Ok(Box::new(self))
@@ -160,6 +173,8 @@ struct Tailed {
     ino: u64,
     /// Bytes after the last newline, waiting for the rest of their line.
     partial: Vec<u8>,
+    /// With `multiline`: the record being joined from complete lines.
+    pending: Pending,
     /// The file's first bytes (up to [`HEAD_BYTES`]): its fingerprint.
     head: Vec<u8>,
     /// The bytes just before `offset` (up to [`TAIL_BYTES`]).
@@ -271,6 +286,10 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
     let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
     let _watcher = watch_dirs(&config.include, wake_tx, &ctx);
     let mut buf = vec![0u8; READ_CHUNK];
+    let multiline = config
+        .multiline
+        .as_ref()
+        .and_then(|m| m.check(config.max_line_bytes).ok());
     let poll = Duration::from_millis(config.poll_interval_ms.max(1));
     let rotate_wait = Duration::from_millis(config.rotate_wait_ms);
 
@@ -316,6 +335,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
                         &mut batcher,
                         &ctx,
                         &mut progress,
+                        multiline.as_ref(),
                     ) {
                         return;
                     }
@@ -325,6 +345,20 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
                     "read_failed",
                     &format!("{}: {e}", path.display()),
                 ),
+            }
+        }
+        if let Some(m) = &multiline {
+            // Records whose next line is overdue are finished.
+            let due: Vec<PathBuf> = files
+                .iter()
+                .filter(|(_, t)| m.due(&t.pending))
+                .map(|(p, _)| p.clone())
+                .collect();
+            for path in due {
+                let t = files.get_mut(&path).expect("listed above");
+                if push_pending(m, t, &mut batcher) && !flush(&mut batcher, &ctx, &files, &mut progress) {
+                    return;
+                }
             }
         }
         for path in rotated_now {
@@ -337,10 +371,10 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         }
         for key in done {
             let mut t = files.remove(&key).expect("listed above");
-            if push_unfinished_line(&mut t, &mut batcher)
-                && !flush(&mut batcher, &ctx, &files, &mut progress)
-            {
-                return;
+            while let Some(full) = push_rest(multiline.as_ref(), &mut t, &mut batcher) {
+                if full && !flush(&mut batcher, &ctx, &files, &mut progress) {
+                    return;
+                }
             }
             tracing::info!(component_id = %ctx.name, offset = t.offset,
                 "stopped reading a rotated-away file: it did not grow for rotate_wait_ms");
@@ -349,11 +383,14 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
             // Every file is at its end: whatever is left without a newline is a last line.
             let paths: Vec<PathBuf> = files.keys().cloned().collect();
             for path in paths {
-                let t = files.get_mut(&path).expect("listed above");
-                if push_unfinished_line(t, &mut batcher)
-                    && !flush(&mut batcher, &ctx, &files, &mut progress)
-                {
-                    return;
+                loop {
+                    let t = files.get_mut(&path).expect("listed above");
+                    let Some(full) = push_rest(multiline.as_ref(), t, &mut batcher) else {
+                        break;
+                    };
+                    if full && !flush(&mut batcher, &ctx, &files, &mut progress) {
+                        return;
+                    }
                 }
             }
             flush(&mut batcher, &ctx, &files, &mut progress);
@@ -532,6 +569,7 @@ fn discover(
                     dev,
                     ino,
                     partial: Vec::new(),
+                    pending: Pending::default(),
                     head,
                     tail,
                     copied: false,
@@ -709,22 +747,55 @@ fn split_lines(
     batcher: &mut LineBatcher,
     ctx: &SourceContext,
     progress: &mut Progress,
+    multiline: Option<&Multiline>,
 ) -> bool {
     batcher.mark_read_time();
     // One map lookup per chunk and per flush, not per line (a path lookup compares path
     // components: it was ~10% of a file -> blackhole pipeline).
     let mut t = files.get_mut(path).expect("a followed file");
     let chunk_start = t.offset - data.len() as u64;
+    if let (Some(m), 0) = (multiline, chunk_start) {
+        // Read from the start again (truncated): a record of the old content is finished.
+        if push_pending(m, t, batcher) {
+            if !flush(batcher, ctx, files, progress) {
+                return false;
+            }
+            t = files.get_mut(path).expect("a followed file");
+        }
+    }
     let mut start = 0;
     for nl in memchr::memchr_iter(b'\n', data) {
-        let full = if t.partial.is_empty() {
-            batcher.push_raw(&data[start..nl], t.labels)
-        } else {
-            keep_partial(&mut t.partial, &data[start..nl], batcher.max_line_bytes);
-            let line = std::mem::take(&mut t.partial);
-            batcher.push_raw(&line, t.labels)
+        let end = chunk_start + nl as u64 + 1;
+        let full = match multiline {
+            None => {
+                let full = if t.partial.is_empty() {
+                    batcher.push_raw(&data[start..nl], t.labels)
+                } else {
+                    keep_partial(&mut t.partial, &data[start..nl], batcher.max_line_bytes);
+                    let line = std::mem::take(&mut t.partial);
+                    batcher.push_raw(&line, t.labels)
+                };
+                t.pushed_to = end;
+                full
+            }
+            Some(m) => {
+                let finished = if t.partial.is_empty() {
+                    let line = &data[start..nl];
+                    m.push(&mut t.pending, line.strip_suffix(b"\r").unwrap_or(line), end)
+                } else {
+                    keep_partial(&mut t.partial, &data[start..nl], batcher.max_line_bytes);
+                    let line = std::mem::take(&mut t.partial);
+                    m.push(&mut t.pending, line.strip_suffix(b"\r").unwrap_or(&line), end)
+                };
+                match finished {
+                    Some((record, record_end)) => {
+                        t.pushed_to = record_end;
+                        batcher.push_raw(&record, t.labels)
+                    }
+                    None => false,
+                }
+            }
         };
-        t.pushed_to = chunk_start + nl as u64 + 1;
         start = nl + 1;
         if full {
             if !flush(batcher, ctx, files, progress) {
@@ -737,16 +808,37 @@ fn split_lines(
     true
 }
 
-/// Hands the batcher what is left of `t` without a newline, as a last line (nothing more
-/// will come: the file is at its end for good). Returns true when the batch is full.
-fn push_unfinished_line(t: &mut Tailed, batcher: &mut LineBatcher) -> bool {
-    if t.partial.is_empty() {
+/// With `multiline`: hands the batcher the record `t` is joining, finished now. Returns
+/// true when the batch is full.
+fn push_pending(m: &Multiline, t: &mut Tailed, batcher: &mut LineBatcher) -> bool {
+    let Some((record, end)) = m.take(&mut t.pending) else {
         return false;
-    }
+    };
     batcher.mark_read_time();
-    let partial = std::mem::take(&mut t.partial);
-    t.pushed_to = t.offset;
-    batcher.push_raw(&partial, t.labels)
+    t.pushed_to = end;
+    batcher.push_raw(&record, t.labels)
+}
+
+/// Hands the batcher one record of what is left of `t` once nothing more will come (the
+/// file is at its end for good): the line without a newline (joined to the record being
+/// joined, with `multiline`), then that record. None when nothing is left; else whether the
+/// batch is full (call again after flushing).
+fn push_rest(multiline: Option<&Multiline>, t: &mut Tailed, batcher: &mut LineBatcher) -> Option<bool> {
+    if !t.partial.is_empty() {
+        let partial = std::mem::take(&mut t.partial);
+        let Some(m) = multiline else {
+            batcher.mark_read_time();
+            t.pushed_to = t.offset;
+            return Some(batcher.push_raw(&partial, t.labels));
+        };
+        if let Some((record, end)) = m.push(&mut t.pending, &partial, t.offset) {
+            batcher.mark_read_time();
+            t.pushed_to = end;
+            return Some(batcher.push_raw(&record, t.labels));
+        }
+    }
+    let m = multiline?;
+    (!t.pending.is_empty()).then(|| push_pending(m, t, batcher))
 }
 
 /// Adds `more` to the start of an unfinished line, keeping at most one byte past

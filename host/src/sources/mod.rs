@@ -7,6 +7,7 @@
 //! task; the server mounts it, so the server never names a source.
 
 pub mod checkpoint;
+pub mod multiline;
 pub mod push;
 
 use std::time::{Duration, Instant};
