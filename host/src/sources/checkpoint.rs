@@ -76,6 +76,9 @@ struct OnDisk {
 /// Every followed file's position at the moment a batch was sent.
 pub type Snapshot = Vec<(PathBuf, Position)>;
 
+/// Past this many entries, rotated-away files no longer followed are forgotten.
+const MAX_ENTRIES: usize = 512;
+
 /// How often committed positions are written out (and at exit).
 const WRITE_EVERY: Duration = Duration::from_secs(1);
 
@@ -245,6 +248,16 @@ impl Checkpoints {
     }
 
     fn commit(&mut self, positions: Snapshot) {
+        if self.committed.len() + positions.len() > MAX_ENTRIES {
+            // Forget rotated-away files no longer followed (their keys hold a NUL).
+            let current: std::collections::HashSet<&PathBuf> =
+                positions.iter().map(|(p, _)| p).collect();
+            let before = self.committed.len();
+            self.committed.retain(|path, _| {
+                current.contains(path) || !path.as_os_str().as_encoded_bytes().contains(&0)
+            });
+            self.dirty |= self.committed.len() != before;
+        }
         for (path, position) in positions {
             if self.committed.get(&path) != Some(&position) {
                 self.committed.insert(path, position);

@@ -212,9 +212,10 @@ struct Progress {
 
 impl Progress {
     fn snapshot(files: &BTreeMap<PathBuf, Tailed>) -> Snapshot {
+        // Rotated-away files too, under their rotated key: a restart finds them by inode and
+        // fingerprint under their new name (an include that matches rotated names).
         files
             .iter()
-            .filter(|(_, t)| t.rotated.is_none())
             .map(|(path, t)| {
                 (
                     path.clone(),
@@ -250,7 +251,14 @@ struct Discovery {
     static_labels: Vec<crate::event::Label>,
     exclude: GlobSet,
     truncations: Vec<Truncation>,
+    /// Rotated-away files this run read to their end and let go, by (device, inode): the
+    /// offset they were read to. An include that matches rotated names finds them again;
+    /// they are not read twice (only what they grew by since).
+    finished: std::collections::HashMap<(u64, u64), (u64, Vec<u8>)>,
 }
+
+/// How many let-go files [`Discovery::finished`] remembers.
+const FINISHED_KEPT: usize = 4096;
 
 fn exclude_set(patterns: &[String]) -> GlobSet {
     let mut b = GlobSetBuilder::new();
@@ -267,6 +275,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         static_labels: label_set(&config.labels),
         exclude: exclude_set(&config.exclude),
         truncations: Vec::new(),
+        finished: Default::default(),
     };
     let mut batcher = LineBatcher::new(
         config.batch.clone(),
@@ -378,6 +387,12 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
             }
             tracing::info!(component_id = %ctx.name, offset = t.offset,
                 "stopped reading a rotated-away file: it did not grow for rotate_wait_ms");
+            if discovery.finished.len() >= FINISHED_KEPT {
+                discovery.finished.clear();
+            }
+            discovery
+                .finished
+                .insert((t.dev, t.ino), (t.offset, std::mem::take(&mut t.head)));
         }
         if !read_any && config.stop_at_eof {
             // Every file is at its end: whatever is left without a newline is a last line.
@@ -513,6 +528,16 @@ fn discover(
                     continue;
                 }
             };
+            // A rotated file let go is the same file only with the same first bytes (inode
+            // numbers are reused: a new file may get a deleted one's).
+            let finished_at = discovery
+                .finished
+                .get(&(dev, ino))
+                .filter(|(_, h)| head.starts_with(h) && !h.is_empty())
+                .map(|(at, _)| *at);
+            if finished_at.is_some_and(|at| meta.len() <= at) {
+                continue; // a rotated file already read to its end
+            }
             // A checkpointed file resumes where delivery stopped; a copy of a file followed
             // or truncated just now (copytruncate) where its original was read to. Otherwise
             // files present at start-up honour read_from; files that appear later are new,
@@ -521,6 +546,7 @@ fn discover(
                 .then(|| copy_of(&head, meta.len(), files, &mut discovery.truncations))
                 .flatten();
             let offset = match (first_scan, copy) {
+                _ if finished_at.is_some() => finished_at.unwrap_or(0), // it grew since
                 (_, Some(Copy::Wait)) => continue, // still being copied: look again later
                 (_, Some(Copy::At(offset, from))) => {
                     tracing::info!(component_id = %ctx.name, path = %path.display(), offset,
