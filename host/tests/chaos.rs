@@ -147,9 +147,11 @@ fn report(name: &str, (lost, duplicates, peak_rss_kb): (usize, usize, usize)) {
         "chaos ({name}): {LINES} lines, lost {lost}, duplicated {duplicates}, \
          peak RSS of the last run {peak_rss_kb} KiB"
     );
-    // At-least-once: a kill repeats at most what was in flight or not yet checkpointed
-    // (checkpoints and the buffer's cursor are written every second): a few batches.
-    assert!(duplicates <= 3000, "{duplicates} duplicates");
+    // At-least-once: a kill repeats what was in flight or not yet checkpointed. File
+    // checkpoints and a disk buffer's cursor are each written once a second, so each kill
+    // may repeat up to a second of the app's lines (~1,500) per boundary: 2 kills x 2
+    // boundaries x 1,500 at most.
+    assert!(duplicates <= 6000, "{duplicates} duplicates");
 }
 
 #[test]
