@@ -237,7 +237,10 @@ fn structured_data(tail: &str) -> (Vec<(String, String)>, &str) {
 fn rfc3164<'a>(m: &mut Message<'a>, rest: &'a str) {
     let mut text = rest;
     // "Mmm dd hh:mm:ss " is 16 characters.
+    // The first 16 bytes must be ASCII to be a timestamp (else byte 16 may fall inside a
+    // character: a malformed message must not crash the source; found by tests/fuzz.rs).
     let has_time = rest.len() > 16
+        && rest.as_bytes()[..16].is_ascii()
         && rest.as_bytes()[3] == b' '
         && rest.as_bytes()[9] == b':'
         && rest.as_bytes()[12] == b':';
@@ -471,6 +474,13 @@ async fn serve_udp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timestamp_cut_inside_a_character_is_not_a_crash() {
+        // Found by tests/fuzz.rs: byte 16 fell inside a multi-byte character.
+        let m = parse("<13>Feb  5 17:32:1\u{fffd}\u{2b3}E8 10.0.0.99 myapp[123]: Use the BFG!");
+        assert!(m.text.contains("BFG"));
+    }
 
     #[test]
     fn rfc5424_with_structured_data_and_a_bom() {
