@@ -163,6 +163,22 @@ pub struct ApiConfig {
     /// ... }`). `/healthz` and `/ready` stay open for probes.
     #[serde(default)]
     pub protect_metrics: bool,
+    /// `[api.tls]`: serve HTTPS (and with `client_ca_file`, require client certificates).
+    #[serde(default)]
+    pub tls: Option<ApiTlsConfig>,
+}
+
+/// `[api.tls]`: PEM files, relative to the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTlsConfig {
+    /// The server's certificate chain.
+    pub crt_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// When set, clients must present a certificate this CA signed (mutual TLS).
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -172,6 +188,7 @@ impl Default for ApiConfig {
             enabled: true,
             token: None,
             protect_metrics: false,
+            tls: None,
         }
     }
 }

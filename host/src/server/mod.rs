@@ -4,6 +4,7 @@
 //! owns the listener and its own routes; it never names a source.
 
 pub mod request_ids;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,6 +113,7 @@ pub async fn start(
     shutdown: CancellationToken,
     reload: Option<ReloadSender>,
     auth: ApiAuth,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<(SocketAddr, JoinHandle<()>), BindError> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -132,15 +134,30 @@ pub async fn start(
         app = app.merge(route);
     }
     let app = app.layer(axum::middleware::from_fn(request_ids::tag));
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the API server failed");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let task = match tls {
+        None => tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the API server failed");
+            }
+        }),
+        Some(config) => {
+            let listener =
+                tls::listen(listener, config).map_err(|source| BindError { address, source })?;
+            tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the API server failed");
+                }
+            })
         }
-    });
-    tracing::info!(address = %bound, "API server listening");
+    };
+    tracing::info!(address = %bound, scheme, "API server listening");
     Ok((bound, task))
 }
 

@@ -143,6 +143,8 @@ pub fn build_transforms(
 /// then runs what it prepared (each plugin initialised once).
 pub struct Prepared {
     loaded: LoadedConfig,
+    /// `[api.tls]`, loaded.
+    api_tls: Option<Arc<rustls::ServerConfig>>,
     sources: BTreeMap<String, Box<dyn Source>>,
     transforms: BTreeMap<String, Box<dyn Transform>>,
     sinks: BTreeMap<String, Box<dyn Sink>>,
@@ -218,6 +220,23 @@ pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> Result<Prepared, 
         }
     }
     check_signals(&loaded, &sources, &transforms, &sinks, &mut checker.errors);
+    let api_tls = config.api.tls.as_ref().and_then(|t| {
+        let resolve = |p: &Path| checker.base_dir.join(p);
+        let ca = t.client_ca_file.as_deref().map(resolve);
+        match server::tls::server_config(
+            &resolve(&t.crt_file),
+            &resolve(&t.key_file),
+            ca.as_deref(),
+        ) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                checker
+                    .errors
+                    .push(loaded.error_at(&["api", "tls", e.key], &e.message));
+                None
+            }
+        }
+    });
     for (name, table) in &config.sinks {
         if let Some(crate::config::BufferConfig::Disk { max_size, .. }) = &table.buffer {
             if max_size.0 < MIN_DISK_BUFFER {
@@ -237,6 +256,7 @@ pub fn prepare(loaded: LoadedConfig, telemetry: &Telemetry) -> Result<Prepared, 
     }
     Ok(Prepared {
         loaded,
+        api_tls,
         sources,
         transforms,
         sinks,
@@ -340,6 +360,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let Prepared {
         loaded,
+        api_tls,
         sources,
         mut transforms,
         sinks,
@@ -436,6 +457,7 @@ pub async fn run(
                 token: config.api.token.clone(),
                 protect_metrics: config.api.protect_metrics,
             },
+            api_tls,
         )
         .await?;
         Some(task)
