@@ -40,12 +40,14 @@ struct ServerState {
     auth: ApiAuth,
 }
 
-/// Who may use the server's own routes.
+/// Who may use the server's own routes, and over what.
 #[derive(Debug, Clone, Default)]
 pub struct ApiAuth {
     /// Required on `POST /-/reload` (and with `protect_metrics`, on `/metrics`).
     pub token: Option<String>,
     pub protect_metrics: bool,
+    /// `[api.tls]`: HTTPS (and client certificates, with a client CA) on every route.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// The routes the API server serves itself.
@@ -113,8 +115,8 @@ pub async fn start(
     shutdown: CancellationToken,
     reload: Option<ReloadSender>,
     auth: ApiAuth,
-    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<(SocketAddr, JoinHandle<()>), BindError> {
+    let tls = auth.tls.clone();
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|source| BindError { address, source })?;

@@ -456,8 +456,8 @@ pub async fn run(
             server::ApiAuth {
                 token: config.api.token.clone(),
                 protect_metrics: config.api.protect_metrics,
+                tls: api_tls,
             },
-            api_tls,
         )
         .await?;
         Some(task)
