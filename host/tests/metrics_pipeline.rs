@@ -275,16 +275,6 @@ fn prometheus_scraping_the_exporter_sees_the_apps_job_and_instance() {
     );
 }
 
-/// Waits until Prometheus answers `/-/ready`.
-fn wait_ready(prometheus: &Prometheus) {
-    let ready = wait_for(Duration::from_secs(30), || {
-        reqwest::blocking::get(format!("http://127.0.0.1:{}/-/ready", prometheus.port))
-            .ok()
-            .filter(|r| r.status().is_success())
-    });
-    assert!(ready.is_some(), "prometheus did not become ready");
-}
-
 /// The same scrape -> relabel -> redact chain into the `prometheus_remote_write` sink,
 /// writing to a real Prometheus (remote-write receiver on, no scrape jobs), checked with
 /// PromQL: the app's series arrive relabelled and redacted with the app's `job` and
@@ -309,7 +299,7 @@ fn remote_write_into_prometheus_stores_every_scraped_sample_once_and_ends_droppe
     let app = App::start(APP_METRICS);
     // No scrape jobs: every series Prometheus holds came through remote write.
     let prometheus = Prometheus::start_with("global:\n  scrape_interval: 15s\n");
-    wait_ready(&prometheus);
+    prometheus.wait_ready();
     let sink = format!(
         "[sinks.prom]\ntype = \"prometheus_remote_write\"\ninputs = [\"redact\"]\n\
          endpoint = \"http://127.0.0.1:{}/api/v1/write\"\n\

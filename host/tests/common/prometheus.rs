@@ -55,6 +55,17 @@ impl Prometheus {
         }
     }
 
+    /// Waits (up to 30 s) until Prometheus answers `/-/ready`; fails the test otherwise.
+    pub fn wait_ready(&self) {
+        let port = self.port;
+        let ready = super::wait_for(std::time::Duration::from_secs(30), || {
+            reqwest::blocking::get(format!("http://127.0.0.1:{port}/-/ready"))
+                .ok()
+                .filter(|r| r.status().is_success())
+        });
+        assert!(ready.is_some(), "prometheus did not become ready");
+    }
+
     pub fn api(&self, path: &str, params: &[(&str, &str)]) -> Option<serde_json::Value> {
         let r = reqwest::blocking::Client::new()
             .get(format!("http://127.0.0.1:{}{path}", self.port))
