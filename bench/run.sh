@@ -26,6 +26,8 @@ echo "== latency: a line appended to a file -> its push at the receiver (default
 python3 bench/latency.py 20 2000
 echo "== redact-pii: native vs Wasm in sluice vs no plugin (PII corpus lines)"
 bench/pii.sh
+echo "== metrics: scrape -> (relabel -> redact-pii ->) exporter, samples per CPU-second; /apps/metrics render time"
+python3 bench/metrics_pipeline.py
 if [ "${SOAK:-0}" = 1 ]; then
   echo "== memory over 10 minutes: full pipeline to Loki at 20k lines/s"
   python3 bench/soak.py 600 20000
