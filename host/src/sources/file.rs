@@ -255,6 +255,15 @@ struct Discovery {
     /// offset they were read to. An include that matches rotated names finds them again;
     /// they are not read twice (only what they grew by since).
     finished: std::collections::HashMap<(u64, u64), (u64, Vec<u8>)>,
+    /// Compressed files seen and skipped (logged once each).
+    skipped: std::collections::HashSet<PathBuf>,
+}
+
+/// Whether `path` names a compressed file (`.gz`, `.bz2`, `.xz`, `.zst`, `.zip`).
+fn is_compressed(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["gz", "bz2", "xz", "zst", "zip"].contains(&e))
 }
 
 /// How many let-go files [`Discovery::finished`] remembers.
@@ -276,6 +285,7 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
         exclude: exclude_set(&config.exclude),
         truncations: Vec::new(),
         finished: Default::default(),
+        skipped: Default::default(),
     };
     let mut batcher = LineBatcher::new(
         config.batch.clone(),
@@ -499,6 +509,15 @@ fn discover(
         };
         for path in paths.flatten() {
             if files.contains_key(&path) || discovery.exclude.is_match(&path) || !path.is_file() {
+                continue;
+            }
+            if is_compressed(&path) {
+                // A compressed rotated file (app.log.2.gz matched by app.log*): its lines
+                // were read before it was compressed; its bytes are not lines.
+                if discovery.skipped.insert(path.clone()) {
+                    tracing::debug!(component_id = %ctx.name, path = %path.display(),
+                        "skipping a compressed file");
+                }
                 continue;
             }
             let mut file = match File::open(&path) {
