@@ -233,10 +233,22 @@ impl Redactor {
     /// secret-named label is dropped, a value holding PII is redacted by the rules).
     /// Returns whether `set` changed.
     pub fn redact_series(&self, set: &mut Vec<(String, String)>, counts: &mut [u64]) -> bool {
+        self.redact_label_set(set, &self.series_labels_kept, counts)
+    }
+
+    /// Redacts the values of a label set (a log stream's, or a series'), leaving the labels
+    /// named in `kept` as they are: each value goes through [`Redactor::redact_field`], a
+    /// label whose field is to be dropped is removed. Returns whether `set` changed.
+    pub fn redact_label_set(
+        &self,
+        set: &mut Vec<(String, String)>,
+        kept: &[String],
+        counts: &mut [u64],
+    ) -> bool {
         let mut changed = false;
         let mut out = String::new();
         set.retain_mut(|(name, value)| {
-            if self.series_labels_kept.iter().any(|k| k == name) {
+            if kept.iter().any(|k| k == name) {
                 return true;
             }
             out.clear();
@@ -646,27 +658,8 @@ pub mod plugin {
             } else {
                 batch.map_lines(|_, line, out| r.redact_counted_in(line, out, counts, scratch) > 0);
             }
-            let mut out = String::new();
             if r.redacts_labels() {
-                batch.map_label_sets(|set| {
-                    let mut changed = false;
-                    set.retain_mut(|(name, value)| {
-                        out.clear();
-                        match r.redact_field(name, value, &mut out, counts) {
-                            Field::Keep => true,
-                            Field::Replace => {
-                                std::mem::swap(value, &mut out);
-                                changed = true;
-                                true
-                            }
-                            Field::Drop => {
-                                changed = true;
-                                false
-                            }
-                        }
-                    });
-                    changed
-                });
+                batch.map_label_sets(|set| r.redact_label_set(set, &[], counts));
             }
             if r.redacts_metadata() {
                 let mut drops: Vec<(usize, String)> = Vec::new();
