@@ -11,8 +11,9 @@
 //!   red-metrics on an access log this test writes, Prometheus (deploy's prometheus.yml and
 //!   rules) scrapes it and evaluates the rules, Alertmanager (deploy's alertmanager.yml)
 //!   routes the page to Slack, PagerDuty, email and the webhook, all pointed at receivers
-//!   this test runs, which see the real payloads; then the errors stop and the resolve
-//!   arrives everywhere.
+//!   this test runs, which see the real payloads; the budget ticket the same burn opens is
+//!   held back by the page (inhibition); then the errors stop and the resolve arrives
+//!   everywhere.
 //!
 //! What the end-to-end test changes in deploy's files, and why (everything else, rule
 //! expressions included, is used as written, and every replacement is asserted to have
@@ -242,8 +243,9 @@ fn alertmanager_config_passes_amtool_and_routes_each_alert_to_its_owner() {
         assert!(out.contains(receivers), "{labels} -> {out}");
     }
     // Inhibition: a page silences its SLO's ticket; SluiceDown silences sluice's others.
+    // (The end-to-end test sees the first one work in a real Alertmanager.)
     assert!(text.contains(
-        "  - source_matchers: [severity=\"page\"]\n    target_matchers: [severity=\"ticket\"]\n    equal: [slo, service]"
+        "  - source_matchers: [severity=\"page\", 'slo=~\".+\"']\n    target_matchers: [severity=\"ticket\", 'slo=~\".+\"']\n    equal: [slo, service]"
     ));
     assert!(text.contains(
         "  - source_matchers: [alertname=\"SluiceDown\"]\n    target_matchers: [service=\"sluice\"]\n    equal: [instance]"
@@ -737,6 +739,46 @@ inputs = ["red"]
     assert_eq!(webhook.body["receiver"], "audit-webhook");
     // Email over SMTP.
     assert_eq!(subject, format!("[FIRING] [page] {ALERT}: {summary}"));
+
+    // The same burn also opens the availability ticket in Prometheus; Alertmanager holds it
+    // back, inhibited by the page for the same SLO and service, and sends it nowhere.
+    let ticket = "AvailabilitySLOBudgetTicket";
+    let suppressed = wait_for(Duration::from_secs(30), || {
+        let alerts: serde_json::Value = reqwest::blocking::Client::new()
+            .get(format!("http://127.0.0.1:{}/api/v2/alerts", am.port))
+            .query(&[("filter", format!("alertname=\"{ticket}\""))])
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        let alert = alerts.as_array()?.first()?.clone();
+        Some(alert)
+    })
+    .unwrap_or_else(|| panic!("{ticket} never reached Alertmanager"));
+    assert_eq!(suppressed["status"]["state"], "suppressed", "{suppressed}");
+    assert!(
+        !suppressed["status"]["inhibitedBy"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{suppressed}"
+    );
+    assert_eq!(suppressed["labels"]["service"], "checkout");
+    let leaked: Vec<String> = http
+        .to("/slack")
+        .iter()
+        .filter_map(|r| {
+            r.body["attachments"][0]["title"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .chain(smtp.subjects())
+        .filter(|t| t.contains(ticket))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "an inhibited ticket was sent: {leaked:?}"
+    );
 
     // The errors stop: many good requests bring the 5-minute error ratio under 14.4x the
     // budget, the page resolves, and every receiver hears it.
