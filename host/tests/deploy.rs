@@ -13,7 +13,16 @@
 //!   routes the page to Slack, PagerDuty, email and the webhook, all pointed at receivers
 //!   this test runs, which see the real payloads; the budget ticket the same burn opens is
 //!   held back by the page (inhibition); then the errors stop and the resolve arrives
-//!   everywhere.
+//!   everywhere (about 15 s);
+//! - every metric the rules and dashboards name is in a running sluice's /metrics or its
+//!   exporter path (sluice with a file source, parse -> red-metrics, a Loki sink to a dead
+//!   port behind a disk buffer, a scrape source and an exporter, pushed until the families
+//!   that appear only with their first event exist), every recording rule a dashboard
+//!   names is defined, every dashboard PromQL query runs in a real Prometheus, and every
+//!   datasource uid is provisioned;
+//! - the manifests' YAML parses (PyYAML), the k8s workloads mount the pipelines on the port
+//!   and paths the binary uses, those pipelines (and the systemd and Docker ones) pass
+//!   `sluice validate`, and the unit file passes `systemd-analyze verify` and `security`.
 //!
 //! What the end-to-end test changes in deploy's files, and why (everything else, rule
 //! expressions included, is used as written, and every replacement is asserted to have
@@ -21,11 +30,12 @@
 //! - prometheus.yml: targets point at this test's sluice and Alertmanager; scrape and
 //!   evaluation every second; rule_files point at a copy of deploy/prometheus/rules/ in
 //!   which only the `for:` durations are cut to 1s (the fast-burn page waits 2 minutes in
-//!   production; the test must stay around a minute). The burn-rate windows are unchanged:
-//!   the counters exist before the burst, so `rate()` over 5m and 1h sees the burst at once.
-//! - alertmanager.yml: secret files live in a temp dir (their contents are the test's),
-//!   PagerDuty, the webhook and the SMTP smarthost point at local receivers, STARTTLS is
-//!   off (the local SMTP server speaks plain SMTP), group_wait and group_interval are 1s.
+//!   production, the ticket an hour). The burn-rate windows are unchanged: the counters
+//!   exist before the burst, so `rate()` over 5m and 1h sees the burst at once.
+//! - alertmanager.yml: secret files live in a temp dir (their contents are the test's; the
+//!   Slack URL file names the local receiver), PagerDuty, the webhook and the SMTP
+//!   smarthost point at local receivers, STARTTLS is off (the local SMTP server speaks
+//!   plain SMTP), group_wait and group_interval are 1s.
 
 mod common;
 
