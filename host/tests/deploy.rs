@@ -508,6 +508,25 @@ fn append(path: &Path, text: &str) {
         .unwrap();
 }
 
+/// deploy's prometheus.yml for a test: its targets this test's sluice and Alertmanager,
+/// scrape and evaluation every second, the rules from `rules` (a directory).
+fn deploy_prometheus_config(sluice_port: u16, alertmanager_port: u16, rules: &Path) -> String {
+    let mut config = std::fs::read_to_string(deploy().join("prometheus/prometheus.yml")).unwrap();
+    for (from, to) in [
+        ("'sluice:9598'", format!("'127.0.0.1:{sluice_port}'")),
+        (
+            "'alertmanager:9093'",
+            format!("'127.0.0.1:{alertmanager_port}'"),
+        ),
+        ("scrape_interval: 15s", "scrape_interval: 1s".into()),
+        ("evaluation_interval: 30s", "evaluation_interval: 1s".into()),
+        ("  - rules/", format!("  - {}/", rules.display())),
+    ] {
+        config = replace(&config, from, &to);
+    }
+    config
+}
+
 #[test]
 fn an_error_burst_pages_the_owning_team_through_prometheus_and_alertmanager_then_resolves() {
     const ALERT: &str = "AvailabilitySLOFastBurn";
@@ -623,18 +642,8 @@ inputs = ["red"]
         );
         std::fs::write(rules.join(file.file_name().unwrap()), out).unwrap();
     }
-    let mut prom_config =
-        std::fs::read_to_string(deploy().join("prometheus/prometheus.yml")).unwrap();
-    for (from, to) in [
-        ("'sluice:9598'", format!("'127.0.0.1:{}'", sluice.port)),
-        ("'alertmanager:9093'", format!("'127.0.0.1:{}'", am.port)),
-        ("scrape_interval: 15s", "scrape_interval: 1s".into()),
-        ("evaluation_interval: 30s", "evaluation_interval: 1s".into()),
-        ("  - rules/", format!("  - {}/", rules.display())),
-    ] {
-        prom_config = replace(&prom_config, from, &to);
-    }
-    let prometheus = Prometheus::start_with(&prom_config);
+    let prometheus =
+        Prometheus::start_with(&deploy_prometheus_config(sluice.port, am.port, &rules));
 
     // Steady good traffic for the whole test (ServiceTrafficDropped stays quiet).
     let stop = Arc::new(AtomicBool::new(false));
@@ -1162,11 +1171,11 @@ max_series = 1
 
     // Every dashboard query parses and runs in a real Prometheus (one scraping this sluice,
     // with deploy's recording rules loaded).
-    let prometheus = Prometheus::start_with(&format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
-         scrape_configs:\n  - job_name: sluice\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
-        deploy().join("prometheus/rules/recording.yml").display(),
-        sluice.port
+    // deploy's prometheus.yml (both jobs, honor_labels on the exporter path) and rules.
+    let prometheus = Prometheus::start_with(&deploy_prometheus_config(
+        sluice.port,
+        free_port(),
+        &deploy().join("prometheus/rules"),
     ));
     wait_for(Duration::from_secs(30), || {
         prometheus
@@ -1174,6 +1183,23 @@ max_series = 1
             .filter(|d| d["result"].as_array().is_some_and(|r| !r.is_empty()))
     })
     .expect("Prometheus scraped sluice");
+    // The scrape source's `up` reaches Prometheus through the exporter path with its own job
+    // and instance (honor_labels), where SluiceScrapeTargetDown's expression finds the dead
+    // target and nothing else.
+    let expr = rule_exprs()
+        .into_iter()
+        .find(|(name, _)| name == "SluiceScrapeTargetDown")
+        .unwrap()
+        .1;
+    let down = wait_for(Duration::from_secs(30), || {
+        let data = prometheus.api("/api/v1/query", &[("query", expr.as_str())])?;
+        let result = data["result"].as_array()?.clone();
+        (!result.is_empty()).then_some(result)
+    })
+    .expect("the dead scrape target is down in Prometheus");
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(down[0]["metric"]["job"], "scrape");
+    assert_eq!(down[0]["metric"]["instance"], format!("127.0.0.1:{dead}"));
     assert!(promql.len() >= 20, "{} dashboard queries", promql.len());
     for (file, expr) in &promql {
         let answer: serde_json::Value = reqwest::blocking::Client::new()
