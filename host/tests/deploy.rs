@@ -1351,6 +1351,85 @@ fn manifests_parse_and_the_pipelines_they_mount_validate() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    // The node agent pushes to the central collector's Service, in the namespace
+    // kustomize puts it in.
+    let agent = std::fs::read_to_string(k8s.join("agent.toml")).unwrap();
+    assert!(agent.contains("endpoint = \"http://sluice-central.observability.svc:9598\""));
+    assert!(kustomization.contains("namespace: observability\n"));
+    assert!(kinds.lines().any(|l| l == "Service sluice-central"));
+
+    // compose.yaml: every file it mounts exists, and the names and ports the configs use
+    // (Prometheus's targets, Grafana's datasources, sluice's Loki endpoint) are its services'.
+    let docker = deploy().join("docker");
+    let mounts = python_yaml(
+        "c = yaml.safe_load(open(sys.argv[1]))\nfor name, s in c['services'].items():\n    print('service', name, ' '.join(p.split(':')[1] for p in s.get('ports', [])))\n    for v in s.get('volumes', []):\n        if v.startswith('.'):\n            print('mount', v.split(':')[0])",
+        &[docker.join("compose.yaml")],
+    );
+    let mut services = BTreeSet::new();
+    for line in mounts.lines() {
+        let mut words = line.split(' ');
+        match words.next() {
+            Some("mount") => {
+                let src = words.next().unwrap();
+                // secrets/ is the user's copy of secrets.example/ (gitignored).
+                let src = src.replace("./secrets", "./secrets.example");
+                assert!(
+                    docker.join(&src).exists(),
+                    "compose.yaml mounts {src}, which is missing"
+                );
+            }
+            Some("service") => {
+                let name = words.next().unwrap();
+                for port in words {
+                    services.insert(format!("{name}:{port}"));
+                }
+            }
+            _ => panic!("{line}"),
+        }
+    }
+    for (file, address) in [
+        ("prometheus/prometheus.yml", "sluice:9598"),
+        ("prometheus/prometheus.yml", "alertmanager:9093"),
+        (
+            "grafana/provisioning/datasources/datasources.yml",
+            "prometheus:9090",
+        ),
+        (
+            "grafana/provisioning/datasources/datasources.yml",
+            "loki:3100",
+        ),
+        ("docker/sluice.toml", "loki:3100"),
+    ] {
+        let text = std::fs::read_to_string(deploy().join(file)).unwrap();
+        assert!(text.contains(address), "{file} does not name {address}");
+        assert!(
+            services.contains(address),
+            "compose.yaml has no {address}: {services:?}"
+        );
+    }
+    let example_secrets: BTreeSet<String> = std::fs::read_dir(docker.join("secrets.example"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().to_string())
+        .collect();
+    let am = std::fs::read_to_string(deploy().join("alertmanager/alertmanager.yml")).unwrap();
+    let mut secrets_read = BTreeSet::new();
+    for secret in am.split("/etc/alertmanager/secrets/").skip(1) {
+        let name = secret.split(|c: char| c.is_whitespace()).next().unwrap();
+        if name.is_empty() {
+            continue; // the comment naming the directory
+        }
+        assert!(
+            example_secrets.contains(name),
+            "alertmanager.yml reads {name}, which deploy/docker/secrets.example lacks"
+        );
+        secrets_read.insert(name);
+    }
+    assert_eq!(
+        secrets_read.len(),
+        example_secrets.len(),
+        "{secrets_read:?}"
+    );
+
     // The Dockerfile puts the plugins where those configs look for them, on the port they
     // listen on.
     let dockerfile = std::fs::read_to_string(deploy().join("docker/Dockerfile")).unwrap();
