@@ -1031,9 +1031,10 @@ scrape_timeout_secs = 1
 type = "prometheus_exporter"
 inputs = ["scrape"]
 path = "/apps/metrics"
-# sluice's own families have several series each: refusals (sluice_series_refused_total
-# appears with the first).
-max_series = 1
+# Many of sluice's own families have more than two series: refusals
+# (sluice_series_refused_total appears with the first). Two, so that both targets' `up`
+# are kept.
+max_series = 2
 "#,
         log = log.display(),
         parse = plugin("parse").display(),
