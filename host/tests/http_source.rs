@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 #[test]
@@ -103,4 +105,65 @@ path = "{dir}/out.log"
         !stderr.contains("t0ken-value"),
         "the token leaked into the log"
     );
+}
+
+/// While the sink is down and the pipeline is full, a push is refused promptly (503 with
+/// `Retry-After` after `queue_timeout_ms`), not after the acknowledgement timeout.
+#[test]
+fn a_full_pipeline_refuses_pushes_promptly_with_retry_after() {
+    let dead = free_port();
+    let sluice = Running::start(&format!(
+        r#"
+data_dir = "{{dir}}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.push]
+type = "http"
+queue_timeout_ms = 500
+ack_timeout_secs = 60
+[sinks.loki]
+type = "loki"
+inputs = ["push"]
+endpoint = "http://127.0.0.1:{dead}"
+"#
+    ));
+    let url = sluice.url("/ingest");
+    let (tx, rx) = std::sync::mpsc::channel();
+    // 64 pushes of 5,000 lines: more than the channel and the Loki sink's lanes hold.
+    for i in 0..64 {
+        let (tx, url) = (tx.clone(), url.clone());
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let r = reqwest::blocking::Client::new()
+                .post(url)
+                .body(format!("push {i} {}\n", "x".repeat(100)).repeat(5000))
+                .timeout(Duration::from_secs(90))
+                .send();
+            if let Ok(r) = r {
+                let retry = r
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let _ = tx.send((r.status().as_u16(), started.elapsed(), retry));
+            }
+        });
+    }
+    drop(tx);
+    // Those that found no room are answered within seconds; the rest wait for delivery.
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("no push was answered while the sink was down");
+    let mut refused = vec![first];
+    while let Ok(r) = rx.recv_timeout(Duration::from_secs(3)) {
+        refused.push(r);
+    }
+    for (status, elapsed, retry) in &refused {
+        assert_eq!(*status, 503);
+        assert!(
+            *elapsed < Duration::from_secs(10),
+            "answered after {elapsed:?}"
+        );
+        assert_eq!(retry.as_deref(), Some("1"));
+    }
+    drop(sluice); // SIGKILL: the pushes still waiting for delivery need not drain
 }

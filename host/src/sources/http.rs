@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::push::{self, default_ack_timeout, default_max_body, default_max_decompressed, Delivery};
+use super::push::{self, default_ack_timeout, default_queue_timeout, default_max_body, default_max_decompressed, Delivery};
 use super::{default_max_line_bytes, BuiltSource, Source, SourceContext};
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 use crate::event::{label_set, now_ns, LogBatch};
@@ -50,6 +50,9 @@ pub struct HttpSourceConfig {
     pub max_decompressed_bytes: usize,
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// How long a request may wait for room in the pipeline before it gets 503.
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout_ms: u64,
     /// How long a request waits for its records to be delivered before it gets 503.
     #[serde(default = "default_ack_timeout")]
     pub ack_timeout_secs: u64,
@@ -181,8 +184,13 @@ async fn handle(
     }
     let bytes = batch.line_bytes();
     src.ctx.metrics.received(records, bytes);
-    let wait = Duration::from_secs(src.config.ack_timeout_secs);
-    let delivery = push::deliver(&src.ctx.out, batch, wait, wait).await;
+    let delivery = push::deliver(
+        &src.ctx.out,
+        batch,
+        Duration::from_millis(src.config.queue_timeout_ms),
+        Duration::from_secs(src.config.ack_timeout_secs),
+    )
+    .await;
     if !matches!(delivery, Delivery::QueueFull | Delivery::Closed) {
         src.ctx.metrics.sent(records, bytes);
     }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::push::{self, default_ack_timeout, default_max_body, default_max_decompressed, Delivery};
+use super::push::{self, default_ack_timeout, default_queue_timeout, default_max_body, default_max_decompressed, Delivery};
 use super::{default_max_line_bytes, BuiltSource, Source, SourceContext};
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 use crate::event::{label_set, overlay_labels, Label, LogBatch};
@@ -71,9 +71,6 @@ fn default_loki_push_path() -> String {
     crate::loki::PUSH_PATH.into()
 }
 
-fn default_queue_timeout() -> u64 {
-    1000
-}
 
 impl ComponentConfig<dyn Source> for LokiPushSourceConfig {
     fn check(self, _: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {

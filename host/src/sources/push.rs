@@ -22,6 +22,12 @@ pub(crate) fn default_max_decompressed() -> usize {
 }
 
 /// How long a request waits for its records' delivery (default `ack_timeout_secs`).
+/// How long a push may wait for room in the pipeline before it is refused (429 or 503), in
+/// milliseconds: a full pipeline (a sink down behind a memory buffer) answers promptly.
+pub(crate) fn default_queue_timeout() -> u64 {
+    1000
+}
+
 pub(crate) fn default_ack_timeout() -> u64 {
     30
 }
