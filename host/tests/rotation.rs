@@ -193,3 +193,39 @@ fn copytruncate_while_held_back_loses_nothing_and_reads_the_copy_from_where_it_w
     got.sort();
     assert_eq!(got, numbered(0..600), "every line once, no fragments");
 }
+
+/// With `read_compressed = true`, a gzip file (two members, as `cat a.gz b.gz` makes) is
+/// read whole, decompressed, and checkpointed at its end: a second run reads nothing again.
+#[test]
+fn read_compressed_reads_a_gzip_file_once() {
+    use flate2::write::GzEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("app.log.1.gz");
+    let member = |range: std::ops::Range<usize>| {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        for i in range {
+            writeln!(e, "line {i:06}").unwrap();
+        }
+        e.finish().unwrap()
+    };
+    std::fs::write(&gz, [member(0..700), member(700..1000)].concat()).unwrap();
+    let out = dir.path().join("out.log");
+    let config = format!(
+        "{head}stop_at_eof = true\nread_compressed = true\n\
+         [sinks.out]\ntype = \"file\"\ninputs = [\"app\"]\npath = \"{out}\"\n",
+        head = file_source_head(
+            &dir.path().join("data"),
+            &format!("{}/app.log*", dir.path().display()),
+            false
+        ),
+        out = out.display()
+    );
+    run_to_end(dir.path(), &config);
+    assert_eq!(lines_of(&out), numbered(0..1000));
+    run_to_end(dir.path(), &config);
+    assert_eq!(
+        lines_of(&out),
+        numbered(0..1000),
+        "the second run reads nothing again"
+    );
+}

@@ -88,6 +88,11 @@ pub struct FileSourceConfig {
     /// `{ continuation = '^\s' }`, with `timeout_ms` (docs/sources.md).
     #[serde(default)]
     pub multiline: Option<MultilineConfig>,
+    /// Read gzip-compressed files (`.gz`) matched by `include`, once, decompressed (they
+    /// do not grow). Off: compressed files are skipped (a rotated `app.log.2.gz` matched by
+    /// `app.log*` holds lines already read before it was compressed).
+    #[serde(default)]
+    pub read_compressed: bool,
 }
 
 fn default_read_from() -> ReadFrom {
@@ -315,15 +320,17 @@ fn tail(config: FileSourceConfig, ctx: SourceContext) {
     loop {
         let stopping = ctx.shutdown.is_cancelled();
         if last_discover.is_none_or(|t| t.elapsed() >= DISCOVER_EVERY) {
-            discover(
+            if !discover(
                 &config,
                 &mut discovery,
                 &mut batcher,
                 &mut files,
                 first_scan,
                 &ctx,
-                &progress.checkpoints,
-            );
+                &mut progress,
+            ) {
+                return;
+            }
             first_scan = false;
             last_discover = Some(Instant::now());
         }
@@ -495,8 +502,8 @@ fn discover(
     files: &mut BTreeMap<PathBuf, Tailed>,
     first_scan: bool,
     ctx: &SourceContext,
-    checkpoints: &Checkpoints,
-) {
+    progress: &mut Progress,
+) -> bool {
     let followed: std::collections::HashSet<(u64, u64)> =
         files.values().map(|t| (t.dev, t.ino)).collect();
     for pattern in &config.include {
@@ -511,7 +518,9 @@ fn discover(
             if files.contains_key(&path) || discovery.exclude.is_match(&path) || !path.is_file() {
                 continue;
             }
-            if is_compressed(&path) {
+            let gzip = config.read_compressed
+                && path.extension().is_some_and(|e| e == "gz");
+            if is_compressed(&path) && !gzip {
                 // A compressed rotated file (app.log.2.gz matched by app.log*): its lines
                 // were read before it was compressed; its bytes are not lines.
                 if discovery.skipped.insert(path.clone()) {
@@ -573,7 +582,7 @@ fn discover(
                         "a copy of a followed file (copytruncate): read from where the original was read to");
                     offset
                 }
-                _ => match checkpoints.resume(&path, &meta, &head) {
+                _ => match progress.checkpoints.resume(&path, &meta, &head) {
                     Resume::At { offset, from } => {
                         if from != path {
                             tracing::info!(component_id = %ctx.name, path = %path.display(),
@@ -604,6 +613,30 @@ fn discover(
                 labels.sort();
             }
             let labels = batcher.register_labels(labels);
+            let (offset, tail) = if gzip {
+                // Read whole, decompressed, unless a checkpoint says it was (its offset then
+                // is the compressed length); then kept at its end like any file read.
+                if offset < meta.len() {
+                    tracing::info!(component_id = %ctx.name, path = %path.display(),
+                        "reading a gzip-compressed file");
+                    match read_gzip(&file, labels, batcher, ctx, files, progress) {
+                        Ok(true) => {}
+                        Ok(false) => return false,
+                        Err(e) => {
+                            events::component_error(
+                                &ctx.metrics,
+                                "read_failed",
+                                &format!("{}: {e}", path.display()),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                let tail = read_tail(&file, meta.len()).unwrap_or_default();
+                (meta.len(), tail)
+            } else {
+                (offset, tail)
+            };
             tracing::info!(component_id = %ctx.name, path = %path.display(), offset, "following file");
             files.insert(
                 path,
@@ -622,6 +655,57 @@ fn discover(
                     rotated: None,
                 },
             );
+        }
+    }
+    true
+}
+
+/// Reads a gzip file (every member) from its start, decompressed, line by line into the
+/// batcher, flushing full batches; an unfinished last line is a line. False when the
+/// pipeline stopped.
+fn read_gzip(
+    file: &File,
+    labels: LabelKey,
+    batcher: &mut LineBatcher,
+    ctx: &SourceContext,
+    files: &BTreeMap<PathBuf, Tailed>,
+    progress: &mut Progress,
+) -> std::io::Result<bool> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file.try_clone()?));
+    let mut line = Vec::new();
+    loop {
+        let (done, used) = {
+            let chunk = reader.fill_buf()?;
+            if chunk.is_empty() {
+                (true, 0)
+            } else {
+                match memchr::memchr(b'\n', chunk) {
+                    Some(nl) => {
+                        keep_partial(&mut line, &chunk[..nl], batcher.max_line_bytes);
+                        (false, nl + 1)
+                    }
+                    None => {
+                        keep_partial(&mut line, chunk, batcher.max_line_bytes);
+                        let n = chunk.len();
+                        reader.consume(n);
+                        continue;
+                    }
+                }
+            }
+        };
+        reader.consume(used);
+        if done && line.is_empty() {
+            return Ok(true);
+        }
+        batcher.mark_read_time();
+        let full = batcher.push_raw(&line, labels);
+        line.clear();
+        if full && !flush(batcher, ctx, files, progress) {
+            return Ok(false);
+        }
+        if done {
+            return Ok(true);
         }
     }
 }
