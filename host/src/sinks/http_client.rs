@@ -179,3 +179,61 @@ mod tests {
         assert!(check_endpoint("ftp://x/").is_err());
     }
 }
+
+/// What one request of a sink got.
+#[derive(Debug)]
+pub enum Answer {
+    /// No answer: `timeout` or `connection` (always worth a retry).
+    NoAnswer(&'static str),
+    /// A 2xx.
+    Success,
+    /// Another status, with its `Retry-After` and the start of its body (512 bytes at most).
+    Refused {
+        status: reqwest::StatusCode,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+}
+
+/// Sends `request`, counting it and its duration in the sink's request metrics by status
+/// (`error` when there was no answer); `what` names the request in the debug log.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    metrics: &crate::telemetry::ComponentMetrics,
+    what: &str,
+) -> Answer {
+    let started = std::time::Instant::now();
+    let response = request.send().await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            metrics.sink_request("error", elapsed);
+            tracing::debug!(component_id = %metrics.id, error = %e, "{what} failed");
+            return Answer::NoAnswer(if e.is_timeout() {
+                "timeout"
+            } else {
+                "connection"
+            });
+        }
+    };
+    let status = response.status();
+    metrics.sink_request(status.as_str(), elapsed);
+    if status.is_success() {
+        return Answer::Success;
+    }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let message = match response.text().await {
+        Ok(text) => crate::event::prefix_within(text.trim(), 512).to_string(),
+        Err(_) => String::new(),
+    };
+    Answer::Refused {
+        status,
+        retry_after,
+        message,
+    }
+}

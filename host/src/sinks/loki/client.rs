@@ -2,7 +2,7 @@
 //! retry later (and when), split and resend (400/413), or refused for good.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::StatusCode;
@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use super::config::{LokiCompression, LokiEncoding, LokiSinkConfig};
 use crate::loki::encoded::{self, EncodedStream};
 pub use crate::sinks::http_client::ClientError;
-use crate::sinks::http_client::{add_authorization, check_endpoint, client_builder, parse_retry_after};
+use crate::sinks::http_client::{self, Answer, add_authorization, check_endpoint, client_builder};
 use crate::loki::{json, PUSH_PATH};
 use crate::telemetry::ComponentMetrics;
 
@@ -133,40 +133,18 @@ impl LokiClient {
         if let Some(t) = tenant.or(self.tenant_id.as_deref()) {
             request = request.header("X-Scope-OrgID", t);
         }
-        let started = Instant::now();
-        let response = request.send().await;
-        let elapsed = started.elapsed().as_secs_f64();
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                metrics.sink_request("error", elapsed);
-                let reason = if e.is_timeout() {
-                    "timeout"
-                } else {
-                    "connection"
-                };
-                tracing::debug!(component_id = %metrics.id, error = %e, "push failed");
-                return Outcome::Retry {
-                    reason,
-                    after: None,
-                };
-            }
-        };
-        let status = response.status();
-        metrics.sink_request(status.as_str(), elapsed);
-        if status.is_success() {
-            return Outcome::Delivered;
+        match http_client::send(request, metrics, "push").await {
+            Answer::NoAnswer(reason) => Outcome::Retry {
+                reason,
+                after: None,
+            },
+            Answer::Success => Outcome::Delivered,
+            Answer::Refused {
+                status,
+                retry_after,
+                message,
+            } => classify(status, retry_after, message),
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let message = match response.text().await {
-            Ok(text) => crate::event::prefix_within(text.trim(), 512).to_string(),
-            Err(_) => String::new(),
-        };
-        classify(status, retry_after, message)
     }
 }
 

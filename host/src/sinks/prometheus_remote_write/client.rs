@@ -3,14 +3,14 @@
 //! connection errors retried later (after Retry-After when the receiver gives one); any
 //! other 4xx refused for good, with the receiver's message kept for the log.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::StatusCode;
 
 use super::config::RemoteWriteSinkConfig;
-use crate::sinks::http_client::{
-    add_authorization, check_endpoint, client_builder, parse_retry_after, ClientError,
+use crate::sinks::http_client::{self, Answer, 
+    add_authorization, check_endpoint, client_builder, ClientError,
 };
 use crate::telemetry::ComponentMetrics;
 
@@ -111,40 +111,18 @@ impl RemoteWriteClient {
             .post(self.url.clone())
             .headers(self.headers.clone())
             .body(body);
-        let started = Instant::now();
-        let response = request.send().await;
-        let elapsed = started.elapsed().as_secs_f64();
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                metrics.sink_request("error", elapsed);
-                let reason = if e.is_timeout() {
-                    "timeout"
-                } else {
-                    "connection"
-                };
-                tracing::debug!(component_id = %metrics.id, error = %e, "remote write failed");
-                return Outcome::Retry {
-                    reason,
-                    after: None,
-                };
-            }
-        };
-        let status = response.status();
-        metrics.sink_request(status.as_str(), elapsed);
-        if status.is_success() {
-            return Outcome::Delivered;
+        match http_client::send(request, metrics, "remote write").await {
+            Answer::NoAnswer(reason) => Outcome::Retry {
+                reason,
+                after: None,
+            },
+            Answer::Success => Outcome::Delivered,
+            Answer::Refused {
+                status,
+                retry_after,
+                message,
+            } => classify(status, retry_after, message),
         }
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let message = match response.text().await {
-            Ok(text) => crate::event::prefix_within(text.trim(), 512).to_string(),
-            Err(_) => String::new(),
-        };
-        classify(status, retry_after, message)
     }
 }
 
