@@ -129,6 +129,29 @@ fn parse_and_check<C: ComponentConfig<B>, B: ?Sized>(
     config.check(ctx)
 }
 
+/// Checks a component config parsed from `toml_text` as `topology::prepare` would, with
+/// the config file in `dir` (unit tests of a kind's `check`).
+#[cfg(test)]
+pub fn check_toml<B: ?Sized, C: ComponentConfig<B>>(
+    name: &str,
+    dir: &Path,
+    toml_text: &str,
+) -> Result<Box<B>, CheckErrors> {
+    let telemetry = Telemetry::new();
+    let runtime = PluginRuntime::new(None).expect("a plugin runtime");
+    let secrets = Secrets::default();
+    let ctx = CheckContext {
+        name,
+        base_dir: dir,
+        data_dir: dir,
+        telemetry: &telemetry,
+        runtime: &runtime,
+        secrets: &secrets,
+    };
+    let config: C = toml::from_str(toml_text).expect("the config parses");
+    config.check(&ctx)
+}
+
 /// Finds the kind called `name` in `kinds`.
 pub fn find<'k, B: ?Sized>(kinds: &'k [Kind<B>], name: &str) -> Option<&'k Kind<B>> {
     kinds.iter().find(|k| k.name == name)

@@ -527,20 +527,12 @@ mod tests {
 
     #[test]
     fn check_refuses_bad_paths_and_limits() {
-        let bad: PrometheusExporterConfig =
-            toml::from_str("path = \"/metrics\"\nmax_series = 0").unwrap();
-        let telemetry = crate::telemetry::Telemetry::new();
-        let runtime = crate::runtime::PluginRuntime::without_deadlines().unwrap();
-        let secrets = Default::default();
-        let ctx = CheckContext {
-            name: "e",
-            base_dir: std::path::Path::new("."),
-            data_dir: std::path::Path::new("."),
-            telemetry: &telemetry,
-            runtime: &runtime,
-            secrets: &secrets,
-        };
-        let Err(CheckErrors(errors)) = bad.check(&ctx) else {
+        let checked = crate::component::check_toml::<dyn Sink, PrometheusExporterConfig>(
+            "e",
+            std::path::Path::new("."),
+            "path = \"/metrics\"\nmax_series = 0",
+        );
+        let Err(CheckErrors(errors)) = checked else {
             panic!("accepted")
         };
         let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();

@@ -190,23 +190,10 @@ impl ComponentConfig<dyn Sink> for LokiSinkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::PluginRuntime;
-    use crate::telemetry::Telemetry;
 
     /// Checks the sink config `toml_text` with the config file in `dir`.
     fn check_in(dir: &std::path::Path, toml_text: &str) -> Result<(), CheckErrors> {
-        let telemetry = Telemetry::new();
-        let runtime = PluginRuntime::new(None).unwrap();
-        let ctx = CheckContext {
-            name: "loki",
-            base_dir: dir,
-            data_dir: dir,
-            telemetry: &telemetry,
-            runtime: &runtime,
-            secrets: &Default::default(),
-        };
-        let config: LokiSinkConfig = toml::from_str(toml_text).unwrap();
-        config.check(&ctx).map(drop)
+        crate::component::check_toml::<dyn Sink, LokiSinkConfig>("loki", dir, toml_text).map(drop)
     }
 
     fn check(toml_text: &str) -> Result<(), CheckErrors> {

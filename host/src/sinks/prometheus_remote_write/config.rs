@@ -130,22 +130,10 @@ impl ComponentConfig<dyn Sink> for RemoteWriteSinkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::PluginRuntime;
-    use crate::telemetry::Telemetry;
 
     fn check_in(dir: &std::path::Path, toml_text: &str) -> Result<(), CheckErrors> {
-        let telemetry = Telemetry::new();
-        let runtime = PluginRuntime::new(None).unwrap();
-        let ctx = CheckContext {
-            name: "rw",
-            base_dir: dir,
-            data_dir: dir,
-            telemetry: &telemetry,
-            runtime: &runtime,
-            secrets: &Default::default(),
-        };
-        let config: RemoteWriteSinkConfig = toml::from_str(toml_text).unwrap();
-        config.check(&ctx).map(drop)
+        crate::component::check_toml::<dyn Sink, RemoteWriteSinkConfig>("rw", dir, toml_text)
+            .map(drop)
     }
 
     fn check(toml_text: &str) -> Result<(), CheckErrors> {

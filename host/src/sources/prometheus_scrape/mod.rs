@@ -324,19 +324,11 @@ mod tests {
     fn check(toml_text: &str) -> Result<Box<dyn Source>, CheckErrors> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("token"), "abc\n").unwrap();
-        let config: PrometheusScrapeSourceConfig = toml::from_str(toml_text).unwrap();
-        let telemetry = crate::telemetry::Telemetry::new();
-        let runtime = crate::runtime::PluginRuntime::new(None).unwrap();
-        let secrets = Default::default();
-        let ctx = CheckContext {
-            name: "scrape",
-            base_dir: dir.path(),
-            data_dir: dir.path(),
-            telemetry: &telemetry,
-            runtime: &runtime,
-            secrets: &secrets,
-        };
-        config.check(&ctx)
+        crate::component::check_toml::<dyn Source, PrometheusScrapeSourceConfig>(
+            "scrape",
+            dir.path(),
+            toml_text,
+        )
     }
 
     fn keys(toml_text: &str) -> Vec<(String, String)> {
