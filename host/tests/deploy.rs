@@ -282,6 +282,25 @@ impl Request {
     }
 }
 
+/// Listens on a free port of 127.0.0.1 and serves each connection on its own thread with
+/// `serve`, which keeps what it takes in the returned list.
+fn listen<T: Send + 'static>(
+    serve: fn(TcpStream, Arc<Mutex<Vec<T>>>),
+) -> (u16, Arc<Mutex<Vec<T>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let keep = kept.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let keep = keep.clone();
+            std::thread::spawn(move || serve(stream, keep));
+        }
+    });
+    (port, kept)
+}
+
 /// An HTTP server on 127.0.0.1 that answers every POST 200 with a JSON body and keeps
 /// what it was sent (Slack, PagerDuty and the webhook all point here, by path).
 struct Capture {
@@ -291,17 +310,7 @@ struct Capture {
 
 impl Capture {
     fn start() -> Capture {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let keep = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let keep = keep.clone();
-                std::thread::spawn(move || serve_http(stream, keep));
-            }
-        });
+        let (port, requests) = listen(serve_http);
         Capture { port, requests }
     }
 
@@ -379,17 +388,7 @@ struct Smtp {
 
 impl Smtp {
     fn start() -> Smtp {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let messages = Arc::new(Mutex::new(Vec::new()));
-        let keep = messages.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let keep = keep.clone();
-                std::thread::spawn(move || serve_smtp(stream, keep));
-            }
-        });
+        let (port, messages) = listen(serve_smtp);
         Smtp { port, messages }
     }
 
