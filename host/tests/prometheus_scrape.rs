@@ -14,10 +14,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::prometheus::promtool_accepts;
 use common::*;
 
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -138,29 +138,6 @@ fn wait_for_sample(path: &std::path::Path, what: &str, found: impl Fn(&Sample) -
         samples(path).into_iter().find(|s| found(s))
     })
     .unwrap_or_else(|| panic!("no {what} in {:#?}", samples(path)))
-}
-
-fn promtool_accepts(text: &str) {
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs (Debian's prometheus package; .ci/run installs it)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 const SINK: &str = "[sinks.out]\ntype = \"file\"\ninputs = [\"scrape\"]\npath = \"{dir}/out.jsonl\"\nencoding = \"json\"\n";
