@@ -17,6 +17,17 @@
 //!   empty values are skipped.
 //! - `metadata`: field names to lift into structured metadata (default none); `null` values
 //!   are skipped.
+//!
+//!   An entry of `labels` or `metadata` is a field name, or a table `{ field = "ctx.trace.id",
+//!   name = "trace_id" }` that names what it becomes. A dotted name is first a top-level key
+//!   of that exact name (`"http.status"`), then a path into nested JSON objects
+//!   (`{"ctx":{"trace":{"id":"..."}}}`); a value found by a path is lifted but the object
+//!   holding it stays in the line even without `keep_line`.
+//! - `patterns`: regular expressions for lines that are plain text (or hide an id inside a
+//!   message): every named group that matches becomes metadata of its name (`'req=(?P<request_id>\S+)'`);
+//!   a group named `traceparent` is split like the `traceparent` field. Each line is tried
+//!   against every pattern, JSON and logfmt lines too; a value a field lifted, or metadata the
+//!   record came with, wins over a pattern's.
 //! - `timestamp`: the field holding the record time (default none): RFC 3339, or a Unix time
 //!   in seconds, ms, us or ns (told apart by magnitude). A value that does not parse leaves
 //!   the record's timestamp as it was.
@@ -50,15 +61,63 @@ pub enum Format {
     Auto,
 }
 
+/// An entry of `labels` or `metadata`: a field name, or a field (a name or dotted path)
+/// and the name it is lifted as.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FieldEntry {
+    Name(String),
+    Renamed {
+        field: String,
+        #[serde(default)]
+        name: Option<String>,
+    },
+}
+
+/// A wanted field, as `init` reads its entry.
+#[derive(Debug, Clone)]
+struct Wanted {
+    /// The top-level key matched literally (the whole entry, dots and all).
+    field: String,
+    /// What it is lifted as (a label name is sanitized from this).
+    name: String,
+    /// For a dotted entry: the first segment (a top-level key) and the rest of the path.
+    path: Option<(String, Vec<String>)>,
+}
+
+impl From<FieldEntry> for Wanted {
+    fn from(entry: FieldEntry) -> Wanted {
+        let (field, name) = match entry {
+            FieldEntry::Name(n) => (n.clone(), n),
+            FieldEntry::Renamed { field, name } => (field.clone(), name.unwrap_or(field)),
+        };
+        let mut segments = field.split('.');
+        let head = segments.next().unwrap_or_default().to_owned();
+        let rest: Vec<String> = segments.map(str::to_owned).collect();
+        let path = (!rest.is_empty() && !head.is_empty() && rest.iter().all(|s| !s.is_empty()))
+            .then_some((head, rest));
+        Wanted { field, name, path }
+    }
+}
+
+fn wanted_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Wanted>, D::Error> {
+    Ok(Vec::<FieldEntry>::deserialize(d)?
+        .into_iter()
+        .map(Wanted::from)
+        .collect())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
     #[serde(default = "auto")]
     format: Format,
+    #[serde(default, deserialize_with = "wanted_list")]
+    labels: Vec<Wanted>,
+    #[serde(default, deserialize_with = "wanted_list")]
+    metadata: Vec<Wanted>,
     #[serde(default)]
-    labels: Vec<String>,
-    #[serde(default)]
-    metadata: Vec<String>,
+    patterns: Vec<String>,
     #[serde(default)]
     timestamp: Option<String>,
     #[serde(default = "yes")]
@@ -83,6 +142,45 @@ enum Target {
     Meta(usize),
     Time(i64),
     TraceParent,
+    /// A named group of a pattern: an index into `Parse::pattern_names`.
+    Pattern(usize),
+}
+
+/// What a named group of a pattern becomes.
+#[derive(Debug, Clone, Copy)]
+enum GroupTarget {
+    /// Metadata: an index into `Parse::pattern_names`.
+    Meta(usize),
+    /// A traceparent to split.
+    TraceParent,
+}
+
+/// A compiled `patterns` entry and what its named groups become.
+#[derive(Debug)]
+struct Pattern {
+    regex: regex::Regex,
+    groups: Vec<(usize, GroupTarget)>,
+}
+
+/// The value at `path` inside the JSON object text `object` (each segment a key of the
+/// object before it), and whether it was a string; None when a segment is missing or a value
+/// on the way is not an object.
+fn walk(object: &str, path: &[String]) -> Option<(String, bool)> {
+    let mut current = (object.to_owned(), false);
+    for segment in path {
+        if current.1 || !current.0.trim_start().starts_with('{') {
+            return None;
+        }
+        let mut found = None;
+        scan::json(&current.0, |g| {
+            if g.key == segment.as_str() {
+                found = Some((g.value.into_owned(), g.quoted));
+            }
+        })
+        .ok()?;
+        current = found?;
+    }
+    Some(current)
 }
 
 /// Whether a field name looks like a per-request value (an id), which must not be a label.
@@ -149,6 +247,10 @@ pub struct Parse {
     invalid_ids_metric: Option<u32>,
     /// Per `metadata` name: whether its value must be a W3C id (`trace_ids`).
     validated: Vec<bool>,
+    /// `patterns`, compiled.
+    patterns: Vec<Pattern>,
+    /// The metadata names of the patterns' named groups, and whether each is validated.
+    pattern_names: Vec<(String, bool)>,
     /// Bit `n` set when a wanted field name (label, metadata or timestamp) is `n` bytes
     /// long (63 stands for 63 and longer): most keys of a line are not wanted, and this
     /// turns them away without comparing names (the comparisons were ~20% of the plugin).
@@ -197,15 +299,23 @@ pub fn label_name(name: &str) -> String {
 impl Plugin for Parse {
     fn init(config: Config) -> Result<Self, String> {
         let settings: Settings = config.parse()?;
-        if let Some(name) = settings
+        if let Some(w) = settings
             .labels
             .iter()
             .chain(&settings.metadata)
-            .find(|n| n.is_empty())
+            .find(|w| w.field.is_empty() || w.name.is_empty())
         {
-            return Err(format!("empty field name `{name}` in labels or metadata"));
+            return Err(format!(
+                "empty field name `{}` in labels or metadata",
+                w.field
+            ));
         }
-        for name in settings.labels.iter().filter(|n| per_request(n)) {
+        for name in settings
+            .labels
+            .iter()
+            .map(|w| &w.name)
+            .filter(|n| per_request(n))
+        {
             sluice_plugin::log(
                 sluice_plugin::Level::Warn,
                 &format!(
@@ -213,20 +323,54 @@ impl Plugin for Parse {
                 ),
             );
         }
-        if let Some(name) = settings
-            .trace_ids
-            .iter()
-            .find(|n| !settings.metadata.contains(n))
-        {
+        let mut patterns = Vec::new();
+        let mut pattern_names: Vec<(String, bool)> = Vec::new();
+        for (i, source) in settings.patterns.iter().enumerate() {
+            let regex = regex::Regex::new(source).map_err(|e| {
+                format!("patterns[{i}]: `{source}` is not a regular expression: {e}")
+            })?;
+            let mut groups = Vec::new();
+            for (g, name) in regex.capture_names().enumerate() {
+                let Some(name) = name else { continue };
+                let target = if name == "traceparent" {
+                    GroupTarget::TraceParent
+                } else {
+                    let at = match pattern_names.iter().position(|(n, _)| n == name) {
+                        Some(at) => at,
+                        None => {
+                            let validated = settings.trace_ids.iter().any(|t| t == name);
+                            pattern_names.push((name.to_owned(), validated));
+                            pattern_names.len() - 1
+                        }
+                    };
+                    GroupTarget::Meta(at)
+                };
+                groups.push((g, target));
+            }
+            if groups.is_empty() {
+                return Err(format!(
+                    "patterns[{i}]: `{source}` has no named group (`(?P<request_id>...)`): nothing to lift"
+                ));
+            }
+            patterns.push(Pattern { regex, groups });
+        }
+        if let Some(name) = settings.trace_ids.iter().find(|n| {
+            !settings.metadata.iter().any(|m| &m.name == *n)
+                && !pattern_names.iter().any(|(p, _)| p == *n)
+        }) {
             return Err(format!(
-                "trace_ids: `{name}` is not among `metadata` (only lifted fields are validated)"
+                "trace_ids: `{name}` is not among `metadata` or the `patterns`' groups (only lifted fields are validated)"
             ));
         }
+        // The top-level keys wanted: each entry's whole name, and a path's first segment.
         let wanted = || {
             settings
                 .labels
                 .iter()
                 .chain(&settings.metadata)
+                .flat_map(|w| {
+                    std::iter::once(&w.field).chain(w.path.as_ref().map(|(head, _)| head))
+                })
                 .chain(&settings.timestamp)
                 .chain(&settings.traceparent)
         };
@@ -235,17 +379,29 @@ impl Plugin for Parse {
         for c in wanted().filter_map(|name| name.bytes().next()) {
             wanted_first[(c >> 6) as usize] |= 1 << (c & 63);
         }
+        let validates = settings.traceparent.is_some()
+            || !settings.trace_ids.is_empty()
+            || patterns.iter().any(|p| {
+                p.groups
+                    .iter()
+                    .any(|(_, t)| matches!(t, GroupTarget::TraceParent))
+            });
         Ok(Parse {
             wanted_lengths,
             wanted_first,
-            label_names: settings.labels.iter().map(|n| label_name(n)).collect(),
+            label_names: settings
+                .labels
+                .iter()
+                .map(|w| label_name(&w.name))
+                .collect(),
             validated: settings
                 .metadata
                 .iter()
-                .map(|m| settings.trace_ids.contains(m))
+                .map(|m| settings.trace_ids.contains(&m.name))
                 .collect(),
-            invalid_ids_metric: if settings.traceparent.is_some() || !settings.trace_ids.is_empty()
-            {
+            patterns,
+            pattern_names,
+            invalid_ids_metric: if validates {
                 Some(declare_metric(MetricDecl {
                     name: "parse_invalid_trace_ids_total",
                     kind: MetricType::Counter,
@@ -266,6 +422,7 @@ impl Plugin for Parse {
 
     fn process(&mut self, batch: &mut Batch) -> Result<(), String> {
         let s = &self.settings;
+        let patterns = &self.patterns;
         let (buf, items) = (&mut self.buf, &mut self.items);
         let (wanted_lengths, wanted_first) = (self.wanted_lengths, self.wanted_first);
         buf.clear();
@@ -284,47 +441,64 @@ impl Plugin for Parse {
             if rewrite {
                 out.push('{');
             }
+            let push = |buf: &mut String, items: &mut Vec<Item>, target, value: &str| {
+                let start = buf.len() as u32;
+                buf.push_str(value);
+                items.push(Item {
+                    record: i as u32,
+                    target,
+                    start,
+                    end: buf.len() as u32,
+                });
+            };
             let on_field = |f: scan::Field<'_>| {
                 let mut used = false;
                 // Most keys are turned away by their length and first byte alone.
                 if may_be_wanted(wanted_lengths, &wanted_first, f.key.as_bytes()) {
-                    let mut push = |target| {
-                        let start = buf.len() as u32;
-                        buf.push_str(&f.value);
-                        items.push(Item {
-                            record: i as u32,
-                            target,
-                            start,
-                            end: buf.len() as u32,
-                        });
-                    };
                     let null = !f.quoted && f.value == "null";
                     let key = f.key.as_bytes();
-                    for (l, name) in s.labels.iter().enumerate() {
-                        if eq_bytes(name.as_bytes(), key) {
-                            if !null && !f.value.is_empty() {
-                                push(Target::Label(l));
+                    let wanted = s
+                        .labels
+                        .iter()
+                        .enumerate()
+                        .map(|(l, w)| (w, Target::Label(l)))
+                        .chain(
+                            s.metadata
+                                .iter()
+                                .enumerate()
+                                .map(|(m, w)| (w, Target::Meta(m))),
+                        );
+                    for (w, target) in wanted {
+                        if eq_bytes(w.field.as_bytes(), key) {
+                            let empty_label =
+                                matches!(target, Target::Label(_)) && f.value.is_empty();
+                            if !null && !empty_label {
+                                push(buf, items, target, &f.value);
                             }
                             used = true;
-                        }
-                    }
-                    for (m, name) in s.metadata.iter().enumerate() {
-                        if eq_bytes(name.as_bytes(), key) {
-                            if !null {
-                                push(Target::Meta(m));
+                        } else if let Some((head, rest)) = &w.path {
+                            // A nested value: lifted, but its object stays in the line.
+                            if !f.quoted && eq_bytes(head.as_bytes(), key) {
+                                if let Some((value, quoted)) = walk(&f.value, rest) {
+                                    let null = !quoted && value == "null";
+                                    let empty_label =
+                                        matches!(target, Target::Label(_)) && value.is_empty();
+                                    if !null && !empty_label {
+                                        push(buf, items, target, &value);
+                                    }
+                                }
                             }
-                            used = true;
                         }
                     }
                     if s.traceparent.as_deref() == Some(&*f.key) {
                         if !null {
-                            push(Target::TraceParent);
+                            push(buf, items, Target::TraceParent, &f.value);
                         }
                         used = true;
                     }
                     if s.timestamp.as_deref() == Some(&*f.key) {
                         if let Some(ns) = scan::timestamp(&f.value) {
-                            push(Target::Time(ns));
+                            push(buf, items, Target::Time(ns), "");
                         }
                         used = true;
                     }
@@ -349,6 +523,14 @@ impl Plugin for Parse {
                 } else {
                     scan::json(line, on_field)
                 }
+            } else if s.labels.is_empty()
+                && s.metadata.is_empty()
+                && s.timestamp.is_none()
+                && s.traceparent.is_none()
+                && !patterns.is_empty()
+            {
+                // Patterns only: a plain-text line is not an error.
+                Ok(())
             } else {
                 scan::logfmt(line, on_field)
             };
@@ -356,6 +538,22 @@ impl Plugin for Parse {
                 items.truncate(mark);
                 buf.truncate(buf_mark);
                 errors += 1;
+            }
+            for pattern in patterns {
+                let Some(caps) = pattern.regex.captures(line) else {
+                    continue;
+                };
+                for &(group, target) in &pattern.groups {
+                    if let Some(m) = caps.get(group) {
+                        let target = match target {
+                            GroupTarget::Meta(at) => Target::Pattern(at),
+                            GroupTarget::TraceParent => Target::TraceParent,
+                        };
+                        push(buf, items, target, m.as_str());
+                    }
+                }
+            }
+            if parsed.is_err() {
                 return false;
             }
             if rewrite {
@@ -364,25 +562,57 @@ impl Plugin for Parse {
             removed
         });
         let mut invalid_ids = 0u64;
+        // The metadata names lifted from fields of the current record (edits are queued, so
+        // the record itself does not show them yet): a traceparent or a pattern does not
+        // overwrite them.
+        let mut lifted: Vec<&str> = Vec::new();
+        let mut current = u32::MAX;
         for item in items.iter() {
             let value = &buf[item.start as usize..item.end as usize];
             let r = item.record as usize;
+            if item.record != current {
+                current = item.record;
+                lifted.clear();
+            }
+            let taken = |batch: &Batch, lifted: &Vec<&str>, name: &str| {
+                lifted.contains(&name) || batch.record(r).metadata_value(name).is_some()
+            };
             match item.target {
                 Target::Label(l) => batch.set_label(r, &self.label_names[l], value),
                 Target::Meta(m) if self.validated[m] => match w3c_id(value) {
-                    Some(id) => batch.set_metadata(r, &s.metadata[m], &id),
+                    Some(id) => {
+                        batch.set_metadata(r, &s.metadata[m].name, &id);
+                        lifted.push(&s.metadata[m].name);
+                    }
                     None => invalid_ids += 1,
                 },
-                Target::Meta(m) => batch.set_metadata(r, &s.metadata[m], value),
+                Target::Meta(m) => {
+                    batch.set_metadata(r, &s.metadata[m].name, value);
+                    lifted.push(&s.metadata[m].name);
+                }
+                Target::Pattern(p) => {
+                    let (name, validated) = &self.pattern_names[p];
+                    // A value a field lifted, or the record came with, wins.
+                    if taken(batch, &lifted, name) {
+                        continue;
+                    }
+                    if !*validated {
+                        batch.set_metadata(r, name, value);
+                    } else if let Some(id) = w3c_id(value) {
+                        batch.set_metadata(r, name, &id);
+                    } else {
+                        invalid_ids += 1;
+                    }
+                }
                 Target::Time(ns) => batch.set_timestamp(r, ns),
                 Target::TraceParent => match split_traceparent(value) {
                     Some((trace, span)) => {
-                        // A trace_id or span_id the record has (a field lifted before this
-                        // one, or metadata it came with) wins; one lifted after overwrites.
-                        if batch.record(r).metadata_value("trace_id").is_none() {
+                        // A trace_id or span_id the record came with, or a field lifted
+                        // before this one, wins; a field lifted after it overwrites.
+                        if !taken(batch, &lifted, "trace_id") {
                             batch.set_metadata(r, "trace_id", &trace);
                         }
-                        if batch.record(r).metadata_value("span_id").is_none() {
+                        if !taken(batch, &lifted, "span_id") {
                             batch.set_metadata(r, "span_id", &span);
                         }
                     }
@@ -591,5 +821,125 @@ mod tests {
         let e =
             Parse::init(Config::from_json(r#"{"trace_ids":["trace_id"]}"#).unwrap()).unwrap_err();
         assert!(e.contains("not among `metadata`"), "{e}");
+    }
+
+    #[test]
+    fn nested_paths_and_renamed_fields() {
+        let mut p = plugin(
+            r#"{"labels":[{"field":"http.route","name":"route"}],
+                "metadata":[{"field":"ctx.trace.id","name":"trace_id"},"ctx.request_id","http.status"],
+                "trace_ids":["trace_id"],"keep_line":false}"#,
+        );
+        let lines = [
+            r#"{"ctx":{"trace":{"id":"4BF92F3577B34DA6A3CE929D0E0E4736"},"request_id":"r-1"},"http":{"route":"/users/{id}"},"msg":"ok"}"#,
+            r#"{"http.status":"503","http.route":"/flat","ctx":"not an object"}"#,
+            r#"{"ctx":{"trace":{"id":null}},"http":{"route":""}}"#,
+            r#"{"ctx":{"trace":{"id":"nope"}}}"#,
+        ];
+        let mut b = batch(&lines);
+        p.process(&mut b).unwrap();
+        let b = Batch::from(b.into_log_batch());
+        let r: Vec<_> = b.iter().collect();
+        assert_eq!(
+            r[0].metadata_value("trace_id"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(r[0].metadata_value("ctx.request_id"), Some("r-1"));
+        assert_eq!(r[0].label("route"), Some("/users/{id}"));
+        assert_eq!(r[0].line(), lines[0], "objects holding nested values stay");
+        assert_eq!(
+            r[1].metadata_value("http.status"),
+            Some("503"),
+            "literal dotted key"
+        );
+        assert_eq!(r[1].label("route"), Some("/flat"));
+        assert_eq!(
+            r[1].line(),
+            r#"{"ctx":"not an object"}"#,
+            "lifted keys removed"
+        );
+        assert_eq!(r[2].metadata_value("trace_id"), None, "null skipped");
+        assert_eq!(r[2].label("route"), None, "empty label skipped");
+        assert_eq!(
+            r[3].metadata_value("trace_id"),
+            None,
+            "invalid id not lifted"
+        );
+        assert_eq!(
+            walk(r#"{"a":{"b":1}}"#, &["a".into(), "b".into()]),
+            Some(("1".into(), false))
+        );
+        assert_eq!(
+            walk(r#"{"a":"{\"b\":1}"}"#, &["a".into(), "b".into()]),
+            None
+        );
+    }
+
+    #[test]
+    fn patterns_lift_ids_from_plain_text() {
+        let mut p = plugin(
+            r#"{"metadata":["trace_id"],"trace_ids":["trace_id","span_id"],
+                "patterns":["req=(?P<request_id>[\\w-]+)","trace=(?P<trace_id>\\S+) span=(?P<span_id>\\S+)","tp=(?P<traceparent>\\S+)"]}"#,
+        );
+        let lines = [
+            "GET /users/7 200 req=abc-1 trace=4bf92f3577b34da6a3ce929d0e0e4736 span=00f067aa0ba902b7",
+            "payment failed tp=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            r#"{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","msg":"trace=0af7651916cd43dd8448eb211c80319c span=zz"}"#,
+            "nothing here",
+        ];
+        let mut b = batch(&lines);
+        p.process(&mut b).unwrap();
+        let b = Batch::from(b.into_log_batch());
+        let r: Vec<_> = b.iter().collect();
+        assert_eq!(r[0].metadata_value("request_id"), Some("abc-1"));
+        assert_eq!(
+            r[0].metadata_value("trace_id"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(r[0].metadata_value("span_id"), Some("00f067aa0ba902b7"));
+        assert_eq!(
+            r[1].metadata_value("trace_id"),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
+        assert_eq!(r[1].metadata_value("span_id"), Some("b7ad6b7169203331"));
+        assert_eq!(
+            r[2].metadata_value("trace_id"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+            "the field wins over the pattern"
+        );
+        assert_eq!(
+            r[2].metadata_value("span_id"),
+            None,
+            "invalid span id not lifted"
+        );
+        assert_eq!(r[3].metadata().count(), 1);
+        for (k, line) in lines.iter().enumerate() {
+            assert_eq!(r[k].line(), *line, "lines are unchanged");
+        }
+        for (bad, needle) in [
+            (r#"{"patterns":["(unclosed"]}"#, "not a regular expression"),
+            (r#"{"patterns":["req=\\S+"]}"#, "no named group"),
+        ] {
+            let e = Parse::init(Config::from_json(bad).unwrap()).unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_trace_id_field_before_a_traceparent_wins() {
+        let mut p = plugin(r#"{"metadata":["trace_id"],"traceparent":"tp"}"#);
+        let mut b = batch(&[
+            r#"{"trace_id":"0af7651916cd43dd8448eb211c80319c","tp":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#,
+        ]);
+        p.process(&mut b).unwrap();
+        let b = Batch::from(b.into_log_batch());
+        assert_eq!(
+            b.record(0).metadata_value("trace_id"),
+            Some("0af7651916cd43dd8448eb211c80319c")
+        );
+        assert_eq!(
+            b.record(0).metadata_value("span_id"),
+            Some("00f067aa0ba902b7")
+        );
     }
 }
