@@ -32,10 +32,11 @@ WASM_C := $(TOOLS_TARGET_DIR)/debug/sluice-wasm-c
 WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
   -Iplugins/c -I$(C_BINDINGS)
 
-.PHONY: help build install plugins plugins-py plugins-js plugins-c plugins-c-test plugins-lang-test run test lint bench pii-score pii-bench wasm-target clean
+.PHONY: help build install demo plugins plugins-py plugins-js plugins-c plugins-c-test plugins-lang-test run test lint bench pii-score pii-bench wasm-target clean
 
 help:
 	@echo "make run      build everything and run pipelines/quickstart.toml (Ctrl-C stops it)"
+	@echo "make demo     the tracing demo: a backend under load, sluice, Loki double, Prometheus (docs/tracing.md)"
 	@echo "make install  put sluice on PATH (cargo install; PREFIX=/usr/local for /usr/local/bin)"
 	@echo "make test     build the plugins, then run every test (unit, end-to-end, pipeline tests)"
 	@echo "make bench    run the benchmark harness (bench/README.md)"
@@ -129,6 +130,12 @@ build:
 
 run: plugins build
 	target/release/sluice run pipelines/quickstart.toml
+
+# The tracing demo (docs/tracing.md): examples/demo-app under load, sluice on its log, the
+# Loki test double, and Prometheus + Alertmanager when installed. Ctrl-C stops it.
+demo: plugins
+	$(CARGO) build --release -p sluice -p demo-app -p loki-receiver
+	examples/demo-app/demo.sh
 
 # Puts `sluice` on PATH (~/.cargo/bin, or $(PREFIX)/bin with PREFIX=/usr/local), the
 # release build without debug info. Plugins stay in dist/ (`make plugins`).

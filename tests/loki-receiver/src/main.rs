@@ -1,5 +1,8 @@
-//! `loki-receiver [ADDR] [--expect N] [--count-only] [--latency] [LIMITS]`: runs the Loki
-//! push test double (default 127.0.0.1:3100) and prints what it holds every second. With
+//! `loki-receiver [ADDR] [--expect N] [--count-only] [--latency] [--entries FILE] [LIMITS]`:
+//! runs the Loki push test double (default 127.0.0.1:3100) and prints what it holds every
+//! second. With `--entries FILE` it also appends each entry that arrived to FILE as a JSON
+//! line (`{"tenant","labels","ts","line","structured_metadata"}`), for looking at what a
+//! pipeline sent (`make demo`). With
 //! `--expect N` it exits once N entries arrived, printing a summary; with `--latency` also
 //! the distribution of write-to-arrival times of lines that start with their write time in
 //! Unix nanoseconds. For benchmarks and trying sluice by hand.
@@ -46,6 +49,7 @@ fn main() {
     let mut expect = None;
     let mut count_only = false;
     let mut latency = false;
+    let mut entries_file: Option<std::fs::File> = None;
     let mut limits = Limits::default();
     let mut i = 0;
     while i < args.len() {
@@ -56,6 +60,17 @@ fn main() {
             }
             "--count-only" => count_only = true,
             "--latency" => latency = true,
+            "--entries" => {
+                i += 1;
+                let path = args.get(i).expect("--entries FILE");
+                entries_file = Some(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .unwrap_or_else(|e| panic!("--entries {path}: {e}")),
+                );
+            }
             "--no-reject-old-samples" => limits.reject_old_samples = false,
             flag @ ("--max-body-bytes"
             | "--max-line-size"
@@ -88,6 +103,8 @@ fn main() {
     }
     eprintln!("loki-receiver listening on {}", receiver.addr);
     let start = Instant::now();
+    // Entries already written to `--entries`, per stream.
+    let mut written: std::collections::HashMap<loki_receiver::StreamId, usize> = Default::default();
     loop {
         std::thread::sleep(Duration::from_millis(if expect.is_some() {
             20
@@ -95,6 +112,9 @@ fn main() {
             1000
         }));
         let entries = receiver.entry_count();
+        if let Some(file) = entries_file.as_mut() {
+            write_new_entries(&receiver, &mut written, file);
+        }
         let summary = format!(
             "t={:.2}s entries={} requests={:?} bytes={} duplicates={} rejected={} refused={:?} silently_dropped={}",
             start.elapsed().as_secs_f64(),
@@ -140,4 +160,39 @@ fn print_latency(mut ns: Vec<i64>) {
         at(0.99),
         *ns.last().unwrap() as f64 / 1e6
     );
+}
+
+/// Appends the entries that arrived since the last call to `file`, one JSON object a line.
+fn write_new_entries(
+    receiver: &loki_receiver::Receiver,
+    written: &mut std::collections::HashMap<loki_receiver::StreamId, usize>,
+    file: &mut std::fs::File,
+) {
+    use std::io::Write;
+    let mut out = String::new();
+    for (id, entries) in receiver.streams() {
+        let done = written.entry(id.clone()).or_default();
+        for entry in entries.iter().skip(*done) {
+            let metadata: serde_json::Map<String, serde_json::Value> = entry
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect();
+            out.push_str(
+                &serde_json::json!({
+                    "tenant": id.0,
+                    "labels": id.1,
+                    "ts": entry.ts.to_string(),
+                    "line": entry.line,
+                    "structured_metadata": metadata,
+                })
+                .to_string(),
+            );
+            out.push('\n');
+        }
+        *done = entries.len();
+    }
+    if let Err(e) = file.write_all(out.as_bytes()) {
+        eprintln!("--entries: {e}");
+    }
 }
