@@ -105,6 +105,18 @@ svc.append({"name": "p99 of a route at 2.5 s for 30 min fires, resolves when req
 svc.append({"name": "p99 just under 1 s (every request in (0.5, 1]) and a 3-minute slow blip do not fire", "interval": "1m",
   "input_series": hist("fast", {"0.5": "0x60", "1": "0+100x30 3000x3 3000+100x30", "2.5": "0+100x30 3000+100x3 3300+100x30", "+Inf": "0+100x30 3000+100x3 3300+100x30"}),
   "alert_rule_test": [quiet("25m", "RouteLatencyP99High"), quiet("40m", "RouteLatencyP99High"), quiet("45m", "RouteLatencyP99High")]})
+def route_errors(ok, err):
+    return [{"series": req(route="/api/checkout", status="200"), "values": ok},
+            {"series": req(route="/api/checkout", status="502"), "values": err}]
+svc.append({"name": "a route at 10% errors for 30 min fires after 10 min, resolves when errors stop", "interval": "1m",
+  "input_series": route_errors("0+90x30 2700+100x30", "0+10x30 300x30"),
+  "alert_rule_test": [quiet("8m", "RouteErrorRateHigh"),
+    fires("20m", "RouteErrorRateHigh", sv("ticket", http_route="/api/checkout")), quiet("45m", "RouteErrorRateHigh")]})
+svc.append({"name": "4% errors, a 3-minute burst of 50%, and 50% errors at 0.05 requests/s do not fire", "interval": "1m",
+  "input_series": route_errors("0+96x30 2880+50x3 3030+96x30", "0+4x30 120+50x3 270+4x30")
+    + [{"series": req(svc="cart", route="/api/checkout", status="200"), "values": "0+1.5x60"},
+       {"series": req(svc="cart", route="/api/checkout", status="502"), "values": "0+1.5x60"}],
+  "alert_rule_test": [quiet("20m", "RouteErrorRateHigh"), quiet("35m", "RouteErrorRateHigh"), quiet("50m", "RouteErrorRateHigh")]})
 files["service-alerts.test.yml"] = (["../rules/recording.yml", "../rules/service-alerts.yml"], svc)
 
 # ---------------------------------------------------------------- sluice
