@@ -258,6 +258,7 @@ impl Host for PluginState {
         let metric = telemetry
             .plugin_metric(&decl)
             .map_err(|(field, e)| format!("metric `{}`: `{field}`: {e}", decl.name))?;
+        metric.used_by(&self.host.component.id);
         self.metrics.push((decl, metric));
         Ok((self.metrics.len() - 1) as u32)
     }

@@ -659,6 +659,24 @@ impl Series {
 }
 
 impl PluginMetric {
+    /// Notes that transform `component` records this metric: its overflow counter exists at
+    /// 0 from then on, so an alert on its `rate()` sees the first overflow.
+    pub fn used_by(&self, component: &str) {
+        let guard = self.guard();
+        let _ = guard.overflow.get_or_create(&OverflowLabels {
+            component_id: component.to_string(),
+            metric: guard.metric.clone(),
+        });
+    }
+
+    fn guard(&self) -> &SeriesGuard {
+        match self {
+            PluginMetric::Counter { guard, .. }
+            | PluginMetric::Histogram { guard, .. }
+            | PluginMetric::Gauge { guard, .. } => guard,
+        }
+    }
+
     /// The series for the label `values` a plugin in `component` sent (admitted by the
     /// series limit, or its overflow series).
     pub fn series(&self, component: &str, values: Vec<String>) -> Series {
@@ -964,6 +982,9 @@ impl Telemetry {
         }
         if kind == "source" {
             let _ = c.source_lost_bytes.get_or_create(&labels);
+            for r in ["invalid_utf8", "truncated"] {
+                let _ = c.repaired_lines.get_or_create(&reason(r));
+            }
         }
         ComponentMetrics {
             id: id.to_string(),
@@ -1182,6 +1203,29 @@ mod tests {
             Some(9998.0)
         );
         assert!(text.contains("# UNIT work_seconds seconds"), "{text}");
+    }
+
+    #[test]
+    fn counters_alerts_rate_exist_at_zero_before_the_first_event() {
+        let telemetry = Telemetry::new();
+        let metric = telemetry
+            .plugin_metric(&decl("name = \"hits_total\"\ntype = \"counter\""))
+            .unwrap();
+        metric.used_by("t");
+        let _source = telemetry.component("app", "source");
+        let text = telemetry.render_openmetrics();
+        for zero in [
+            "sluice_plugin_metric_overflow_total{component_id=\"t\",metric=\"hits\"}",
+            "sluice_component_repaired_lines_total{component_id=\"app\",reason=\"invalid_utf8\"}",
+            "sluice_component_repaired_lines_total{component_id=\"app\",reason=\"truncated\"}",
+            "sluice_source_lost_bytes_total{component_id=\"app\"",
+        ] {
+            assert_eq!(
+                metric_value_for_test(&text, zero),
+                Some(0.0),
+                "{zero}:\n{text}"
+            );
+        }
     }
 
     #[test]

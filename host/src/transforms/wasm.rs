@@ -141,6 +141,7 @@ impl WasmTransform {
                     key: format!("metrics.{i}.{field}"),
                     error,
                 })?;
+            metric.used_by(name);
             declared.push((decl.clone(), metric));
         }
         let plugin = runtime.load(&config.plugin).map_err(|e| BuildError {
