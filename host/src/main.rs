@@ -36,6 +36,14 @@ enum Command {
         /// The pipeline TOML file.
         config: PathBuf,
     },
+    /// Print the pipeline as a graph: Graphviz DOT, or SVG (needs Graphviz's `dot`).
+    Graph {
+        /// The pipeline TOML file.
+        config: PathBuf,
+        /// `dot` or `svg`.
+        #[arg(long, default_value = "dot", value_parser = ["dot", "svg"])]
+        format: String,
+    },
     /// Tools for plugin authors: inspect a component, run it on sample lines, start one.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -110,6 +118,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run(config),
         Command::Validate { config } => validate(config),
         Command::Test { config } => test(config),
+        Command::Graph { config, format } => graph(config, &format),
         Command::Plugin(command) => plugin(command),
     };
     match result {
@@ -190,6 +199,38 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
         config.sinks.len(),
         config.tests.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn graph(path: PathBuf, format: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let loaded = match load(&path) {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
+    };
+    let dot = sluice::config::to_dot(&loaded.config);
+    if format == "dot" {
+        print!("{dot}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut child = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot run Graphviz's `dot` ({e}); install graphviz, or use --format dot"
+            )
+        })?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(dot.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "`dot -Tsvg` failed: {}", out.status);
+    std::io::stdout().write_all(&out.stdout)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,12 +8,14 @@
 //! the directory of the config file here; components resolve their own relative paths
 //! against [`LoadedConfig::base_dir`] when they are checked.
 
+mod dot;
 mod graph;
 mod locate;
 mod secrets;
 mod test_cases;
 mod types;
 
+pub use dot::to_dot;
 pub use graph::{Graph, NodeKind};
 pub use secrets::Secrets;
 pub use test_cases::*;
