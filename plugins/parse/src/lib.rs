@@ -251,30 +251,12 @@ pub struct Parse {
     patterns: Vec<Pattern>,
     /// The metadata names of the patterns' named groups, and whether each is validated.
     pattern_names: Vec<(String, bool)>,
-    /// Bit `n` set when a wanted field name (label, metadata or timestamp) is `n` bytes
-    /// long (63 stands for 63 and longer): most keys of a line are not wanted, and this
-    /// turns them away without comparing names (the comparisons were ~20% of the plugin).
-    wanted_lengths: u64,
-    /// Bit `c` set when a wanted field name starts with byte `c`: with the lengths, turns
-    /// away keys such as `status` when `req_id` is wanted.
-    wanted_first: [u64; 4],
+    /// The wanted top-level keys (labels, metadata, timestamp, traceparent, a path's first
+    /// segment): most keys of a line are not wanted, and this turns them away by length and
+    /// first byte without comparing names (the comparisons were ~20% of the plugin).
+    wanted: scan::KeyFilter,
     buf: String,
     items: Vec<Item>,
-}
-
-/// The bit of [`Parse::wanted_lengths`] for a name of `len` bytes.
-fn length_bit(len: usize) -> u64 {
-    1 << len.min(63)
-}
-
-/// Whether a key may be a wanted name, by its length and first byte (a key of unwanted
-/// length or first byte is not; one that passes is compared in full).
-#[inline(always)]
-fn may_be_wanted(lengths: u64, first: &[u64; 4], key: &[u8]) -> bool {
-    lengths & length_bit(key.len()) != 0
-        && key
-            .first()
-            .is_none_or(|&c| first[(c >> 6) as usize] & (1 << (c & 63)) != 0)
 }
 
 /// `name` with every character not allowed in a Loki label name (`[a-zA-Z_][a-zA-Z0-9_]*`)
@@ -374,11 +356,7 @@ impl Plugin for Parse {
                 .chain(&settings.timestamp)
                 .chain(&settings.traceparent)
         };
-        let wanted_lengths = wanted().fold(0, |bits, name| bits | length_bit(name.len()));
-        let mut wanted_first = [0u64; 4];
-        for c in wanted().filter_map(|name| name.bytes().next()) {
-            wanted_first[(c >> 6) as usize] |= 1 << (c & 63);
-        }
+        let wanted = scan::KeyFilter::new(wanted().map(String::as_str));
         let validates = settings.traceparent.is_some()
             || !settings.trace_ids.is_empty()
             || patterns.iter().any(|p| {
@@ -387,8 +365,7 @@ impl Plugin for Parse {
                     .any(|(_, t)| matches!(t, GroupTarget::TraceParent))
             });
         Ok(Parse {
-            wanted_lengths,
-            wanted_first,
+            wanted,
             label_names: settings
                 .labels
                 .iter()
@@ -424,7 +401,7 @@ impl Plugin for Parse {
         let s = &self.settings;
         let patterns = &self.patterns;
         let (buf, items) = (&mut self.buf, &mut self.items);
-        let (wanted_lengths, wanted_first) = (self.wanted_lengths, self.wanted_first);
+        let key_filter = self.wanted;
         buf.clear();
         items.clear();
         let mut errors = 0u64;
@@ -454,7 +431,7 @@ impl Plugin for Parse {
             let on_field = |f: scan::Field<'_>| {
                 let mut used = false;
                 // Most keys are turned away by their length and first byte alone.
-                if may_be_wanted(wanted_lengths, &wanted_first, f.key.as_bytes()) {
+                if key_filter.may_match(f.key.as_bytes()) {
                     let null = !f.quoted && f.value == "null";
                     let key = f.key.as_bytes();
                     let wanted = s
@@ -518,7 +495,7 @@ impl Plugin for Parse {
             let parsed = if json {
                 if s.keep_line {
                     // Only wanted fields need a `Field`; the rest are checked and skipped.
-                    let wanted = |key: &[u8]| may_be_wanted(wanted_lengths, &wanted_first, key);
+                    let wanted = |key: &[u8]| key_filter.may_match(key);
                     scan::json_wanted(line, wanted, on_field)
                 } else {
                     scan::json(line, on_field)
@@ -690,7 +667,7 @@ mod tests {
     #[test]
     fn keys_are_turned_away_by_length_and_first_byte_only_when_unwanted() {
         let p = plugin(r#"{"labels":["level"],"metadata":["req_id"],"timestamp":""}"#);
-        let may = |k: &str| may_be_wanted(p.wanted_lengths, &p.wanted_first, k.as_bytes());
+        let may = |k: &str| p.wanted.may_match(k.as_bytes());
         for (key, expected) in [
             ("level", true),
             ("req_id", true),

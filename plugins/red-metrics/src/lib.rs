@@ -110,9 +110,11 @@ pub struct Request<'a> {
 /// The plugin.
 pub struct RedMetrics {
     names: [String; 5],
+    /// `names` as a quick filter: most keys of a line are turned away without comparing.
+    filter: scan::KeyFilter,
     seconds_per_unit: f64,
     /// Route templates, split into segments (`None`: matches any one segment).
-    patterns: Vec<(String, Vec<Option<String>>)>,
+    patterns: Vec<Pattern>,
     histogram: u32,
     skipped: Option<u32>,
 }
@@ -125,8 +127,12 @@ impl RedMetrics {
         line: &'a str,
     ) -> Request<'a> {
         let mut found: [Option<Cow<'a, str>>; 5] = Default::default();
+        let filter = self.filter;
         // One pass over the record's metadata pairs (the first of a repeated key wins).
         for (key, value) in metadata {
+            if !filter.may_match(key.as_bytes()) {
+                continue;
+            }
             if let Some(i) = self
                 .names
                 .iter()
@@ -151,7 +157,7 @@ impl RedMetrics {
             };
             let trimmed = line.trim_start();
             let _ = if trimmed.starts_with('{') {
-                let wanted = |key: &[u8]| names.iter().any(|n| eq_bytes(n.as_bytes(), key));
+                let wanted = |key: &[u8]| filter.may_match(key);
                 scan::json_wanted(line, wanted, &mut take)
             } else {
                 scan::logfmt(line, &mut take)
@@ -169,18 +175,13 @@ impl RedMetrics {
 
     /// `route` as the first route pattern it matches, else as it is (query string cut).
     pub fn template<'a>(&'a self, route: Cow<'a, str>) -> Cow<'a, str> {
-        let end = route.find(['?', '#']).unwrap_or(route.len());
+        let end = route
+            .bytes()
+            .position(|b| b == b'?' || b == b'#')
+            .unwrap_or(route.len());
         let path = &route[..end];
-        for (template, parts) in &self.patterns {
-            let mut segments = path.split('/');
-            let matches = parts.iter().all(|p| {
-                segments
-                    .next()
-                    .is_some_and(|s| p.as_deref().is_none_or(|p| p == s))
-            }) && segments.next().is_none();
-            if matches {
-                return Cow::Borrowed(template.as_str());
-            }
+        if let Some(p) = self.patterns.iter().find(|p| p.matches(path)) {
+            return Cow::Borrowed(p.template.as_str());
         }
         match route {
             Cow::Borrowed(r) => Cow::Borrowed(&r[..end]),
@@ -213,14 +214,12 @@ impl Plugin for RedMetrics {
             if !template.starts_with('/') {
                 return Err(format!("route pattern `{template}` must start with `/`"));
             }
-            let parts = template
-                .split('/')
-                .map(|p| (!(p.starts_with('{') && p.ends_with('}'))).then(|| p.to_string()))
-                .collect();
-            patterns.push((template.clone(), parts));
+            patterns.push(Pattern::new(template));
         }
+        let names = [s.method, s.route, s.status, s.duration, s.trace_id];
         Ok(RedMetrics {
-            names: [s.method, s.route, s.status, s.duration, s.trace_id],
+            filter: scan::KeyFilter::new(names.iter().map(String::as_str)),
+            names,
             seconds_per_unit,
             patterns,
             histogram: declare_metric(MetricDecl {
@@ -286,6 +285,56 @@ impl Plugin for RedMetrics {
             counter_add(metric, &[], skipped as f64, None);
         }
         Ok(())
+    }
+}
+
+/// A route template (`/users/{id}/orders`), ready to match paths.
+struct Pattern {
+    template: String,
+    /// Its segments (`None`: a `{...}` segment, matching any one).
+    parts: Vec<Option<String>>,
+    /// The template up to its first `{...}` segment: a path that does not start with it
+    /// cannot match, told with one comparison (most paths are turned away here).
+    literal_prefix: String,
+    /// How many `/` a matching path has.
+    slashes: usize,
+}
+
+impl Pattern {
+    fn new(template: &str) -> Pattern {
+        let parts: Vec<Option<String>> = template
+            .split('/')
+            .map(|p| (!(p.starts_with('{') && p.ends_with('}'))).then(|| p.to_string()))
+            .collect();
+        let literal_prefix = match parts.iter().position(Option::is_none) {
+            Some(i) => {
+                parts[..i]
+                    .iter()
+                    .map(|p| p.as_deref().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("/")
+                    + "/"
+            }
+            None => template.to_string(),
+        };
+        Pattern {
+            template: template.to_string(),
+            slashes: parts.len() - 1,
+            parts,
+            literal_prefix,
+        }
+    }
+
+    /// Whether `path` matches segment by segment, a `{...}` segment matching any one.
+    fn matches(&self, path: &str) -> bool {
+        if !path.starts_with(&self.literal_prefix)
+            || path.bytes().filter(|&b| b == b'/').count() != self.slashes
+        {
+            return false;
+        }
+        path.split('/')
+            .zip(&self.parts)
+            .all(|(segment, part)| part.as_deref().is_none_or(|p| p == segment))
     }
 }
 
@@ -370,6 +419,19 @@ mod tests {
         assert_eq!(t("/users/42/orders/7?x=1"), "/users/{id}/orders/{order}");
         assert_eq!(t("/users"), "/users");
         assert_eq!(t("/health?probe=1"), "/health");
+        assert_eq!(
+            t("/users/42/orders"),
+            "/users/42/orders",
+            "one segment short"
+        );
+        assert_eq!(t("/users/"), "/users/{id}", "an empty segment is a segment");
+        assert_eq!(t("/usersX/42"), "/usersX/42");
+        let p = plugin(r#"{"route_patterns": ["/{tenant}/items", "/health"]}"#);
+        let t = |r: &'static str| p.template(Cow::Borrowed(r)).into_owned();
+        assert_eq!(t("/acme/items"), "/{tenant}/items");
+        assert_eq!(t("/acme/things"), "/acme/things");
+        assert_eq!(t("/health#x"), "/health");
+        assert_eq!(t("/healthz"), "/healthz");
     }
 
     #[test]

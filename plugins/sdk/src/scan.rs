@@ -31,6 +31,41 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A quick filter on field names: turns away most keys that cannot be one of a plugin's
+/// wanted names by their length and first byte alone, before any full comparison (in Wasm
+/// the comparisons of every key against every wanted name cost more than the scan itself).
+/// A key that passes may still not be wanted: compare it in full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyFilter {
+    /// Bit `n` set when a wanted name is `n` bytes long (63 stands for 63 and longer).
+    lengths: u64,
+    /// Bit `c` set when a wanted name starts with byte `c`.
+    first: [u64; 4],
+}
+
+impl KeyFilter {
+    /// The filter of `names`.
+    pub fn new<'n>(names: impl IntoIterator<Item = &'n str>) -> KeyFilter {
+        let mut filter = KeyFilter::default();
+        for name in names {
+            filter.lengths |= 1 << name.len().min(63);
+            if let Some(&c) = name.as_bytes().first() {
+                filter.first[(c >> 6) as usize] |= 1 << (c & 63);
+            }
+        }
+        filter
+    }
+
+    /// False when `key` is surely none of the names.
+    #[inline(always)]
+    pub fn may_match(&self, key: &[u8]) -> bool {
+        self.lengths & (1 << key.len().min(63)) != 0
+            && key
+                .first()
+                .is_none_or(|&c| self.first[(c >> 6) as usize] & (1 << (c & 63)) != 0)
+    }
+}
+
 /// Calls `f` on each top-level field of the JSON object `s`.
 pub fn json<'a>(s: &'a str, f: impl FnMut(Field<'a>)) -> Result<(), Invalid> {
     json_wanted(s, |_| true, f)
