@@ -28,6 +28,49 @@ pub(crate) enum KeyKind {
     Whole(usize),
     /// An Authorization value: its credential.
     Auth,
+    /// A phone-named key (`phone`, `mobile`, `phone_number`, `fax`, ...): a value that is
+    /// only a phone number's digits and separators is one, even bare (`"4155552671"`);
+    /// anything else is scanned.
+    Phone,
+}
+
+/// Whether `key` names a phone number: it ends with `phone`, `mobile` or `fax` (with an
+/// optional `number`/`_number`), or is `tel`, `cell` or `msisdn` (any case).
+pub(crate) fn is_phone_key(key: &str) -> bool {
+    let k = key.as_bytes();
+    if !(3..=32).contains(&k.len()) {
+        return false;
+    }
+    let ends = |suffix: &[u8]| {
+        k.len() >= suffix.len() && k[k.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    let stem = if ends(b"_number") || ends(b"-number") {
+        &k[..k.len() - 7]
+    } else if ends(b"number") {
+        &k[..k.len() - 6]
+    } else {
+        k
+    };
+    let stem_ends = |suffix: &[u8]| {
+        stem.len() >= suffix.len() && stem[stem.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    stem_ends(b"phone")
+        || stem_ends(b"mobile")
+        || stem_ends(b"fax")
+        || [&b"tel"[..], b"cell", b"msisdn"]
+            .iter()
+            .any(|n| k.eq_ignore_ascii_case(n))
+}
+
+/// Whether `s` is only a phone number: digits, spaces, `-`, `.`, `(`, `)` and a leading
+/// `+`, with 7 to 15 digits.
+pub(crate) fn phone_shaped(s: &str) -> bool {
+    let t = s.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+    (7..=15).contains(&digits)
+        && t.bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'(' | b')'))
 }
 
 impl Redactor {
@@ -44,6 +87,9 @@ impl Redactor {
             && key[key.len() - 13..].eq_ignore_ascii_case("authorization")
         {
             return KeyKind::Auth;
+        }
+        if self.on(Rule::Phone) && is_phone_key(key) {
+            return KeyKind::Phone;
         }
         KeyKind::Scan(Ctx {
             version: network::is_version_key(key),
@@ -74,6 +120,12 @@ impl Redactor {
                     None => self.scan(s, Ctx::default(), out),
                 }
             }
+            KeyKind::Phone if phone_shaped(s) => out.push(Match {
+                start: 0,
+                end: s.len(),
+                rule: Rule::Phone as usize,
+            }),
+            KeyKind::Phone => self.scan(s, Ctx::default(), out),
         }
     }
 }
@@ -315,6 +367,9 @@ impl<'a> Walker<'a> {
                 self.pos = e;
                 match kind {
                     KeyKind::Whole(rule) => Ok(self.whole(vs, e, rule)),
+                    KeyKind::Phone if phone_shaped(&self.s[vs..e]) => {
+                        Ok(self.whole(vs, e, Rule::Phone as usize))
+                    }
                     _ => {
                         // A number that is itself a match (a card number, say).
                         self.matches.clear();

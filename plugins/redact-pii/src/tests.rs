@@ -828,3 +828,59 @@ fn series_label_values_are_redacted_but_series_identity_is_kept() {
     );
     assert!(counts.iter().sum::<u64>() >= 2);
 }
+
+#[test]
+fn phones_a_strict_validator_rejects_are_still_phones() {
+    for line in [
+        "call (123) 456-7890 now",
+        "call 123-456-7890 now",
+        "call 1 (415) 555-2671 now",
+        "call 555-123-4567 x123 now",
+        "call 555-123-4567 ext. 89 now",
+        "call 555-123-4567, extension 4411 now",
+        "call +1 415-555-2671 ext 9 now",
+        "call 00 44 20 7946 0958 now",
+        "call 0044 20 7946 0958 now",
+        "call (415) 5552671 now",
+        "call +61 4 1234 5678 now",
+    ] {
+        assert_eq!(red(line), "call <phone> now", "{line}");
+    }
+    // A phone-named key makes a bare number a phone; other keys do not.
+    assert_eq!(red(r#"{"phone":"4155552671"}"#), r#"{"phone":"<phone>"}"#);
+    assert_eq!(red(r#"{"phone":4155552671}"#), r#"{"phone":"<phone>"}"#);
+    assert_eq!(
+        red(r#"{"homePhone":"(415) 555 2671"}"#),
+        r#"{"homePhone":"<phone>"}"#
+    );
+    assert_eq!(
+        red(r#"{"mobile_number":"07700900123"}"#),
+        r#"{"mobile_number":"<phone>"}"#
+    );
+    assert_eq!(red(r#"{"tel":"+4930123456"}"#), r#"{"tel":"<phone>"}"#);
+    for keep in [
+        r#"{"order_number":"4155552671"}"#,
+        r#"{"phone":"n/a"}"#,
+        r#"{"phone":"12345"}"#,
+        r#"{"phone_verified":true}"#,
+        r#"{"telemetry":"4155552671"}"#,
+        "id 4155552671 done",
+        "order 123-4567 shipped",
+        "ref=0033669753107160 ok",
+        r#"{"order_id":"0014405721879149"}"#,
+        "build 2024-12-07 ok",
+    ] {
+        unchanged(keep);
+    }
+    assert_eq!(
+        red("call 555-123-4567 x now"),
+        "call <phone> x now",
+        "no digits: no extension"
+    );
+    assert!(
+        json::is_phone_key("cell")
+            && json::is_phone_key("FAX")
+            && json::is_phone_key("contact-phone-number")
+    );
+    assert!(!json::is_phone_key("telephony_errors") && !json::is_phone_key("cellular"));
+}

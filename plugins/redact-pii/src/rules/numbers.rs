@@ -11,8 +11,12 @@
 //!   `+49-30-1234567`; 8-15 digits, also URL-encoded as `%2B...`); North American national
 //!   forms `(555) 123-4567`, `555-123-4567`, `555.123.4567`, `555 123 4567`,
 //!   `1-555-123-4567`; and trunk-prefix national forms starting with 0 in groups
-//!   (`020 7946 0958`, `07700 900123`, `01 23 45 67 89`, `030-1234567`; 10-11 digits).
-//!   Bare digit runs without `+` or separators are not phones (they are ids, epochs).
+//!   (`020 7946 0958`, `07700 900123`, `01 23 45 67 89`, `030-1234567`; 10-11 digits);
+//!   the international prefix `00` read like `+` (`0044 20 7946 0958`). Area codes are not
+//!   validated: a number no numbering plan assigns (`(123) 456-7890`) is still a phone
+//!   number in a log line. An extension after the number (`x123`, `ext. 45`, `#7`) is part
+//!   of it. Bare digit runs without `+` or separators are not phones (they are ids,
+//!   epochs), except as the value of a phone-named JSON key (`crate::json`).
 
 use super::is_word;
 
@@ -160,8 +164,9 @@ pub fn e164_at(b: &[u8], p: usize, enc: bool) -> Option<usize> {
                 {
                     break;
                 }
-                // After a parenthesised area code any separator may follow.
-                sep = if paren { None } else { Some(c) };
+                // After a parenthesised area code, or after the country code, any
+                // separator may follow (`+1 (415) 555-2671`, `+1 415-555-2671`).
+                sep = if paren || total == g { None } else { Some(c) };
                 j += 1;
             }
             Some(b'(') => {}
@@ -169,13 +174,50 @@ pub fn e164_at(b: &[u8], p: usize, enc: bool) -> Option<usize> {
             _ => break,
         }
     }
-    ((8..=15).contains(&total) && num_boundary(b, end)).then_some(end)
+    ((8..=15).contains(&total) && num_boundary(b, end)).then(|| with_extension(b, end))
+}
+
+/// `end`, or the end of an extension right after a number that ended there: optional space
+/// or comma, then `x`, `ext`, `ext.`, `extension` or `#` (any case), optional space, `.`
+/// or `:`, then 1-6 digits.
+pub fn with_extension(b: &[u8], end: usize) -> usize {
+    let mut j = end;
+    if matches!(b.get(j), Some(b' ') | Some(b',')) {
+        j += 1;
+        if b.get(j) == Some(&b' ') {
+            j += 1;
+        }
+    }
+    let rest = &b[j.min(b.len())..];
+    let lower = |i: usize| rest.get(i).map(u8::to_ascii_lowercase);
+    let word = if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case(b"extension") {
+        9
+    } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"ext") {
+        3
+    } else if lower(0) == Some(b'x') || lower(0) == Some(b'#') {
+        1
+    } else {
+        return end;
+    };
+    j += word;
+    while matches!(b.get(j), Some(b' ') | Some(b'.') | Some(b':')) && j < end + word + 5 {
+        j += 1;
+    }
+    let digits = b[j.min(b.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if (1..=6).contains(&digits) && num_boundary(b, j + digits) {
+        j + digits
+    } else {
+        end
+    }
 }
 
 /// A North American number `(555) 123-4567` at the `(` at `p`: its end.
 pub fn nanp_paren_at(b: &[u8], p: usize) -> Option<usize> {
     digits_at(b, p + 1, 3)?;
-    if b.get(p + 4) != Some(&b')') || !matches!(b[p + 1], b'2'..=b'9') {
+    if b.get(p + 4) != Some(&b')') {
         return None;
     }
     let mut j = p + 5;
@@ -183,18 +225,42 @@ pub fn nanp_paren_at(b: &[u8], p: usize) -> Option<usize> {
         j += 1;
     }
     digits_at(b, j, 3)?;
-    let sep = b.get(j + 3).copied()?;
-    if !matches!(sep, b'-' | b'.' | b' ') {
-        return None;
-    }
-    digits_at(b, j + 4, 4)?;
-    let end = j + 8;
-    num_boundary(b, end).then_some(end)
+    let end = match b.get(j + 3).copied()? {
+        b'-' | b'.' | b' ' => {
+            digits_at(b, j + 4, 4)?;
+            j + 8
+        }
+        // `(415) 5552671`
+        c if c.is_ascii_digit() => {
+            digits_at(b, j + 3, 4)?;
+            j + 7
+        }
+        _ => return None,
+    };
+    num_boundary(b, end).then(|| with_extension(b, end))
 }
 
 /// A national-format number starting with the digit at `d` (`555-123-4567`,
 /// `1-555-123-4567`, `020 7946 0958`, `01 23 45 67 89`): its end.
 pub fn national_at(b: &[u8], d: usize) -> Option<usize> {
+    if b[d] == b'0' && b.get(d + 1) == Some(&b'0') {
+        // The international prefix 00, as `+`: `0044 20 7946 0958`, `00 44 20 ...`.
+        let p = if matches!(b.get(d + 2), Some(b' ') | Some(b'-')) {
+            d + 2
+        } else {
+            d + 1
+        };
+        // Unlike `+`, `00` followed by a bare digit run is an id (`0033669753107160`):
+        // the number must be written in groups.
+        if let Some(end) = e164_at(b, p, false) {
+            if b[d..end]
+                .iter()
+                .any(|c| matches!(c, b' ' | b'-' | b'.' | b'('))
+            {
+                return Some(end);
+            }
+        }
+    }
     if b[d] == b'0' {
         // Trunk prefix 0: first group 2-5 digits, then groups of 2-8, 10-11 digits in all.
         let first = b[d..].iter().take_while(|c| c.is_ascii_digit()).count();
@@ -217,17 +283,19 @@ pub fn national_at(b: &[u8], d: usize) -> Option<usize> {
             count += 1;
             j += 1 + g;
         }
-        return ((10..=11).contains(&total) && count >= 2 && num_boundary(b, j)).then_some(j);
+        return ((10..=11).contains(&total) && count >= 2 && num_boundary(b, j))
+            .then(|| with_extension(b, j));
     }
-    // North American: [1 sep] NXX sep XXX sep XXXX with one kind of separator.
+    // North American: [1 sep] AAA sep XXX sep XXXX with one kind of separator, or
+    // `1 (415) 555-2671`.
     let mut s = d;
     if b[d] == b'1' && matches!(b.get(d + 1), Some(b'-') | Some(b' ') | Some(b'.')) {
+        if b.get(d + 2) == Some(&b'(') {
+            return nanp_paren_at(b, d + 2);
+        }
         s = d + 2;
     }
     digits_at(b, s, 3)?;
-    if !matches!(b[s], b'2'..=b'9') {
-        return None;
-    }
     let sep = *b.get(s + 3)?;
     if !matches!(sep, b'-' | b'.' | b' ') || (s != d && b[d + 1] != sep) {
         return None;
@@ -238,5 +306,5 @@ pub fn national_at(b: &[u8], d: usize) -> Option<usize> {
     }
     digits_at(b, s + 8, 4)?;
     let end = s + 12;
-    num_boundary(b, end).then_some(end)
+    num_boundary(b, end).then(|| with_extension(b, end))
 }
