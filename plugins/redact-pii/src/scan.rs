@@ -102,6 +102,12 @@ impl Redactor {
         if on(Rule::GithubToken) {
             set(b"g");
         }
+        if on(Rule::PrivateKey) {
+            set(b"-");
+        }
+        if on(Rule::ApiToken) {
+            set(b"AghS");
+        }
         if on(Rule::SlackToken) {
             set(b"xh");
         }
@@ -202,6 +208,9 @@ impl Redactor {
                     None
                 }
             }
+            b'-' if self.on(Rule::PrivateKey) => {
+                tokens::private_key_at(b, i).map(|e| (i, e, Rule::PrivateKey))
+            }
             b'+' if self.on(Rule::Phone) && !before(b, i).is_ascii_alphanumeric() => {
                 numbers::e164_at(b, i, false).map(|e| (i, e, Rule::Phone))
             }
@@ -297,6 +306,11 @@ impl Redactor {
         let hit = match c {
             b'e' if self.on(Rule::Jwt) && b[i..].starts_with(b"eyJ") => {
                 tokens::jwt_at(b, i).map(|e| (i, e, Rule::Jwt))
+            }
+            b'A' | b'g' | b'h' | b'S'
+                if self.on(Rule::ApiToken) && tokens::api_token_at(b, i).is_some() =>
+            {
+                tokens::api_token_at(b, i).map(|e| (i, e, Rule::ApiToken))
             }
             b'A' if self.on(Rule::AwsAccessKey) => {
                 tokens::aws_at(b, i).map(|e| (i, e, Rule::AwsAccessKey))

@@ -884,3 +884,62 @@ fn phones_a_strict_validator_rejects_are_still_phones() {
     );
     assert!(!json::is_phone_key("telephony_errors") && !json::is_phone_key("cellular"));
 }
+
+#[test]
+fn private_keys_api_tokens_and_connection_string_secrets() {
+    for (line, want) in [
+        (
+            r"key -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7\n-----END RSA PRIVATE KEY----- done",
+            "key <private_key> done",
+        ),
+        (
+            r"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----",
+            "<private_key>",
+        ),
+        (
+            r"k=-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0w (truncated)",
+            "k=<private_key>",
+        ),
+        (
+            "gcp key AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe used",
+            "gcp key <api_token> used",
+        ),
+        ("gitlab glpat-aB3dE5fG7hJ9kL1mN3pQ done", "gitlab <api_token> done"),
+        ("hf hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 done", "hf <api_token> done"),
+        (
+            "sendgrid SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq done",
+            "sendgrid <api_token> done",
+        ),
+        (
+            "conn Server=db;User Id=sa;Password=Hunter2!x;Encrypt=true",
+            "conn Server=db;User Id=sa;Password=<secret>;Encrypt=true",
+        ),
+        (
+            "AccountName=acct;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;EndpointSuffix=core.windows.net",
+            "AccountName=acct;AccountKey=<secret>;EndpointSuffix=core.windows.net",
+        ),
+        (
+            "SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=Wq9Nf8mX3kL2pQ7rT1vY5zA8bC4dE6fG0hJ2kL4mN6o=",
+            "SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=<secret>",
+        ),
+    ] {
+        assert_eq!(red(line), want, "{line}");
+    }
+    // In JSON, under a key that is not a secret name: the unescaped value is scanned.
+    assert_eq!(
+        red(
+            r#"{"data":"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIA\n-----END EC PRIVATE KEY-----\n","n":1}"#
+        ),
+        r#"{"data":"<private_key>\n","n":1}"#
+    );
+    for keep in [
+        r"cert -----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE\n-----END CERTIFICATE-----",
+        r"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYI\n-----END PUBLIC KEY-----",
+        "----- section -----",
+        "AIzaShort and AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQeX",
+        "glpat-short hf_hub_download SG.abc.def",
+        "called hf_transfer_module_version_check ok",
+    ] {
+        unchanged(keep);
+    }
+}

@@ -48,10 +48,15 @@ pub enum Rule {
     UrlCredentials,
     /// Values of the JSON keys / labels / metadata keys listed in `json_keys`.
     JsonKey,
+    /// PEM private key blocks (`-----BEGIN ... PRIVATE KEY-----` to its `-----END`).
+    PrivateKey,
+    /// Provider API tokens by their prefix: Google Cloud API keys (`AIza`), GitLab
+    /// (`glpat-`), Hugging Face (`hf_`), SendGrid (`SG.`).
+    ApiToken,
 }
 
 /// Number of built-in rules.
-pub const BUILTIN: usize = 15;
+pub const BUILTIN: usize = 17;
 
 impl Rule {
     /// Every built-in rule, in index order.
@@ -71,6 +76,8 @@ impl Rule {
         Rule::Secret,
         Rule::UrlCredentials,
         Rule::JsonKey,
+        Rule::PrivateKey,
+        Rule::ApiToken,
     ];
 
     /// The rule's config name (also its placeholder `<name>` and the `rule` label value of
@@ -92,6 +99,8 @@ impl Rule {
             "secret",
             "url_credentials",
             "json_key",
+            "private_key",
+            "api_token",
         ][self as usize]
     }
 

@@ -32,6 +32,13 @@ pub const DEFAULT_SECRET_KEYS: &[&str] = &[
     "secret_access_key",
     "credentials",
     "session_key",
+    "account_key",
+    "shared_access_key",
+    "sas_token",
+    "connection_string",
+    "signing_key",
+    "encryption_key",
+    "master_key",
 ];
 
 /// Secret key names, normalised (lower case, separators removed).

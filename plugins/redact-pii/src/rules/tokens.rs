@@ -13,6 +13,14 @@
 //!   stays), and the value of an `Authorization` header/key (`Authorization: Token abc`,
 //!   `authorization=abc`); a credential is 8+ token characters with a digit or a
 //!   punctuation character or 20+ long, so `Bearer token expired` stays.
+//! - `private_key`: a PEM block from `-----BEGIN <type> PRIVATE KEY-----` (RSA, EC, DSA,
+//!   OPENSSH, ENCRYPTED or none) to its `-----END ... PRIVATE KEY-----`, whatever is
+//!   between (escaped `\n`s in a plain line, real ones in a JSON string); a block cut off
+//!   before its end is redacted to the end of the text. Public keys and certificates stay.
+//! - `api_token`: provider tokens by prefix and length: Google Cloud API keys `AIza` + 35
+//!   of `[A-Za-z0-9_-]`; GitLab `glpat-` + 20+; Hugging Face `hf_` + 30+ letters/digits;
+//!   SendGrid `SG.` + 22 + `.` + 43. (Secrets after secret-named keys, whatever their
+//!   shape, are the `secret` rule.)
 
 use super::{is_word, run, starts_with_ci};
 
@@ -175,4 +183,62 @@ pub fn authorization_at(b: &[u8], s: usize) -> Option<(usize, usize)> {
         j += 1;
     }
     auth_value_at(b, j)
+}
+
+/// A PEM private key block at the `-` at `s` (`-----BEGIN ... PRIVATE KEY-----`): its end.
+pub fn private_key_at(b: &[u8], s: usize) -> Option<usize> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    const TAIL: &[u8] = b"PRIVATE KEY-----";
+    if !b[s..].starts_with(BEGIN) {
+        return None;
+    }
+    // The label: capital words (`RSA`, `OPENSSH`, `ENCRYPTED`, ...) ending in PRIVATE KEY.
+    let label = s + BEGIN.len();
+    let words_end = run(b, label, |c| c.is_ascii_uppercase() || c == b' ');
+    if words_end - label > 40
+        || words_end < label + 11
+        || b.get(words_end - 11..words_end + 5) != Some(TAIL)
+    {
+        return None;
+    }
+    let header_end = words_end + 5;
+    let Some(end) = b[header_end..]
+        .windows(9)
+        .position(|w| w == b"-----END ")
+        .map(|p| header_end + p + 9)
+    else {
+        return Some(b.len()); // cut off before its end: all of it is key material
+    };
+    Some(
+        b[end..]
+            .windows(5)
+            .position(|w| w == b"-----")
+            .map_or(b.len(), |p| end + p + 5),
+    )
+}
+
+/// A provider API token at the word start `s` (`AIza...`, `glpat-...`, `hf_...`,
+/// `SG....`): its end.
+pub fn api_token_at(b: &[u8], s: usize) -> Option<usize> {
+    let tail = |from: usize, min: usize, max: usize, ok: fn(u8) -> bool| {
+        let e = run(b, from, ok);
+        let len = e - from;
+        ((min..=max).contains(&len) && !b.get(e).copied().is_some_and(is_b64url)).then_some(e)
+    };
+    let rest = &b[s..];
+    if rest.starts_with(b"AIza") {
+        tail(s + 4, 35, 35, is_b64url)
+    } else if rest.starts_with(b"glpat-") {
+        tail(s + 6, 20, 64, is_b64url)
+    } else if rest.starts_with(b"hf_") {
+        tail(s + 3, 30, 64, |c| c.is_ascii_alphanumeric())
+    } else if rest.starts_with(b"SG.") {
+        let dot = run(b, s + 3, is_b64url);
+        if dot - (s + 3) != 22 || b.get(dot) != Some(&b'.') {
+            return None;
+        }
+        tail(dot + 1, 43, 43, is_b64url)
+    } else {
+        None
+    }
 }
