@@ -1,9 +1,11 @@
 //! The collector's one HTTP server: /metrics (OpenMetrics), /healthz (the process is up),
 //! /ready (the pipeline is running), POST /-/reload (a [`ReloadRequest`] to whoever runs the
-//! pipelines), plus whatever routes push sources hand it. The server
-//! owns the listener and its own routes; it never names a source.
+//! pipelines), the status page `/` and `/api/status` (`status.rs`), plus whatever routes
+//! push sources hand it. The server owns the listener and its own routes; it never names a
+//! source.
 
 pub mod request_ids;
+pub mod status;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -35,6 +37,7 @@ pub type ReloadSender = mpsc::Sender<ReloadRequest>;
 #[derive(Clone)]
 struct ServerState {
     telemetry: Telemetry,
+    status: status::StatusState,
     ready: Arc<AtomicBool>,
     reload: Option<ReloadSender>,
     auth: ApiAuth,
@@ -51,7 +54,14 @@ pub struct ApiAuth {
 }
 
 /// The routes the API server serves itself.
-const SERVER_ROUTES: [&str; 4] = ["/metrics", "/healthz", "/ready", "/-/reload"];
+const SERVER_ROUTES: [&str; 6] = [
+    "/metrics",
+    "/healthz",
+    "/ready",
+    "/-/reload",
+    "/",
+    "/api/status",
+];
 
 /// Checks the `path` of a route a component serves (a push source, an exporter): a
 /// literal route (no parameters or wildcards, which the router would read as patterns)
@@ -105,17 +115,25 @@ pub struct BindError {
     pub source: std::io::Error,
 }
 
+/// What the server serves of the pipeline: the routes its push sources hand it, and its
+/// shape for the status page.
+pub struct PipelineRoutes {
+    pub push_routes: Vec<Router>,
+    pub view: status::PipelineView,
+}
+
 /// Binds `address` and serves until `shutdown` is cancelled; in-flight requests finish.
 /// Returns the bound address (useful with port 0) and the server task.
 pub async fn start(
     address: SocketAddr,
     telemetry: Telemetry,
     ready: Arc<AtomicBool>,
-    push_routes: Vec<Router>,
+    pipeline: PipelineRoutes,
     shutdown: CancellationToken,
     reload: Option<ReloadSender>,
     auth: ApiAuth,
 ) -> Result<(SocketAddr, JoinHandle<()>), BindError> {
+    let PipelineRoutes { push_routes, view } = pipeline;
     let tls = auth.tls.clone();
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -126,7 +144,10 @@ pub async fn start(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(readiness))
         .route("/-/reload", axum::routing::post(reload_now))
+        .route("/", get(status_page))
+        .route("/api/status", get(status_json))
         .with_state(ServerState {
+            status: status::StatusState::new(view, telemetry.clone()),
             telemetry,
             ready,
             reload,
@@ -177,6 +198,29 @@ async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> axum::
         state.telemetry.render(format),
     )
         .into_response()
+}
+
+/// `GET /`: the status page; behind the API token with `protect_metrics`, like /metrics
+/// (it shows the same numbers).
+async fn status_page(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    if state.auth.protect_metrics && !bearer_ok(&headers, state.auth.token.as_deref()) {
+        return unauthorized();
+    }
+    status::page(state.status).await
+}
+
+/// `GET /api/status`: the status page's numbers as JSON; behind the token like `/`.
+async fn status_json(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    if state.auth.protect_metrics && !bearer_ok(&headers, state.auth.token.as_deref()) {
+        return unauthorized();
+    }
+    status::status_json(state.status).await
 }
 
 /// `POST /-/reload`: 200 once the new config and its plugins checked out (the swap follows),

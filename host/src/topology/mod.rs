@@ -450,7 +450,10 @@ pub async fn run(
             config.api.address,
             telemetry.clone(),
             ready.clone(),
-            routes,
+            server::PipelineRoutes {
+                push_routes: routes,
+                view: pipeline_view(config),
+            },
             server_stop.clone(),
             reload,
             server::ApiAuth {
@@ -527,4 +530,33 @@ pub async fn run(
             config.shutdown_timeout_secs
         ),
     }
+}
+
+/// The pipeline's components and edges for the status page.
+fn pipeline_view(config: &crate::config::Config) -> server::status::PipelineView {
+    let sections = [
+        ("source", &config.sources),
+        ("transform", &config.transforms),
+        ("sink", &config.sinks),
+    ];
+    let nodes = sections
+        .into_iter()
+        .flat_map(|(section, tables)| {
+            tables
+                .iter()
+                .map(move |(name, table)| server::status::NodeView {
+                    name: name.clone(),
+                    section,
+                    kind: table.kind.clone(),
+                    plugin: table
+                        .options
+                        .get("plugin")
+                        .and_then(|p| p.as_str())
+                        .and_then(|p| std::path::Path::new(p).file_name())
+                        .map(|f| f.to_string_lossy().into_owned()),
+                    inputs: table.inputs.clone(),
+                })
+        })
+        .collect();
+    server::status::PipelineView { nodes }
 }
