@@ -1,0 +1,283 @@
+//! End-to-end: the `kubernetes_logs` source on a temp dir laid out as the kubelet lays out
+//! /var/log/pods: CRI and Docker json-file containers, split lines joined, each record
+//! labelled with namespace, pod, container, stream and node and stamped with its line's
+//! time; namespaces and containers filtered; the kubelet's rotation (0.log renamed to
+//! 0.log.<date>, a new 0.log, older ones gzipped) and restarts lose and repeat nothing; a
+//! malformed line is kept and counted.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+/// 2026-12-07T10:00:00Z in seconds.
+const T0: i64 = 1_796_637_600;
+
+/// A CRI line: `<time> <stream> <P|F> <text>`, `secs` after [`T0`] plus `ms`.
+fn cri(secs: i64, ms: i64, stream: &str, flag: &str, text: &str) -> String {
+    format!(
+        "2026-12-07T10:{:02}:{:02}.{ms:03}000000Z {stream} {flag} {text}\n",
+        secs / 60,
+        secs % 60
+    )
+}
+
+/// The log file of a container (its directories created).
+fn container_log(pods: &Path, pod_dir: &str, container: &str, file: &str) -> PathBuf {
+    let dir = pods.join(pod_dir).join(container);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(file)
+}
+
+fn append(path: &Path, text: &str) {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+fn config(dir: &Path, extra: &str) -> String {
+    format!(
+        r#"
+data_dir = "{dir}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.pods]
+type = "kubernetes_logs"
+pods_dir = "{dir}/pods"
+poll_interval_ms = 50
+rotate_wait_ms = 1500
+batch = {{ timeout_ms = 20 }}
+{extra}
+[sinks.out]
+type = "file"
+inputs = ["pods"]
+path = "{dir}/out.jsonl"
+encoding = "json"
+"#,
+        dir = dir.display()
+    )
+}
+
+fn records(dir: &Path) -> Vec<serde_json::Value> {
+    lines_of(&dir.join("out.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_for_records(dir: &Path, n: usize) -> Vec<serde_json::Value> {
+    wait_for(Duration::from_secs(30), || {
+        let r = records(dir);
+        (r.len() >= n).then_some(r)
+    })
+    .unwrap_or_else(|| panic!("{n} records expected, got {:#?}", records(dir)))
+}
+
+const CHECKOUT: &str = "shop_checkout-7d9f8b6c5-x2x4z_0c2b0f7e-3f1a-4c55-9f0e-1b2c3d4e5f60";
+
+#[test]
+fn pod_logs_arrive_decoded_labelled_and_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    // A CRI container: a whole line, a line split in three parts with a stderr line between
+    // them, an empty line, a line in neither format.
+    let app = container_log(&pods, CHECKOUT, "app", "0.log");
+    let mut text = cri(0, 123, "stdout", "F", "GET /cart 200");
+    text += &cri(1, 0, "stdout", "P", "a long ");
+    text += &cri(1, 500, "stderr", "F", "warning: slow");
+    text += &cri(2, 0, "stdout", "P", "line in ");
+    text += &cri(3, 0, "stdout", "F", "three parts");
+    text += &cri(4, 0, "stdout", "F", "");
+    text += "garbage that no runtime wrote\n";
+    append(&app, &text);
+    // Already rotated and compressed before the collector started: never read.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(cri(0, 0, "stdout", "F", "from the compressed file").as_bytes())
+        .unwrap();
+    std::fs::write(
+        app.with_file_name("0.log.20261206-101010.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    // Filtered out: a sidecar by container, a whole namespace.
+    append(
+        &container_log(&pods, CHECKOUT, "istio-proxy", "0.log"),
+        &cri(0, 0, "stdout", "F", "sidecar noise"),
+    );
+    append(
+        &container_log(
+            &pods,
+            "kube-system_coredns-5d78c9869d-abcde_9a8b7c6d-1111-2222-3333-444455556666",
+            "coredns",
+            "0.log",
+        ),
+        &cri(0, 0, "stdout", "F", "coredns noise"),
+    );
+    // A Docker json-file container (restarted once: 1.log), with a line Docker split.
+    let web = container_log(
+        &pods,
+        "legacy_web-0_5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+        "web",
+        "1.log",
+    );
+    append(
+        &web,
+        concat!(
+            r#"{"log":"started \"web\"\n","stream":"stdout","time":"2026-12-07T10:00:05.25Z"}"#,
+            "\n",
+            r#"{"log":"split by ","stream":"stderr","time":"2026-12-07T10:00:06Z"}"#,
+            "\n",
+            r#"{"log":"docker\n","stream":"stderr","time":"2026-12-07T10:00:07Z"}"#,
+            "\n",
+        ),
+    );
+    let mut running = Running::start(&config(
+        dir.path(),
+        r#"node_name = "node-a"
+exclude_namespaces = ["kube-*"]
+exclude_containers = ["istio-proxy"]
+labels = { cluster = "test" }"#,
+    ));
+    // A container that starts later is found too.
+    let late = container_log(
+        &pods,
+        "shop_cart-0_77777777-8888-4999-aaaa-bbbbbbbbbbbb",
+        "cart",
+        "0.log",
+    );
+    append(&late, &cri(9, 0, "stdout", "F", "late container"));
+    wait_for_records(dir.path(), 8);
+    std::thread::sleep(Duration::from_millis(500)); // anything more would show up now
+    let got_all = records(dir.path());
+    let lines: Vec<&str> = got_all
+        .iter()
+        .map(|r| r["line"].as_str().unwrap())
+        .collect();
+    assert_eq!(got_all.len(), 8, "{lines:#?}");
+    let find = |line: &str| {
+        got_all
+            .iter()
+            .find(|r| r["line"] == line)
+            .unwrap_or_else(|| panic!("`{line}` missing from {lines:#?}"))
+    };
+    let ns = |secs: i64, ms: i64| serde_json::json!((T0 + secs) * 1_000_000_000 + ms * 1_000_000);
+    let first = find("GET /cart 200");
+    assert_eq!(first["timestamp"], ns(0, 123));
+    assert_eq!(
+        first["labels"],
+        serde_json::json!({"namespace": "shop", "pod": "checkout-7d9f8b6c5-x2x4z",
+            "container": "app", "stream": "stdout", "node": "node-a", "cluster": "test"})
+    );
+    assert_eq!(
+        first["metadata"],
+        serde_json::json!({"pod_uid": "0c2b0f7e-3f1a-4c55-9f0e-1b2c3d4e5f60"})
+    );
+    let joined = find("a long line in three parts");
+    assert_eq!(joined["timestamp"], ns(1, 0), "the time of its first part");
+    assert_eq!(joined["labels"]["stream"], "stdout");
+    let warning = find("warning: slow");
+    assert_eq!(warning["labels"]["stream"], "stderr");
+    assert_eq!(warning["timestamp"], ns(1, 500));
+    assert_eq!(find("")["timestamp"], ns(4, 0));
+    let garbage = find("garbage that no runtime wrote");
+    assert!(garbage["labels"].get("stream").is_none(), "{garbage}");
+    assert_eq!(garbage["labels"]["container"], "app");
+    let web = find("started \"web\"");
+    assert_eq!(web["timestamp"], ns(5, 250));
+    assert_eq!(
+        web["labels"],
+        serde_json::json!({"namespace": "legacy", "pod": "web-0", "container": "web",
+            "stream": "stdout", "node": "node-a", "cluster": "test"})
+    );
+    assert_eq!(find("split by docker")["timestamp"], ns(6, 0));
+    assert_eq!(find("late container")["labels"]["pod"], "cart-0");
+    // Order within a stream is kept.
+    let at = |line: &str| lines.iter().position(|l| *l == line).unwrap();
+    assert!(at("GET /cart 200") < at("a long line in three parts"));
+    assert!(at("a long line in three parts") < at(""));
+    assert_eq!(
+        running.metric(
+            r#"sluice_component_repaired_lines_total{component_id="pods",reason="malformed"}"#
+        ),
+        Some(1.0)
+    );
+    running.stop_ok();
+}
+
+/// The kubelet's rotation: `0.log` renamed to `0.log.<date>` (the runtime still writes its
+/// last lines there before reopening), a new `0.log`, the older rotated file gzipped. Then
+/// a stop with a split line half written, more lines while stopped, a restart: every line
+/// once, in order.
+#[test]
+fn kubelet_rotation_and_restarts_lose_and_repeat_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    let log = container_log(&pods, CHECKOUT, "app", "0.log");
+    let line = |i: usize| cri(i as i64 % 3600, 0, "stdout", "F", &format!("line {i:06}"));
+    let lines = |r: std::ops::Range<usize>| r.map(line).collect::<String>();
+    append(&log, &lines(0..1000));
+    let config = config(dir.path(), "");
+    let mut running = Running::start(&config);
+    wait_for_records(dir.path(), 1000);
+
+    // Rotation: rename, the old writer finishes on the renamed file, a new 0.log.
+    let rotated = log.with_file_name("0.log.20261207-101010");
+    let mut writer = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::fs::rename(&log, &rotated).unwrap();
+    writer.write_all(lines(1000..1200).as_bytes()).unwrap();
+    drop(writer);
+    append(&log, &lines(1200..1500));
+    wait_for_records(dir.path(), 1500);
+    // The kubelet gzips a rotated file once a newer one exists: the gzip is never read.
+    std::thread::sleep(Duration::from_millis(2000)); // past rotate_wait_ms: let go
+    let rotated2 = log.with_file_name("0.log.20261207-111111");
+    std::fs::rename(&log, &rotated2).unwrap();
+    append(&log, &lines(1500..1600));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&std::fs::read(&rotated).unwrap()).unwrap();
+    std::fs::write(rotated.with_extension("gz"), gz.finish().unwrap()).unwrap();
+    std::fs::remove_file(&rotated).unwrap();
+    wait_for_records(dir.path(), 1600);
+    // A line half written (a P part) when the collector stops.
+    append(&log, &cri(0, 0, "stdout", "P", "line 001600 begins, "));
+    std::thread::sleep(Duration::from_millis(300));
+    let log_text = running.stop_ok();
+    assert!(log_text.contains("file rotated away"), "{log_text}");
+    assert_eq!(records(dir.path()).len(), 1600, "the half line is not sent");
+
+    // While stopped: the line is finished and more come. The restart resumes from the
+    // checkpoint (the start of the half line) and joins it whole.
+    append(&log, &cri(0, 0, "stdout", "F", "and ends"));
+    append(&log, &lines(1601..1700));
+    let mut running = Running::start(&config);
+    wait_for_records(dir.path(), 1700);
+    std::thread::sleep(Duration::from_millis(500));
+    running.stop_ok();
+    let got: Vec<String> = records(dir.path())
+        .iter()
+        .map(|r| r["line"].as_str().unwrap().to_string())
+        .collect();
+    let mut want: Vec<String> = (0..1700).map(|i| format!("line {i:06}")).collect();
+    want[1600] = "line 001600 begins, and ends".into();
+    // The renamed file and the new one are read side by side: in order within each.
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(sorted, want, "every line once");
+    for range in [0..1200, 1200..1500, 1500..1700] {
+        let of_file: Vec<&String> = got
+            .iter()
+            .filter(|l| want[range.clone()].contains(l))
+            .collect();
+        assert!(
+            of_file.windows(2).all(|w| w[0] < w[1]),
+            "in order: {of_file:?}"
+        );
+    }
+}
