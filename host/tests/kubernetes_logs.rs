@@ -281,3 +281,154 @@ fn kubelet_rotation_and_restarts_lose_and_repeat_nothing() {
         );
     }
 }
+
+/// A double of the API server's pod endpoint: answers `GET
+/// /api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x4z` with a recorded v1 Pod
+/// (tests/fixtures/kubernetes/pod-checkout.json) and any other pod with the API's 404
+/// Status; records each request's path and `Authorization` header.
+/// Each request the double answered: (path, `Authorization` header).
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+fn fixture_api_server() -> (u16, Seen) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let pod =
+        std::fs::read_to_string(repo().join("host/tests/fixtures/kubernetes/pod-checkout.json"))
+            .unwrap();
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut authorization = String::new();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("authorization") {
+                        authorization = value.trim().to_string();
+                    }
+                }
+            }
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            record.lock().unwrap().push((path.clone(), authorization));
+            let (status, body) = if path == "/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x4z"
+            {
+                ("200 OK", pod.clone())
+            } else {
+                let name = path.rsplit('/').next().unwrap_or("");
+                (
+                    "404 Not Found",
+                    format!(
+                        r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"pods \"{name}\" not found","reason":"NotFound","details":{{"name":"{name}","kind":"pods"}},"code":404}}"#
+                    ),
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, seen)
+}
+
+/// With a `kubernetes_api` table, each pod is looked up once (with the token from its
+/// file) and the allowed pod labels and annotations are added; a pod the API does not know
+/// still has its records sent, and the failure is counted.
+#[test]
+fn pods_are_enriched_from_the_api_server_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    std::fs::write(dir.path().join("token"), "t0ken-value\n").unwrap();
+    append(
+        &container_log(&pods, CHECKOUT, "app", "0.log"),
+        &cri(0, 0, "stdout", "F", "from app"),
+    );
+    append(
+        &container_log(&pods, CHECKOUT, "istio-proxy", "0.log"),
+        &cri(0, 0, "stdout", "F", "from the sidecar"),
+    );
+    append(
+        &container_log(
+            &pods,
+            "shop_gone-0_12121212-3434-4565-8787-909090909090",
+            "app",
+            "0.log",
+        ),
+        &cri(0, 0, "stdout", "F", "from a pod the API forgot"),
+    );
+    let (port, seen) = fixture_api_server();
+    let mut running = Running::start(&config(
+        dir.path(),
+        &format!(
+            r#"[sources.pods.kubernetes_api]
+api_server = "http://127.0.0.1:{port}"
+token_file = "{dir}/token"
+pod_labels = ["app", "app.kubernetes.io/version", "not-on-this-pod"]
+annotations = ["prometheus.io/scrape"]"#,
+            dir = dir.path().display()
+        ),
+    ));
+    let got = wait_for_records(dir.path(), 3);
+    let find = |line: &str| {
+        got.iter()
+            .find(|r| r["line"] == line)
+            .unwrap_or_else(|| panic!("`{line}` in {got:#?}"))
+    };
+    for line in ["from app", "from the sidecar"] {
+        let r = find(line);
+        assert_eq!(r["labels"]["app"], "checkout", "{r}");
+        assert_eq!(r["labels"]["app_kubernetes_io_version"], "1.4.2", "{r}");
+        assert!(
+            r["labels"].get("pod_template_hash").is_none(),
+            "only allowed labels: {r}"
+        );
+        assert_eq!(r["labels"]["namespace"], "shop");
+        assert_eq!(
+            r["metadata"],
+            serde_json::json!({"pod_uid": "0c2b0f7e-3f1a-4c55-9f0e-1b2c3d4e5f60",
+                "prometheus.io/scrape": "true"})
+        );
+    }
+    let forgotten = find("from a pod the API forgot");
+    assert!(forgotten["labels"].get("app").is_none(), "{forgotten}");
+    assert_eq!(forgotten["labels"]["pod"], "gone-0");
+    assert_eq!(
+        running.metric(
+            r#"sluice_component_errors_total{component_id="pods",reason="enrichment_failed"}"#
+        ),
+        Some(1.0)
+    );
+    let requests = seen.lock().unwrap().clone();
+    let mut paths: Vec<&str> = requests.iter().map(|(p, _)| p.as_str()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x4z",
+            "/api/v1/namespaces/shop/pods/gone-0"
+        ],
+        "one request per pod, two containers of one pod included"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|(_, auth)| auth == "Bearer t0ken-value"),
+        "{requests:?}"
+    );
+    running.stop_ok();
+}

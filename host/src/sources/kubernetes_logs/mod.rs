@@ -10,7 +10,11 @@
 //! `0.log.<date>` and has the runtime reopen `0.log`; the renamed file is read to its end and
 //! the new one from its start; older rotated files are gzipped, and never read (their lines
 //! were read before).
+//!
+//! With a `kubernetes_api` table, each pod's labels and annotations (those named) are looked
+//! up once in the API server (`api.rs`) and added to its records.
 
+mod api;
 mod cri;
 mod docker;
 mod lines;
@@ -68,7 +72,7 @@ pub struct KubernetesLogsSourceConfig {
     /// How long a rotated-away file is still read once it stops growing, in milliseconds.
     #[serde(default = "default_rotate_wait_ms")]
     pub rotate_wait_ms: u64,
-    /// Static labels for every record (the source's own labels of the same name win).
+    /// Static labels for every record (they win over the source's labels of the same name).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -76,6 +80,9 @@ pub struct KubernetesLogsSourceConfig {
     /// Longest record (a joined line included); longer ones are cut and counted.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Enrichment from the Kubernetes API (off unless this table is there).
+    #[serde(default)]
+    pub kubernetes_api: Option<api::ApiConfig>,
 }
 
 fn default_pods_dir() -> String {
@@ -146,6 +153,7 @@ struct KubernetesLogs {
     filters: Filters,
     node: Option<String>,
     format: Format,
+    api: Option<api::Api>,
 }
 
 impl ComponentConfig<dyn Source> for KubernetesLogsSourceConfig {
@@ -183,6 +191,9 @@ impl ComponentConfig<dyn Source> for KubernetesLogsSourceConfig {
             Some(n) => Some(n),
             None => std::env::var(NODE_NAME_ENV).ok().filter(|n| !n.is_empty()),
         };
+        let api = self
+            .kubernetes_api
+            .and_then(|a| a.check("kubernetes_api", ctx, &mut errors));
         if !errors.is_empty() {
             return Err(CheckErrors(errors));
         }
@@ -208,6 +219,7 @@ impl ComponentConfig<dyn Source> for KubernetesLogsSourceConfig {
             filters,
             node,
             format: self.format,
+            api,
         }))
     }
 }
@@ -225,6 +237,7 @@ impl Source for KubernetesLogs {
             format: this.format,
             max_line_bytes: this.files.max_line_bytes,
             metrics: ctx.metrics.clone(),
+            api: this.api,
         };
         BuiltSource {
             task: Some(Box::pin(super::file::run_with(
@@ -244,6 +257,7 @@ struct PodLogs {
     format: Format,
     max_line_bytes: usize,
     metrics: ComponentMetrics,
+    api: Option<api::Api>,
 }
 
 impl FileFormat for PodLogs {
@@ -253,6 +267,11 @@ impl FileFormat for PodLogs {
 
     fn open(&mut self, path: &Path) -> Opened {
         let pod = path::parse(path).expect("accepted paths are pod log paths");
+        let enriched = self
+            .api
+            .as_mut()
+            .and_then(|api| api.pod(&pod.namespace, &pod.pod, &self.metrics))
+            .unwrap_or_default();
         let mut labels: Vec<Label> = vec![
             ("namespace".into(), pod.namespace),
             ("pod".into(), pod.pod),
@@ -261,7 +280,10 @@ impl FileFormat for PodLogs {
         if let Some(node) = &self.node {
             labels.push(("node".into(), node.clone()));
         }
-        let metadata = vec![("pod_uid".to_string(), pod.uid)];
+        // The pod's own labels after these: a label of the same name keeps the value above.
+        labels.extend(enriched.labels);
+        let mut metadata = vec![("pod_uid".to_string(), pod.uid)];
+        metadata.extend(enriched.metadata);
         Opened {
             labels,
             // Indexed by `Stream` (what the decoder's records name).
