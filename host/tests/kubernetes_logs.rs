@@ -432,3 +432,56 @@ annotations = ["prometheus.io/scrape"]"#,
     );
     running.stop_ok();
 }
+
+/// `stop_at_eof`: a copy of a node's pod logs imported once; what a stream still holds at
+/// the end (a `P` part whose `F` never came) and a last line without its newline are sent
+/// too, and the collector exits by itself.
+#[test]
+fn a_one_shot_import_sends_everything_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods");
+    let log = container_log(&pods, CHECKOUT, "app", "0.log");
+    let mut text = cri(0, 0, "stdout", "F", "whole");
+    text += &cri(1, 0, "stderr", "P", "never finished");
+    text += cri(2, 0, "stdout", "F", "no newline").trim_end();
+    append(&log, &text);
+    run_to_end(
+        dir.path(),
+        &format!(
+            r#"data_dir = "{dir}/data"
+[api]
+enabled = false
+[sources.pods]
+type = "kubernetes_logs"
+pods_dir = "{dir}/pods"
+stop_at_eof = true
+[sinks.out]
+type = "file"
+inputs = ["pods"]
+path = "{dir}/out.jsonl"
+encoding = "json"
+"#,
+            dir = dir.path().display()
+        ),
+    );
+    let got: Vec<(String, String)> = records(dir.path())
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_str().unwrap().to_string(),
+                r["labels"]["stream"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            ("never finished".to_string(), "stderr".to_string()),
+            ("no newline".into(), "stdout".into()),
+            ("whole".into(), "stdout".into()),
+        ],
+        "{got:?}"
+    );
+}

@@ -17,7 +17,7 @@
 mod api;
 mod cri;
 mod docker;
-mod lines;
+pub mod lines;
 mod path;
 
 use std::collections::BTreeMap;
@@ -63,6 +63,10 @@ pub struct KubernetesLogsSourceConfig {
     /// Where to start in a log file read for the first time (no checkpoint).
     #[serde(default = "default_read_from")]
     pub read_from: ReadFrom,
+    /// Stop once every file is read to its end (a one-shot import of a copy of a node's
+    /// pod logs) instead of following them.
+    #[serde(default)]
+    pub stop_at_eof: bool,
     /// Remember read positions in `DATA_DIR/checkpoints/NAME.json` once delivered.
     #[serde(default = "yes")]
     pub checkpoint: bool,
@@ -203,7 +207,7 @@ impl ComponentConfig<dyn Source> for KubernetesLogsSourceConfig {
             include: vec![pods_dir.join("*/*/*.log").to_string_lossy().into_owned()],
             exclude: Vec::new(),
             read_from: self.read_from,
-            stop_at_eof: false,
+            stop_at_eof: self.stop_at_eof,
             checkpoint: self.checkpoint,
             poll_interval_ms: self.poll_interval_ms,
             rotate_wait_ms: self.rotate_wait_ms,
