@@ -97,6 +97,11 @@ fn pod_logs_arrive_decoded_labelled_and_filtered() {
     text += &cri(4, 0, "stdout", "F", "");
     text += "garbage that no runtime wrote\n";
     append(&app, &text);
+    // Rotated before the collector first ran (no checkpoint names it): history, not read.
+    append(
+        &app.with_file_name("0.log.20261206-111111"),
+        &cri(0, 0, "stdout", "F", "from an old rotated file"),
+    );
     // Already rotated and compressed before the collector started: never read.
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(cri(0, 0, "stdout", "F", "from the compressed file").as_bytes())
@@ -213,8 +218,9 @@ labels = { cluster = "test" }"#,
 
 /// The kubelet's rotation: `0.log` renamed to `0.log.<date>` (the runtime still writes its
 /// last lines there before reopening), a new `0.log`, the older rotated file gzipped. Then
-/// a stop with a split line half written, more lines while stopped, a restart: every line
-/// once, in order.
+/// a stop with a split line half written; while stopped the line is finished, more lines
+/// come and the file is rotated again; a restart: every line once, in order per file (the
+/// renamed file resumed from its checkpoint, the rotated files read before not again).
 #[test]
 fn kubelet_rotation_and_restarts_lose_and_repeat_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,32 +251,40 @@ fn kubelet_rotation_and_restarts_lose_and_repeat_nothing() {
     std::fs::write(rotated.with_extension("gz"), gz.finish().unwrap()).unwrap();
     std::fs::remove_file(&rotated).unwrap();
     wait_for_records(dir.path(), 1600);
+    // Past rotate_wait_ms the second rotated file is let go, so the checkpoint written with
+    // the next batch no longer names it; the restart below must not read it again.
+    std::thread::sleep(Duration::from_millis(2000));
+    append(&log, &line(1600));
+    wait_for_records(dir.path(), 1601);
     // A line half written (a P part) when the collector stops.
-    append(&log, &cri(0, 0, "stdout", "P", "line 001600 begins, "));
+    append(&log, &cri(0, 0, "stdout", "P", "line 001601 begins, "));
     std::thread::sleep(Duration::from_millis(300));
     let log_text = running.stop_ok();
     assert!(log_text.contains("file rotated away"), "{log_text}");
-    assert_eq!(records(dir.path()).len(), 1600, "the half line is not sent");
+    assert_eq!(records(dir.path()).len(), 1601, "the half line is not sent");
 
-    // While stopped: the line is finished and more come. The restart resumes from the
-    // checkpoint (the start of the half line) and joins it whole.
+    // While stopped: the line is finished, more come, and the kubelet rotates. The restart
+    // finds the renamed file by its checkpoint and resumes it from there (the start of the
+    // half line, joined whole), and reads the new 0.log from its start.
     append(&log, &cri(0, 0, "stdout", "F", "and ends"));
-    append(&log, &lines(1601..1700));
+    append(&log, &lines(1602..1700));
+    std::fs::rename(&log, log.with_file_name("0.log.20261207-121212")).unwrap();
+    append(&log, &lines(1700..1800));
     let mut running = Running::start(&config);
-    wait_for_records(dir.path(), 1700);
+    wait_for_records(dir.path(), 1800);
     std::thread::sleep(Duration::from_millis(500));
     running.stop_ok();
     let got: Vec<String> = records(dir.path())
         .iter()
         .map(|r| r["line"].as_str().unwrap().to_string())
         .collect();
-    let mut want: Vec<String> = (0..1700).map(|i| format!("line {i:06}")).collect();
-    want[1600] = "line 001600 begins, and ends".into();
+    let mut want: Vec<String> = (0..1800).map(|i| format!("line {i:06}")).collect();
+    want[1601] = "line 001601 begins, and ends".into();
     // The renamed file and the new one are read side by side: in order within each.
     let mut sorted = got.clone();
     sorted.sort();
     assert_eq!(sorted, want, "every line once");
-    for range in [0..1200, 1200..1500, 1500..1700] {
+    for range in [0..1200, 1200..1500, 1500..1700, 1700..1800] {
         let of_file: Vec<&String> = got
             .iter()
             .filter(|l| want[range.clone()].contains(l))

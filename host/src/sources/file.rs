@@ -168,6 +168,12 @@ pub trait FileFormat: Send {
     fn accept(&self, path: &Path) -> bool;
     /// What to read an accepted file with, once it is opened.
     fn open(&mut self, path: &Path) -> Opened;
+    /// Whether `path` is read only to finish what a checkpoint says is left of it (a
+    /// rotated file renamed while the source was stopped); without a checkpoint (or with
+    /// one it does not fit) it is skipped.
+    fn resume_only(&self, _path: &Path) -> bool {
+        false
+    }
 }
 
 /// A file as a [`FileFormat`] reads it.
@@ -336,6 +342,9 @@ struct Discovery {
     /// Compressed files seen and skipped (logged once each).
     skipped: std::collections::HashSet<PathBuf>,
     format: Option<Box<dyn FileFormat>>,
+    /// [`FileFormat::resume_only`] files without a checkpoint, by (device, inode): skipped
+    /// without reading them again.
+    passed: std::collections::HashSet<(u64, u64)>,
 }
 
 /// Whether `path` names a compressed file (`.gz`, `.bz2`, `.xz`, `.zst`, `.zip`).
@@ -366,6 +375,7 @@ fn tail(config: FileSourceConfig, format: Option<Box<dyn FileFormat>>, ctx: Sour
         finished: Default::default(),
         skipped: Default::default(),
         format,
+        passed: Default::default(),
     };
     let mut batcher = LineBatcher::new(
         config.batch.clone(),
@@ -624,6 +634,13 @@ fn discover(
             if followed.contains(&(dev, ino)) {
                 continue; // a followed file under another name (renamed, matched again)
             }
+            let resume_only = discovery
+                .format
+                .as_ref()
+                .is_some_and(|f| f.resume_only(&path));
+            if resume_only && discovery.passed.contains(&(dev, ino)) {
+                continue;
+            }
             let head = match read_head(&file, meta.len()) {
                 Ok(h) => h,
                 Err(e) => {
@@ -662,6 +679,10 @@ fn discover(
                     offset
                 }
                 _ => match progress.checkpoints.resume(&path, &meta, &head) {
+                    Resume::Changed { .. } | Resume::Unknown if resume_only => {
+                        discovery.passed.insert((dev, ino));
+                        continue;
+                    }
                     Resume::At { offset, from } => {
                         if from != path {
                             tracing::info!(component_id = %ctx.name, path = %path.display(),

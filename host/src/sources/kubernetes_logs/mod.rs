@@ -9,7 +9,9 @@
 //! checkpoints after delivery, and the kubelet's rotation: it renames `0.log` to
 //! `0.log.<date>` and has the runtime reopen `0.log`; the renamed file is read to its end and
 //! the new one from its start; older rotated files are gzipped, and never read (their lines
-//! were read before).
+//! were read before). A rotated file found at start-up is read only from where a checkpoint
+//! of it says (rotated while the collector was stopped), else skipped: it was read before,
+//! or it is history from before this collector ran.
 //!
 //! With a `kubernetes_api` table, each pod's labels and annotations (those named) are looked
 //! up once in the API server (`api.rs`) and added to its records.
@@ -202,9 +204,13 @@ impl ComponentConfig<dyn Source> for KubernetesLogsSourceConfig {
             return Err(CheckErrors(errors));
         }
         let files = FileSourceConfig {
-            // Live files only: a rotated `0.log.<date>` is read to its end by following the
-            // rename, never found anew (and the gzipped older ones never match).
-            include: vec![pods_dir.join("*/*/*.log").to_string_lossy().into_owned()],
+            // Live files, and rotated ones (`0.log.<date>`) only to finish what a checkpoint
+            // says is left of them (`resume_only`: renamed while the source was stopped). A
+            // file rotated while running is read to its end by following the rename.
+            include: ["*/*/*.log", "*/*/*.log.*"]
+                .iter()
+                .map(|g| pods_dir.join(g).to_string_lossy().into_owned())
+                .collect(),
             exclude: Vec::new(),
             read_from: self.read_from,
             stop_at_eof: self.stop_at_eof,
@@ -267,6 +273,10 @@ struct PodLogs {
 impl FileFormat for PodLogs {
     fn accept(&self, path: &Path) -> bool {
         path::parse(path).is_some_and(|pod| self.filters.accepts(&pod))
+    }
+
+    fn resume_only(&self, path: &Path) -> bool {
+        path::parse(path).is_some_and(|pod| pod.rotated)
     }
 
     fn open(&mut self, path: &Path) -> Opened {

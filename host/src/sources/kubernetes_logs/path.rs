@@ -1,6 +1,8 @@
 //! A kubelet log path -> the pod and container it belongs to:
 //! `<pods_dir>/<namespace>_<pod>_<uid>/<container>/<restart>.log` (namespace and pod names
-//! are DNS names, so they never hold a `_`; a static pod's uid is a hash, same shape).
+//! are DNS names, so they never hold a `_`; a static pod's uid is a hash, same shape), or a
+//! file the kubelet rotated: `<restart>.log.<YYYYMMDD-hhmmss>` (not its `.gz`, nor the
+//! `.tmp` it compresses into).
 
 use std::path::Path;
 
@@ -11,6 +13,8 @@ pub struct PodPath {
     pub pod: String,
     pub uid: String,
     pub container: String,
+    /// A rotated file (`0.log.20261207-101010`), not the live one.
+    pub rotated: bool,
 }
 
 /// Parses the last three components of `path` (None: not a kubelet pod log path).
@@ -19,8 +23,15 @@ pub fn parse(path: &Path) -> Option<PodPath> {
     let file = parts.next()?.to_str()?;
     let container = parts.next()?.to_str()?;
     let pod_dir = parts.next()?.to_str()?;
-    // `0.log`, `3.log` (the container's restart count).
-    let restart = file.strip_suffix(".log")?;
+    // `0.log`, `3.log` (the container's restart count), `0.log.20261207-101010`.
+    let (live, stamp) = match file.split_once(".log.") {
+        Some((restart, stamp)) => (format!("{restart}.log"), Some(stamp)),
+        None => (file.to_string(), None),
+    };
+    if stamp.is_some_and(|s| s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || b == b'-')) {
+        return None;
+    }
+    let restart = live.strip_suffix(".log")?;
     if restart.is_empty() || !restart.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -34,6 +45,7 @@ pub fn parse(path: &Path) -> Option<PodPath> {
         pod: pod.to_string(),
         uid: uid.to_string(),
         container: container.to_string(),
+        rotated: stamp.is_some(),
     })
 }
 
@@ -51,12 +63,18 @@ mod tests {
         assert_eq!(p.pod, "checkout-7d9f8b6c5-x2x4z");
         assert_eq!(p.uid, "0c2b0f7e-3f1a-4c55-9f0e-1b2c3d4e5f60");
         assert_eq!(p.container, "app");
+        assert!(!p.rotated);
+        let rotated = parse(Path::new("/var/log/pods/shop_checkout_uid/app/0.log.20261207-101010")).unwrap();
+        assert!(rotated.rotated);
+        assert_eq!(rotated.container, "app");
     }
 
     #[test]
     fn other_paths_are_not_pod_logs() {
         for path in [
-            "/var/log/pods/shop_checkout_uid/app/0.log.20261207-101010",
+            "/var/log/pods/shop_checkout_uid/app/0.log.20261207-101010.gz",
+            "/var/log/pods/shop_checkout_uid/app/0.log.20261207-101010.tmp",
+            "/var/log/pods/shop_checkout_uid/app/0.log.",
             "/var/log/pods/shop_checkout/app/0.log",
             "/var/log/pods/shop_checkout_uid/app/x.log",
             "/var/log/pods/shop_checkout_u_id/app/0.log",
