@@ -296,68 +296,75 @@ fn kubelet_rotation_and_restarts_lose_and_repeat_nothing() {
     }
 }
 
+/// Each request the fixture API server answered: (path, `Authorization` header).
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 /// A double of the API server's pod endpoint: answers `GET
 /// /api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x4z` with a recorded v1 Pod
 /// (tests/fixtures/kubernetes/pod-checkout.json) and any other pod with the API's 404
-/// Status; records each request's path and `Authorization` header.
-/// Each request the double answered: (path, `Authorization` header).
-type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
-
-fn fixture_api_server() -> (u16, Seen) {
-    use std::io::{BufRead, BufReader};
+/// Status, over HTTPS with `tls`; records each request's path and `Authorization` header.
+fn fixture_api_server(tls: Option<std::sync::Arc<rustls::ServerConfig>>) -> (u16, Seen) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Seen::default();
     let pod =
         std::fs::read_to_string(repo().join("host/tests/fixtures/kubernetes/pod-checkout.json"))
             .unwrap();
     let record = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
-            }
-            let mut authorization = String::new();
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = header.split_once(':') {
-                    if name.eq_ignore_ascii_case("authorization") {
-                        authorization = value.trim().to_string();
-                    }
+            let Ok(tcp) = stream else { return };
+            match &tls {
+                None => answer(tcp, &pod, &record),
+                Some(config) => {
+                    let Ok(connection) = rustls::ServerConnection::new(config.clone()) else {
+                        continue;
+                    };
+                    answer(rustls::StreamOwned::new(connection, tcp), &pod, &record);
                 }
             }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("")
-                .to_string();
-            record.lock().unwrap().push((path.clone(), authorization));
-            let (status, body) = if path == "/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x4z"
-            {
-                ("200 OK", pod.clone())
-            } else {
-                let name = path.rsplit('/').next().unwrap_or("");
-                (
-                    "404 Not Found",
-                    format!(
-                        r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"pods \"{name}\" not found","reason":"NotFound","details":{{"name":"{name}","kind":"pods"}},"code":404}}"#
-                    ),
-                )
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
         }
     });
     (port, seen)
+}
+
+/// Reads one request from `stream` and answers it (see [`fixture_api_server`]). A client
+/// that gives up (a TLS handshake refused) is let go.
+fn answer(mut stream: impl std::io::Read + Write, pod: &str, record: &Seen) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let request = String::from_utf8_lossy(&request);
+    let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+    let authorization = request
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .map(|(_, value)| value.trim().to_string())
+        .unwrap_or_default();
+    record.lock().unwrap().push((path.clone(), authorization));
+    let (status, body) = if path == "/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x4z" {
+        ("200 OK", pod.to_string())
+    } else {
+        let name = path.rsplit('/').next().unwrap_or("");
+        (
+            "404 Not Found",
+            format!(
+                r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"pods \"{name}\" not found","reason":"NotFound","details":{{"name":"{name}","kind":"pods"}},"code":404}}"#
+            ),
+        )
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.flush();
 }
 
 /// With a `kubernetes_api` table, each pod is looked up once (with the token from its
@@ -385,7 +392,7 @@ fn pods_are_enriched_from_the_api_server_once_each() {
         ),
         &cri(0, 0, "stdout", "F", "from a pod the API forgot"),
     );
-    let (port, seen) = fixture_api_server();
+    let (port, seen) = fixture_api_server(None);
     let mut running = Running::start(&config(
         dir.path(),
         &format!(
@@ -497,5 +504,102 @@ encoding = "json"
             ("whole".into(), "stdout".into()),
         ],
         "{got:?}"
+    );
+}
+
+/// Over HTTPS: the API server's certificate is checked against `ca_file` (a CA the test
+/// makes, as the service account's `ca.crt`). A source given another CA cannot look pods
+/// up: the failure is counted and its records are still delivered, without pod labels.
+#[test]
+fn the_api_server_is_reached_over_https_with_the_ca_file() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let make_ca = || {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        (cert, key)
+    };
+    let (ca, ca_key) = make_ca();
+    let (other_ca, _) = make_ca();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(path("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(path("other-ca.crt"), other_ca.pem()).unwrap();
+    std::fs::write(path("server.crt"), server.pem()).unwrap();
+    std::fs::write(path("server.key"), server_key.serialize_pem()).unwrap();
+    std::fs::write(path("token"), "t0ken-value").unwrap();
+    let tls =
+        sluice::server::tls::server_config(&path("server.crt"), &path("server.key"), None).unwrap();
+    let (port, seen) = fixture_api_server(Some(tls));
+    append(
+        &container_log(&dir.path().join("pods"), CHECKOUT, "app", "0.log"),
+        &cri(0, 0, "stdout", "F", "over https"),
+    );
+    let source = |name: &str, ca: &str| {
+        format!(
+            r#"[sources.{name}]
+type = "kubernetes_logs"
+pods_dir = "{dir}/pods"
+labels = {{ via = "{name}" }}
+[sources.{name}.kubernetes_api]
+api_server = "https://127.0.0.1:{port}"
+token_file = "{dir}/token"
+ca_file = "{dir}/{ca}"
+pod_labels = ["app"]
+"#,
+            dir = dir.path().display()
+        )
+    };
+    let mut running = Running::start(&format!(
+        r#"data_dir = "{dir}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+{good}{bad}
+[sinks.out]
+type = "file"
+inputs = ["good", "bad"]
+path = "{dir}/out.jsonl"
+encoding = "json"
+"#,
+        dir = dir.path().display(),
+        good = source("good", "ca.crt"),
+        bad = source("bad", "other-ca.crt"),
+    ));
+    let got = wait_for_records(dir.path(), 2);
+    let via = |name: &str| {
+        got.iter()
+            .find(|r| r["labels"]["via"] == name)
+            .unwrap_or_else(|| panic!("no record via {name}: {got:#?}"))
+    };
+    assert_eq!(via("good")["labels"]["app"], "checkout");
+    assert_eq!(via("good")["line"], "over https");
+    assert!(via("bad")["labels"].get("app").is_none(), "{got:#?}");
+    assert_eq!(via("bad")["line"], "over https");
+    assert_eq!(
+        running.metric(
+            r#"sluice_component_errors_total{component_id="bad",reason="enrichment_failed"}"#
+        ),
+        Some(1.0)
+    );
+    let log = running.stop_ok();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("enrichment_failed") && l.contains("invalid peer certificate")),
+        "the failure's cause is logged: {log}"
+    );
+    let requests = seen.lock().unwrap().clone();
+    assert_eq!(
+        requests,
+        [(
+            "/api/v1/namespaces/shop/pods/checkout-7d9f8b6c5-x2x4z".to_string(),
+            "Bearer t0ken-value".to_string()
+        )],
+        "only the source that trusts the server's CA got a request through"
     );
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::component::{CheckContext, CheckError};
+use crate::sources::prometheus_scrape::target::describe;
 use crate::event::Label;
 use crate::telemetry::{events, ComponentMetrics};
 
@@ -210,9 +211,10 @@ impl Api {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|e| format!("no runtime to ask the API server on: {e}"))?;
         let body = handle.block_on(async move {
-            let response = request.send().await.map_err(|e| format!("GET {url}: {e}"))?;
+            let failed = |e: reqwest::Error| format!("GET {url}: {}", describe(&e));
+            let response = request.send().await.map_err(failed)?;
             let status = response.status();
-            let body = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
+            let body = response.bytes().await.map_err(failed)?;
             if !status.is_success() {
                 return Err(format!("GET {url}: {status}"));
             }
