@@ -154,6 +154,7 @@ fn glob_set(key: &str, patterns: &[String], errors: &mut Vec<CheckError>) -> Glo
 
 /// A checked `kubernetes_logs` source.
 struct KubernetesLogs {
+    pods_dir: std::path::PathBuf,
     /// The file source's part: which files, how they are followed and checkpointed.
     files: FileSourceConfig,
     filters: Filters,
@@ -225,6 +226,7 @@ impl ComponentConfig<dyn Source> for KubernetesLogsSourceConfig {
             read_compressed: false,
         };
         Ok(Box::new(KubernetesLogs {
+            pods_dir,
             files,
             filters,
             node,
@@ -237,6 +239,10 @@ impl ComponentConfig<dyn Source> for KubernetesLogsSourceConfig {
 impl Source for KubernetesLogs {
     fn start(self: Box<Self>, ctx: SourceContext) -> BuiltSource {
         let this = *self;
+        if !this.pods_dir.is_dir() {
+            tracing::warn!(component_id = %ctx.name, pods_dir = %this.pods_dir.display(),
+                "pods_dir is not a directory (yet): is the node's /var/log/pods mounted? Looking again every second");
+        }
         if this.node.is_none() {
             tracing::info!(component_id = %ctx.name,
                 "no node_name and no NODE_NAME in the environment: records get no node label");
