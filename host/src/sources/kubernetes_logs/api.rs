@@ -4,6 +4,8 @@
 //! `app.kubernetes.io/name` -> `app_kubernetes_io_name`) and the annotations named in
 //! `annotations` become metadata. A failed lookup is counted and logged; the pod's records
 //! are still sent, without the enrichment, and the pod is asked for again after a pause.
+//! When the server cannot be reached (refused, timed out), no pod is asked for during that
+//! pause either, so an API outage delays reading by one timeout, not one per pod.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -74,6 +76,8 @@ pub struct Api {
     pod_labels: Vec<(String, String)>,
     annotations: Vec<String>,
     cache: HashMap<(String, String), (Option<PodInfo>, Instant)>,
+    /// Set when the server could not be reached: no lookups until then.
+    unreachable_until: Option<Instant>,
 }
 
 impl ApiConfig {
@@ -139,6 +143,7 @@ impl ApiConfig {
             pod_labels: self.pod_labels.iter().map(|l| (l.clone(), label_name(l))).collect(),
             annotations: self.annotations,
             cache: HashMap::new(),
+            unreachable_until: None,
         })
     }
 }
@@ -154,6 +159,22 @@ pub fn label_name(name: &str) -> String {
         out.insert(0, '_');
     }
     out
+}
+
+/// A failed lookup.
+struct Failure {
+    message: String,
+    /// The server could not be reached (refused, timed out), rather than answered no.
+    unreachable: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            message,
+            unreachable: false,
+        }
+    }
 }
 
 /// The part of a v1 Pod this reads.
@@ -180,10 +201,19 @@ impl Api {
             Some((None, at)) if at.elapsed() < RETRY_AFTER => return None,
             _ => {}
         }
-        let got = self.fetch(namespace, pod);
+        let got = match self.unreachable_until {
+            Some(until) if Instant::now() < until => Err(Failure {
+                message: "the API server could not be reached lately; not asked".into(),
+                unreachable: false,
+            }),
+            _ => self.fetch(namespace, pod),
+        };
         let info = match got {
             Ok(info) => Some(info),
-            Err(e) => {
+            Err(Failure { message: e, unreachable }) => {
+                if unreachable {
+                    self.unreachable_until = Some(Instant::now() + RETRY_AFTER);
+                }
                 events::component_error(
                     metrics,
                     "enrichment_failed",
@@ -199,7 +229,7 @@ impl Api {
         info
     }
 
-    fn fetch(&self, namespace: &str, pod: &str) -> Result<PodInfo, String> {
+    fn fetch(&self, namespace: &str, pod: &str) -> Result<PodInfo, Failure> {
         let token = std::fs::read_to_string(&self.token_file)
             .map_err(|e| format!("token file {}: {e}", self.token_file.display()))?;
         let url = format!("{}/api/v1/namespaces/{namespace}/pods/{pod}", self.server);
@@ -211,16 +241,20 @@ impl Api {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|e| format!("no runtime to ask the API server on: {e}"))?;
         let body = handle.block_on(async move {
-            let failed = |e: reqwest::Error| format!("GET {url}: {}", describe(&e));
+            let failed = |e: reqwest::Error| Failure {
+                message: format!("GET {url}: {}", describe(&e)),
+                unreachable: e.is_connect() || e.is_timeout(),
+            };
             let response = request.send().await.map_err(failed)?;
             let status = response.status();
             let body = response.bytes().await.map_err(failed)?;
             if !status.is_success() {
-                return Err(format!("GET {url}: {status}"));
+                return Err(Failure::from(format!("GET {url}: {status}")));
             }
             Ok(body)
         })?;
-        let pod: Pod = serde_json::from_slice(&body).map_err(|e| format!("not a v1 Pod: {e}"))?;
+        let pod: Pod =
+            serde_json::from_slice(&body).map_err(|e| format!("not a v1 Pod: {e}"))?;
         Ok(self.info(pod.metadata))
     }
 
@@ -248,5 +282,48 @@ mod tests {
         assert_eq!(label_name("app"), "app");
         assert_eq!(label_name("app.kubernetes.io/name"), "app_kubernetes_io_name");
         assert_eq!(label_name("1st-tier"), "_1st_tier");
+    }
+
+    /// A server that accepts connections and never answers: the first lookup waits for the
+    /// timeout, the next pods are not asked for (each still counted as failed).
+    #[test]
+    fn an_unreachable_server_costs_one_timeout_not_one_per_pod() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "t").unwrap();
+        let mut api = Api {
+            server: format!("http://127.0.0.1:{port}"),
+            token_file,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_millis(300))
+                .build()
+                .unwrap(),
+            pod_labels: vec![],
+            annotations: vec![],
+            cache: HashMap::new(),
+            unreachable_until: None,
+        };
+        let telemetry = crate::telemetry::Telemetry::new();
+        let metrics = telemetry.component("k8s", "kubernetes_logs");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _in_runtime = runtime.enter();
+        let started = Instant::now();
+        assert_eq!(api.pod("shop", "a", &metrics), None);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let again = Instant::now();
+        for pod in ["b", "c", "d"] {
+            assert_eq!(api.pod("shop", pod, &metrics), None);
+        }
+        assert!(again.elapsed() < Duration::from_millis(100), "{:?}", again.elapsed());
+        let text = telemetry.render_openmetrics();
+        assert!(
+            text.lines().any(|l| l.contains("errors_total")
+                && l.contains("enrichment_failed")
+                && l.ends_with(" 4")),
+            "{text}"
+        );
+        drop(listener);
     }
 }
