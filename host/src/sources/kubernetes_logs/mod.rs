@@ -320,3 +320,51 @@ impl FileFormat for PodLogs {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filters(include_ns: &[&str], exclude_ns: &[&str], include_c: &[&str], exclude_c: &[&str]) -> Filters {
+        let mut errors = Vec::new();
+        let set = |key: &str, p: &[&str], errors: &mut Vec<CheckError>| {
+            let p: Vec<String> = p.iter().map(|s| s.to_string()).collect();
+            (glob_set(key, &p, errors), !p.is_empty())
+        };
+        let (inc_ns, some_ns) = set("include_namespaces", include_ns, &mut errors);
+        let (inc_c, some_c) = set("include_containers", include_c, &mut errors);
+        let f = Filters {
+            include_namespaces: some_ns.then_some(inc_ns),
+            exclude_namespaces: set("exclude_namespaces", exclude_ns, &mut errors).0,
+            include_containers: some_c.then_some(inc_c),
+            exclude_containers: set("exclude_containers", exclude_c, &mut errors).0,
+        };
+        assert!(errors.is_empty());
+        f
+    }
+
+    fn pod(namespace: &str, container: &str) -> path::PodPath {
+        path::PodPath {
+            namespace: namespace.into(),
+            pod: "p".into(),
+            uid: "u".into(),
+            container: container.into(),
+            rotated: false,
+        }
+    }
+
+    #[test]
+    fn namespaces_and_containers_are_included_then_excluded() {
+        let f = filters(&["shop", "pay*"], &["payments-test"], &[], &["istio-*"]);
+        assert!(f.accepts(&pod("shop", "app")));
+        assert!(f.accepts(&pod("payments", "app")));
+        assert!(!f.accepts(&pod("payments-test", "app")), "excluded wins");
+        assert!(!f.accepts(&pod("default", "app")), "not included");
+        assert!(!f.accepts(&pod("shop", "istio-proxy")));
+        let only_app = filters(&[], &[], &["app"], &[]);
+        assert!(only_app.accepts(&pod("any", "app")));
+        assert!(!only_app.accepts(&pod("any", "sidecar")));
+        let all = filters(&[], &[], &[], &[]);
+        assert!(all.accepts(&pod("kube-system", "coredns")));
+    }
+}
