@@ -18,6 +18,8 @@ for plugin in "dist/plugins/redact_pii.wasm {\"rules\":[\"email\",\"ipv4\",\"cre
   SLUICE_AB_EPOCH=both cargo run -q --release -p sluice --example plugin_ab -- \
     target/bench-ab.log "${plugin#* }" "${plugin%% *}"
 done
+echo "== kubernetes_logs (CRI) vs file on the same lines"
+python3 bench/kubernetes_logs.py "${BENCH_LINES:-1000000}"
 echo "== the quickstart pipeline itself (stdout JSON sink)"
 bench/quickstart.sh 100000
 echo "== Loki sink and loki_push source"

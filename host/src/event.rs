@@ -331,14 +331,26 @@ impl LogBatch {
 
     /// Appends one record. `label_set` must come from [`LogBatch::intern_labels`].
     pub fn push(&mut self, line: &str, timestamp: i64, label_set: u32, metadata: &[(&str, &str)]) {
+        self.push_with(line, timestamp, label_set, metadata)
+    }
+
+    /// [`LogBatch::push`] with metadata pairs of any string type (owned pairs a source keeps
+    /// per file, without building a slice of borrowed ones per record).
+    pub fn push_with<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        line: &str,
+        timestamp: i64,
+        label_set: u32,
+        metadata: &[(K, V)],
+    ) {
         self.lines.push_str(line);
         self.line_ends.push(self.lines.len() as u32);
         self.timestamps.push(timestamp);
         self.label_set_of.push(label_set);
         for (k, v) in metadata {
-            self.metadata.push_str(k);
+            self.metadata.push_str(k.as_ref());
             self.metadata_ends.push(self.metadata.len() as u32);
-            self.metadata.push_str(v);
+            self.metadata.push_str(v.as_ref());
             self.metadata_ends.push(self.metadata.len() as u32);
         }
         self.record_metadata_ends

@@ -1,11 +1,12 @@
 //! Fuzzing what takes input from outside: the config loader, the Loki push decoders
-//! (protobuf + snappy, JSON), the Prometheus/OpenMetrics parser, the syslog parser and the
-//! disk buffer's frame decoder. Each target starts from a corpus kept in the repo (the
-//! example pipelines, the broken configs, the scrape fixtures, `tests/fuzz/corpus/`) and
-//! from inputs built here, and mutates them (bit flips, interesting bytes, cuts,
-//! repeats, splices) for a bounded time (`SLUICE_FUZZ_SECS` per target, 2 by default; CI
-//! runs the default). The property: the decoder returns, Ok or a clean error, and never
-//! panics. A crashing input is written to `target/fuzz-crashes/` and named in the failure.
+//! (protobuf + snappy, JSON), the Prometheus/OpenMetrics parser, the syslog parser, the
+//! container log line decoders (CRI, Docker json-file) and the disk buffer's frame decoder.
+//! Each target starts from a corpus kept in the repo (the example pipelines, the broken
+//! configs, the scrape fixtures, `tests/fuzz/corpus/`) and from inputs built here, and
+//! mutates them (bit flips, interesting bytes, cuts, repeats, splices) for a bounded time
+//! (`SLUICE_FUZZ_SECS` per target, 2 by default; CI runs the default). The property: the
+//! decoder returns, Ok or a clean error, and never panics. A crashing input is written to
+//! `target/fuzz-crashes/` and named in the failure.
 //!
 //! cargo-fuzz needs a nightly toolchain this machine does not have; this is a plain
 //! mutation fuzzer with a fixed seed per run, so a failure is reproducible.
@@ -206,6 +207,32 @@ fn the_syslog_parser_never_panics() {
     fuzz("syslog", corpus, |bytes| {
         let text = String::from_utf8_lossy(bytes);
         let _ = sluice::sources::syslog::parse(&text);
+    });
+}
+
+#[test]
+fn the_container_log_decoders_never_panic() {
+    use sluice::sources::file::LineDecoder;
+    use sluice::sources::kubernetes_logs::lines::{ContainerLines, Format};
+    let telemetry = sluice::telemetry::Telemetry::new();
+    let metrics = telemetry.component("fuzz", "kubernetes_logs");
+    let corpus = vec![
+        b"2026-12-07T10:00:00.123456789Z stdout F GET /cart 200\n2026-12-07T10:00:01Z stderr P half \n2026-12-07T10:00:02+01:00 stderr F done\n".to_vec(),
+        b"{\"log\":\"split \",\"stream\":\"stdout\",\"time\":\"2026-12-07T10:00:00.5Z\"}\n{\"log\":\"line \\u00e9\\n\",\"stream\":\"stdout\",\"time\":\"2026-12-07T10:00:01Z\"}\n".to_vec(),
+    ];
+    fuzz("container log lines", corpus, |bytes| {
+        for format in [Format::Auto, Format::Cri, Format::Docker] {
+            // A small line limit, so joined lines reach it.
+            let mut lines = ContainerLines::new(format, 64, metrics.clone());
+            let mut at = 0;
+            for line in bytes.split(|b| *b == b'\n') {
+                let _ = lines.decode(line, at);
+                at += line.len() as u64 + 1;
+                assert!(lines.held_from().is_none_or(|from| from < at));
+            }
+            while lines.finish().is_some() {}
+            assert_eq!(lines.held_from(), None);
+        }
     });
 }
 

@@ -18,6 +18,11 @@
 //! rotation is the truncation case above. A rotated-away file's position is not
 //! checkpointed (its path is the new file's now): a restart within its wait does not go
 //! back to it.
+//!
+//! Sources that read files of another line format (`kubernetes_logs`) reuse all of this
+//! through [`FileFormat`]: which matched files to read, their labels and metadata, and a
+//! [`LineDecoder`] per file that turns each line into a record (and may hold partial lines
+//! until the rest of their record comes).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -35,7 +40,7 @@ use super::{
     SourceContext,
 };
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
-use crate::event::{label_set, Ack};
+use crate::event::{label_set, Ack, Label};
 use crate::telemetry::events;
 
 /// Where a file source starts in a file it has not read before.
@@ -155,6 +160,68 @@ impl Source for FileSourceConfig {
     }
 }
 
+/// What a source built on this reader adds to it (`kubernetes_logs`): which of the files the
+/// globs match it reads, and, per file, labels, metadata and a [`LineDecoder`].
+pub trait FileFormat: Send {
+    /// Whether to read `path` (matched by `include`, not by `exclude`). Called at every
+    /// scan for files not followed yet, so it should be cheap and quiet.
+    fn accept(&self, path: &Path) -> bool;
+    /// What to read an accepted file with, once it is opened.
+    fn open(&mut self, path: &Path) -> Opened;
+    /// Whether `path` is read only to finish what a checkpoint says is left of it (a
+    /// rotated file renamed while the source was stopped); without a checkpoint (or with
+    /// one it does not fit) it is skipped.
+    fn resume_only(&self, _path: &Path) -> bool {
+        false
+    }
+}
+
+/// A file as a [`FileFormat`] reads it.
+pub struct Opened {
+    /// Labels of every record of the file (with the source's static labels; these win).
+    pub labels: Vec<Label>,
+    /// Label sets a decoded record may add to `labels`, by [`Decoded::label_set`] (e.g. one
+    /// per output stream).
+    pub label_sets: Vec<Vec<Label>>,
+    /// Metadata of every record of the file.
+    pub metadata: Vec<(String, String)>,
+    pub decoder: Box<dyn LineDecoder>,
+}
+
+/// Turns a file's lines into records, maybe holding lines until the rest of their record
+/// comes (partial lines).
+pub trait LineDecoder: Send {
+    /// Decodes one complete line (without its newline) that starts at offset `start` in
+    /// the file: a record to send now, or None while it holds the line.
+    fn decode<'a>(&'a mut self, line: &'a [u8], start: u64) -> Option<Decoded<'a>>;
+    /// The offset of the first line it holds (None: it holds none). A file's position is
+    /// committed only up to there, so a restart reads held lines again.
+    fn held_from(&self) -> Option<u64>;
+    /// Nothing more will come (the file was let go, truncated, or the source stops at its
+    /// end): the next record it held, if any (call until None).
+    fn finish(&mut self) -> Option<Decoded<'_>>;
+}
+
+/// One record from a [`LineDecoder`].
+pub struct Decoded<'a> {
+    /// The record's line, repaired by the batcher (cut to `max_line_bytes`, UTF-8).
+    pub text: &'a [u8],
+    /// Its time, in ns since the epoch (None: when it was read).
+    pub timestamp: Option<i64>,
+    /// Which of [`Opened::label_sets`] it carries (None: only the file's labels).
+    pub label_set: Option<usize>,
+}
+
+/// A followed file's [`LineDecoder`] with what its records carry.
+struct Decoding {
+    decoder: Box<dyn LineDecoder>,
+    /// The label set of each of [`Opened::label_sets`].
+    label_sets: Vec<LabelKey>,
+    metadata: Vec<(String, String)>,
+    /// Where the next line starts.
+    next_line_at: u64,
+}
+
 /// How much one file may be read in one round before the others get a turn.
 const READ_CHUNK: usize = 256 * 1024;
 /// How many of a file's first bytes identify it (its fingerprint, as Vector's checksum):
@@ -188,6 +255,8 @@ struct Tailed {
     /// from the copy, so a truncation of this file then loses nothing.
     copied: bool,
     labels: LabelKey,
+    /// With a [`FileFormat`]: how this file's lines become records.
+    decoding: Option<Decoding>,
     /// Set once the path names another file (or none): when this one last grew, or was
     /// found rotated. It is kept under [`rotated_key`] until `rotate_wait_ms` after that.
     rotated: Option<Instant>,
@@ -243,8 +312,18 @@ const FINAL_ACK_WAIT: Duration = Duration::from_secs(600);
 
 /// Runs the source until shutdown (or, with `stop_at_eof`, until every file is read).
 pub async fn run(config: FileSourceConfig, ctx: SourceContext) {
+    run_with(config, None, ctx).await
+}
+
+/// [`run`], reading the files `format` accepts with its decoders (None: every matched
+/// file, line by line).
+pub async fn run_with(
+    config: FileSourceConfig,
+    format: Option<Box<dyn FileFormat>>,
+    ctx: SourceContext,
+) {
     let name = ctx.name.clone();
-    let result = tokio::task::spawn_blocking(move || tail(config, ctx)).await;
+    let result = tokio::task::spawn_blocking(move || tail(config, format, ctx)).await;
     if let Err(e) = result {
         tracing::error!(component_id = %name, error = %e, "file source thread failed");
     }
@@ -262,6 +341,10 @@ struct Discovery {
     finished: std::collections::HashMap<(u64, u64), (u64, Vec<u8>)>,
     /// Compressed files seen and skipped (logged once each).
     skipped: std::collections::HashSet<PathBuf>,
+    format: Option<Box<dyn FileFormat>>,
+    /// [`FileFormat::resume_only`] files without a checkpoint, by (device, inode): skipped
+    /// without reading them again.
+    passed: std::collections::HashSet<(u64, u64)>,
 }
 
 /// Whether `path` names a compressed file (`.gz`, `.bz2`, `.xz`, `.zst`, `.zip`).
@@ -284,13 +367,15 @@ fn exclude_set(patterns: &[String]) -> GlobSet {
     b.build().unwrap_or_else(|_| GlobSet::empty())
 }
 
-fn tail(config: FileSourceConfig, ctx: SourceContext) {
+fn tail(config: FileSourceConfig, format: Option<Box<dyn FileFormat>>, ctx: SourceContext) {
     let mut discovery = Discovery {
         static_labels: label_set(&config.labels),
         exclude: exclude_set(&config.exclude),
         truncations: Vec::new(),
         finished: Default::default(),
         skipped: Default::default(),
+        format,
+        passed: Default::default(),
     };
     let mut batcher = LineBatcher::new(
         config.batch.clone(),
@@ -515,7 +600,11 @@ fn discover(
             }
         };
         for path in paths.flatten() {
-            if files.contains_key(&path) || discovery.exclude.is_match(&path) || !path.is_file() {
+            if files.contains_key(&path)
+                || discovery.exclude.is_match(&path)
+                || !path.is_file()
+                || discovery.format.as_ref().is_some_and(|f| !f.accept(&path))
+            {
                 continue;
             }
             let gzip = config.read_compressed
@@ -544,6 +633,13 @@ fn discover(
             let (dev, ino) = identity(&meta);
             if followed.contains(&(dev, ino)) {
                 continue; // a followed file under another name (renamed, matched again)
+            }
+            let resume_only = discovery
+                .format
+                .as_ref()
+                .is_some_and(|f| f.resume_only(&path));
+            if resume_only && discovery.passed.contains(&(dev, ino)) {
+                continue;
             }
             let head = match read_head(&file, meta.len()) {
                 Ok(h) => h,
@@ -583,6 +679,10 @@ fn discover(
                     offset
                 }
                 _ => match progress.checkpoints.resume(&path, &meta, &head) {
+                    Resume::Changed { .. } | Resume::Unknown if resume_only => {
+                        discovery.passed.insert((dev, ino));
+                        continue;
+                    }
                     Resume::At { offset, from } => {
                         if from != path {
                             tracing::info!(component_id = %ctx.name, path = %path.display(),
@@ -612,6 +712,21 @@ fn discover(
                 labels.push(("filename".into(), path.to_string_lossy().into_owned()));
                 labels.sort();
             }
+            let opened = discovery.format.as_mut().map(|f| f.open(&path));
+            let decoding = opened.map(|opened| {
+                labels = with_labels(&labels, &opened.labels);
+                let label_sets = opened
+                    .label_sets
+                    .iter()
+                    .map(|set| batcher.register_labels(with_labels(&labels, set)))
+                    .collect();
+                Decoding {
+                    decoder: opened.decoder,
+                    label_sets,
+                    metadata: opened.metadata,
+                    next_line_at: offset,
+                }
+            });
             let labels = batcher.register_labels(labels);
             let (offset, tail) = if gzip {
                 // Read whole, decompressed, unless a checkpoint says it was (its offset then
@@ -652,12 +767,25 @@ fn discover(
                     tail,
                     copied: false,
                     labels,
+                    decoding,
                     rotated: None,
                 },
             );
         }
     }
     true
+}
+
+/// `labels` with `more` added (a label `labels` already has keeps its value), sorted.
+fn with_labels(labels: &[Label], more: &[Label]) -> Vec<Label> {
+    let mut out = labels.to_vec();
+    for (k, v) in more {
+        if !out.iter().any(|(have, _)| have == k) {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Reads a gzip file (every member) from its start, decompressed, line by line into the
@@ -826,6 +954,9 @@ fn read_some(
         t.pushed_to = 0;
         t.partial.clear();
         t.tail.clear();
+        if let Some(d) = &mut t.decoding {
+            d.next_line_at = 0;
+        }
     }
     if t.head.len() < HEAD_BYTES && len > t.head.len() as u64 {
         t.head = read_head(&t.file, len)?;
@@ -892,20 +1023,29 @@ fn split_lines(
             t = files.get_mut(path).expect("a followed file");
         }
     }
+    if chunk_start == 0 {
+        // Likewise what a decoder holds of the old content.
+        while let Some(full) = push_held(t, 0, batcher) {
+            if full {
+                if !flush(batcher, ctx, files, progress) {
+                    return false;
+                }
+                t = files.get_mut(path).expect("a followed file");
+            }
+        }
+    }
     let mut start = 0;
     for nl in memchr::memchr_iter(b'\n', data) {
         let end = chunk_start + nl as u64 + 1;
         let full = match multiline {
             None => {
-                let full = if t.partial.is_empty() {
-                    batcher.push_raw(&data[start..nl], t.labels)
+                if t.partial.is_empty() {
+                    push_line(t, &data[start..nl], end, batcher)
                 } else {
                     keep_partial(&mut t.partial, &data[start..nl], batcher.max_line_bytes);
                     let line = std::mem::take(&mut t.partial);
-                    batcher.push_raw(&line, t.labels)
-                };
-                t.pushed_to = end;
-                full
+                    push_line(t, &line, end, batcher)
+                }
             }
             Some(m) => {
                 let finished = if t.partial.is_empty() {
@@ -937,6 +1077,49 @@ fn split_lines(
     true
 }
 
+/// Hands the batcher one complete line of `t` ending at offset `end` (past its newline):
+/// as it is, or as its decoder makes it. Returns true when the batch is full.
+fn push_line(t: &mut Tailed, line: &[u8], end: u64, batcher: &mut LineBatcher) -> bool {
+    let Some(d) = &mut t.decoding else {
+        t.pushed_to = end;
+        return batcher.push_raw(line, t.labels);
+    };
+    let start = std::mem::replace(&mut d.next_line_at, end);
+    let full = match d.decoder.decode(line, start) {
+        Some(record) => push_decoded(record, t.labels, &d.label_sets, &d.metadata, batcher),
+        None => false,
+    };
+    t.pushed_to = d.decoder.held_from().unwrap_or(end);
+    full
+}
+
+/// Hands the batcher the next record `t`'s decoder holds, finished now (nothing more will
+/// come for it); `pushed` is what counts as sent once it holds nothing. None when it holds
+/// none; else whether the batch is full.
+fn push_held(t: &mut Tailed, pushed: u64, batcher: &mut LineBatcher) -> Option<bool> {
+    let d = t.decoding.as_mut()?;
+    let record = d.decoder.finish()?;
+    batcher.mark_read_time();
+    let full = push_decoded(record, t.labels, &d.label_sets, &d.metadata, batcher);
+    t.pushed_to = d.decoder.held_from().unwrap_or(pushed);
+    Some(full)
+}
+
+fn push_decoded(
+    record: Decoded<'_>,
+    labels: LabelKey,
+    label_sets: &[LabelKey],
+    metadata: &[(String, String)],
+    batcher: &mut LineBatcher,
+) -> bool {
+    let labels = record
+        .label_set
+        .and_then(|i| label_sets.get(i).copied())
+        .unwrap_or(labels);
+    let line = batcher.repair(record.text);
+    batcher.push_record_with(&line, record.timestamp, labels, metadata)
+}
+
 /// With `multiline`: hands the batcher the record `t` is joining, finished now. Returns
 /// true when the batch is full.
 fn push_pending(m: &Multiline, t: &mut Tailed, batcher: &mut LineBatcher) -> bool {
@@ -957,14 +1140,18 @@ fn push_rest(multiline: Option<&Multiline>, t: &mut Tailed, batcher: &mut LineBa
         let partial = std::mem::take(&mut t.partial);
         let Some(m) = multiline else {
             batcher.mark_read_time();
-            t.pushed_to = t.offset;
-            return Some(batcher.push_raw(&partial, t.labels));
+            let end = t.offset;
+            return Some(push_line(t, &partial, end, batcher));
         };
         if let Some((record, end)) = m.push(&mut t.pending, &partial, t.offset) {
             batcher.mark_read_time();
             t.pushed_to = end;
             return Some(batcher.push_raw(&record, t.labels));
         }
+    }
+    if t.decoding.is_some() {
+        let end = t.offset;
+        return push_held(t, end, batcher);
     }
     let m = multiline?;
     (!t.pending.is_empty()).then(|| push_pending(m, t, batcher))

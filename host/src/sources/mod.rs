@@ -46,6 +46,7 @@ crate::component::registry! {
         loki_push::LokiPushSourceConfig,
         syslog::SyslogSourceConfig,
         prometheus_scrape::PrometheusScrapeSourceConfig,
+        kubernetes_logs::KubernetesLogsSourceConfig,
     }
 }
 
@@ -228,6 +229,17 @@ impl LineBatcher {
         labels: LabelKey,
         metadata: &[(&str, &str)],
     ) -> bool {
+        self.push_record_with(line, timestamp, labels, metadata)
+    }
+
+    /// [`LineBatcher::push_record`] with metadata pairs of any string type.
+    pub fn push_record_with<K: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        line: &str,
+        timestamp: Option<i64>,
+        labels: LabelKey,
+        metadata: &[(K, V)],
+    ) -> bool {
         let set = match self.set_index[labels.0] {
             Some(i) => i,
             None => {
@@ -237,7 +249,7 @@ impl LineBatcher {
             }
         };
         self.batch
-            .push(line, timestamp.unwrap_or(self.read_time), set, metadata);
+            .push_with(line, timestamp.unwrap_or(self.read_time), set, metadata);
         self.first_at.get_or_insert_with(Instant::now);
         self.batch.len() >= self.config.max_records
             || self.batch.line_bytes() >= self.config.max_bytes

@@ -473,7 +473,7 @@ async fn fetch(shared: &Shared, url: &str) -> Result<Body, Failure> {
 }
 
 /// An error with its chain of causes (reqwest's own message names only the URL).
-fn describe(e: &dyn std::error::Error) -> String {
+pub(crate) fn describe(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
