@@ -54,6 +54,40 @@ pub struct Numbers {
     pub errors: BTreeMap<String, f64>,
     /// Records discarded by reason, non-zero only.
     pub discarded: BTreeMap<String, f64>,
+    /// Plugin call duration quantiles in ms (over the sampling interval when calls were
+    /// made in it, else since start), for wasm transforms.
+    pub plugin_p50_ms: Option<f64>,
+    pub plugin_p99_ms: Option<f64>,
+    /// The plugin call duration histogram's cumulative buckets (upper bound, count).
+    #[serde(skip)]
+    call_buckets: Vec<(f64, f64)>,
+}
+
+/// The `q` quantile (0-1) of cumulative `buckets` (sorted by bound, `+Inf` last),
+/// interpolated inside its bucket as Prometheus's `histogram_quantile` does.
+fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for &(bound, count) in buckets {
+        if count >= rank {
+            if bound.is_infinite() {
+                return Some(lower.0);
+            }
+            let in_bucket = count - lower.1;
+            let share = if in_bucket > 0.0 {
+                (rank - lower.1) / in_bucket
+            } else {
+                1.0
+            };
+            return Some(lower.0 + (bound - lower.0) * share);
+        }
+        lower = (bound, count);
+    }
+    Some(lower.0)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +174,28 @@ impl StatusState {
                         numbers.sent_bytes_per_sec = rate(numbers.sent_bytes, before.sent_bytes);
                     }
                 }
+                // Plugin call quantiles over the interval when calls were made in it.
+                let window: Vec<(f64, f64)> = match base_reading
+                    .as_ref()
+                    .and_then(|b| b.numbers.get(&node.name))
+                {
+                    Some(before) if before.call_buckets.len() == numbers.call_buckets.len() => {
+                        numbers
+                            .call_buckets
+                            .iter()
+                            .zip(&before.call_buckets)
+                            .map(|(now, then)| (now.0, now.1 - then.1))
+                            .collect()
+                    }
+                    _ => numbers.call_buckets.clone(),
+                };
+                let buckets = if window.last().is_some_and(|b| b.1 > 0.0) {
+                    &window
+                } else {
+                    &numbers.call_buckets
+                };
+                numbers.plugin_p50_ms = quantile(buckets, 0.5).map(|s| s * 1e3);
+                numbers.plugin_p99_ms = quantile(buckets, 0.99).map(|s| s * 1e3);
                 ComponentStatus {
                     node: node.clone(),
                     numbers,
@@ -188,6 +244,14 @@ fn read(exposition: &str) -> BTreeMap<String, Numbers> {
             }
             "sluice_component_discarded_events_total" if value > 0.0 => {
                 *n.discarded.entry(reason()).or_default() += value
+            }
+            "sluice_plugin_call_duration_seconds_bucket" => {
+                let bound = match label("le").as_deref() {
+                    Some("+Inf") => f64::INFINITY,
+                    Some(le) => le.parse().unwrap_or(f64::INFINITY),
+                    None => continue,
+                };
+                n.call_buckets.push((bound, value));
             }
             _ => {}
         }
@@ -294,6 +358,22 @@ mod tests {
         assert_eq!(n["t"].errors, BTreeMap::from([("trap".into(), 1.0)]));
         assert_eq!(n["t"].discarded["plugin_failed"], 5.0);
         assert_eq!(n.len(), 2);
+    }
+
+    #[test]
+    fn quantiles_interpolate_inside_their_bucket() {
+        let buckets = [
+            (0.001, 50.0),
+            (0.01, 90.0),
+            (0.1, 100.0),
+            (f64::INFINITY, 100.0),
+        ];
+        assert_eq!(quantile(&buckets, 0.5), Some(0.001));
+        let p90 = quantile(&buckets, 0.9).unwrap();
+        assert!((p90 - 0.01).abs() < 1e-12, "{p90}");
+        let p99 = quantile(&buckets, 0.99).unwrap();
+        assert!((p99 - 0.091).abs() < 1e-9, "{p99}");
+        assert_eq!(quantile(&[(f64::INFINITY, 0.0)], 0.5), None);
     }
 
     #[test]
