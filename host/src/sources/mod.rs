@@ -46,6 +46,7 @@ crate::component::registry! {
         loki_push::LokiPushSourceConfig,
         syslog::SyslogSourceConfig,
         prometheus_scrape::PrometheusScrapeSourceConfig,
+        otlp::OtlpSourceConfig,
     }
 }
 
