@@ -14,6 +14,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
+use std::borrow::Cow;
+
 use crate::event::{prefix_within, Label, LogBatch};
 use crate::loki::labels::sanitize_name;
 
@@ -82,7 +84,6 @@ pub fn convert(request: &ExportLogsServiceRequest, mapping: &Mapping, now: i64) 
         batch: LogBatch::with_capacity(records, 0),
         ..Converted::default()
     };
-    let mut metadata: Vec<(String, String)> = Vec::new();
     for (r, resource_logs) in request.resource_logs.iter().enumerate() {
         let mut resource_set = mapping.labels.clone();
         let mut resource_metadata = Vec::new();
@@ -120,23 +121,30 @@ pub fn convert(request: &ExportLogsServiceRequest, mapping: &Mapping, now: i64) 
                         continue;
                     }
                 };
-                metadata.clone_from(&scope_metadata);
-                if let Err(why) = ids(record, &mut metadata) {
+                // The record's own pairs, borrowed from the request where they can be; they
+                // win over the scope's and resource's of the same name.
+                let mut own: Vec<(Cow<'_, str>, Cow<'_, str>)> =
+                    Vec::with_capacity(record.attributes.len() + 4);
+                if let Err(why) = ids(record, &mut own) {
                     reject(&mut out, r, s, i, &why);
                     continue;
                 }
                 for kv in &record.attributes {
-                    put(&mut metadata, label_name(&kv.key), value_text(&kv.value));
+                    put(&mut own, sanitize_name(&kv.key), value_text(&kv.value));
                 }
                 if !record.severity_text.is_empty() {
                     put(
-                        &mut metadata,
-                        "severity_text".into(),
-                        record.severity_text.clone(),
+                        &mut own,
+                        Cow::Borrowed("severity_text"),
+                        Cow::Borrowed(record.severity_text.as_str()),
                     );
                 }
                 if !record.event_name.is_empty() {
-                    put(&mut metadata, "event_name".into(), record.event_name.clone());
+                    put(
+                        &mut own,
+                        Cow::Borrowed("event_name"),
+                        Cow::Borrowed(record.event_name.as_str()),
+                    );
                 }
                 let level = level(record.severity_number, &record.severity_text);
                 let slot = level.map_or(0, |l| LEVELS.iter().position(|x| *x == l).unwrap() + 1);
@@ -154,10 +162,15 @@ pub fn convert(request: &ExportLogsServiceRequest, mapping: &Mapping, now: i64) 
                 if cut.len() < line.len() {
                     out.truncated += 1;
                 }
-                let pairs: Vec<(&str, &str)> = metadata
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
+                let mut pairs: Vec<(&str, &str)> =
+                    Vec::with_capacity(scope_metadata.len() + own.len());
+                pairs.extend(
+                    scope_metadata
+                        .iter()
+                        .filter(|(k, _)| !own.iter().any(|(o, _)| o == k))
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                pairs.extend(own.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
                 out.batch.push(cut, timestamp, set_index, &pairs);
             }
         }
@@ -183,7 +196,7 @@ fn split_attributes(
     metadata: &mut Vec<(String, String)>,
 ) {
     for kv in attributes {
-        let value = value_text(&kv.value);
+        let value = value_text(&kv.value).into_owned();
         match mapping.label_for(&kv.key) {
             Some(label) => {
                 labels.retain(|(n, _)| n != label);
@@ -198,8 +211,8 @@ fn split_attributes(
 
 /// Sets `key` in `pairs`, replacing an earlier value (a record's attribute wins over its
 /// scope's, a scope's over its resource's).
-fn put(pairs: &mut Vec<(String, String)>, key: String, value: String) {
-    match pairs.iter_mut().find(|(k, _)| *k == key) {
+fn put<T: AsRef<str>>(pairs: &mut Vec<(T, T)>, key: T, value: T) {
+    match pairs.iter_mut().find(|(k, _)| k.as_ref() == key.as_ref()) {
         Some(pair) => pair.1 = value,
         None => pairs.push((key, value)),
     }
@@ -217,7 +230,7 @@ fn timestamp(record: &LogRecord, now: i64) -> Result<i64, String> {
 }
 
 /// The record's trace and span ids as hex metadata; an all-zero id is no id.
-fn ids(record: &LogRecord, metadata: &mut Vec<(String, String)>) -> Result<(), String> {
+fn ids<'a>(record: &LogRecord, metadata: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Result<(), String> {
     for (name, id, len) in [
         ("trace_id", &record.trace_id, 16),
         ("span_id", &record.span_id, 8),
@@ -231,7 +244,7 @@ fn ids(record: &LogRecord, metadata: &mut Vec<(String, String)>) -> Result<(), S
                 id.len()
             ));
         }
-        put(metadata, name.into(), hex::encode(id));
+        put(metadata, Cow::Borrowed(name), Cow::Owned(hex::encode(id)));
     }
     Ok(())
 }
@@ -260,15 +273,15 @@ pub fn level(number: i32, text: &str) -> Option<&'static str> {
 /// An attribute value or body as text: a string as it is, a number or bool as in JSON,
 /// bytes as base64, an array or map as JSON text; no value (or a profiles string-table
 /// reference) as "".
-pub fn value_text(value: &Option<AnyValue>) -> String {
+pub fn value_text(value: &Option<AnyValue>) -> Cow<'_, str> {
     match value.as_ref().and_then(|v| v.value.as_ref()) {
-        None => String::new(),
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(other) => match to_json(other) {
+        None => Cow::Borrowed(""),
+        Some(Value::StringValue(s)) => Cow::Borrowed(s),
+        Some(other) => Cow::Owned(match to_json(other) {
             serde_json::Value::String(s) => s,
             serde_json::Value::Null => String::new(),
             json => json.to_string(),
-        },
+        }),
     }
 }
 
@@ -516,6 +529,26 @@ mod tests {
         assert_eq!(out.batch.line(1), "é".repeat(32));
         assert_eq!(out.truncated, 1);
         assert_eq!(out.batch.line(2), "");
+    }
+
+    #[test]
+    fn a_record_attribute_wins_over_its_resource_attribute_of_the_same_name() {
+        let record = LogRecord {
+            body: s("a"),
+            attributes: vec![kv("host.arch", s("arm64")), kv("k", s("1")), kv("k", s("2"))],
+            ..Default::default()
+        };
+        let out = convert(&request(vec![record]), &mapping(), 1);
+        let metadata: Vec<(&str, &str)> = out.batch.record(0).metadata().collect();
+        assert_eq!(
+            metadata,
+            [
+                ("scope_name", "app.payments"),
+                ("scope_version", "1.2"),
+                ("host_arch", "arm64"),
+                ("k", "2"),
+            ]
+        );
     }
 
     #[test]
