@@ -3,7 +3,9 @@
 //! span and through the Logs API, protobuf plain and gzip-encoded; each record arrives with
 //! its body as the line, the allow-listed resource attributes and the severity as labels,
 //! every other attribute, the scope and the trace and span ids as metadata, and redact-pii
-//! downstream hides the email in the line and in the metadata. Then the statuses, sent with
+//! downstream hides the email in the line and in the metadata; through the gateway shape
+//! (otlp -> redact-pii -> loki) they reach the Loki double as streams by level with the
+//! trace ids as structured metadata. Then the statuses, sent with
 //! reqwest: OTLP/JSON, gzip, partial success, corrupt bodies (400, the collector stays up),
 //! 401, 413, 415, and 429 with Retry-After when the pipeline is full.
 
@@ -49,8 +51,15 @@ fn python_sdk_present() -> bool {
     ok
 }
 
-/// Runs the SDK sender against `endpoint`; the span's (trace id, span id).
-fn send_with_sdk(endpoint: &str, token: &str, gzip: bool) -> (String, String) {
+/// What the SDK sender reports: the span's ids and the Logs API record's time.
+struct Sent {
+    trace_id: String,
+    span_id: String,
+    audit_time: i64,
+}
+
+/// Runs the SDK sender against `endpoint`.
+fn send_with_sdk(endpoint: &str, token: &str, gzip: bool) -> Sent {
     let script = repo().join("host/tests/fixtures/otlp/send_logs.py");
     let mut cmd = Command::new("python3");
     cmd.arg(script).arg(endpoint).args(["--token", token]);
@@ -65,10 +74,11 @@ fn send_with_sdk(endpoint: &str, token: &str, gzip: bool) -> (String, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     let result: Json = serde_json::from_str(stdout.trim()).unwrap();
-    (
-        result["trace_id"].as_str().unwrap().to_string(),
-        result["span_id"].as_str().unwrap().to_string(),
-    )
+    Sent {
+        trace_id: result["trace_id"].as_str().unwrap().to_string(),
+        span_id: result["span_id"].as_str().unwrap().to_string(),
+        audit_time: result["audit_time"].as_i64().unwrap(),
+    }
 }
 
 fn records(path: &std::path::Path) -> Vec<Json> {
@@ -179,7 +189,8 @@ encoding = "json"
             false,
         ),
     ];
-    for (run, (trace_id, span_id)) in [plain, gzip].iter().enumerate() {
+    for (run, sent) in [plain, gzip].iter().enumerate() {
+        let (trace_id, span_id) = (&sent.trace_id, &sent.span_id);
         let got = &raw[run * 5..run * 5 + 5];
         let instance = got[0]["metadata"]["service_instance_id"].as_str().unwrap();
         for (record, (line, level, severity, attributes, in_span)) in got.iter().zip(expected) {
@@ -235,7 +246,7 @@ encoding = "json"
                     "{ts} not in {started}..{ended}"
                 );
             } else {
-                assert_eq!(ts, 1_700_000_000_123_456_789);
+                assert_eq!(ts, sent.audit_time);
             }
         }
     }
@@ -579,4 +590,94 @@ endpoint = "http://127.0.0.1:{dead}"
         assert_eq!(retry.as_deref(), Some("1"));
     }
     drop(sluice); // SIGKILL: the exports still waiting for delivery need not drain
+}
+
+/// The gateway of pipelines/otlp-gateway.toml (otlp -> redact-pii -> loki), end to end: the
+/// Python SDK's records reach the Loki double with the resource attributes and the level as
+/// stream labels, and the trace ids and other attributes as structured metadata, redacted.
+#[test]
+fn python_sdk_through_the_otlp_gateway_to_loki() {
+    if !python_sdk_present() {
+        return;
+    }
+    let receiver = loki_receiver::Receiver::start("127.0.0.1:0");
+    let mut sluice = Running::start(&format!(
+        r#"
+data_dir = "{{dir}}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.otlp]
+type = "otlp"
+token = "t0ken-value"
+[transforms.redact]
+type = "wasm"
+inputs = ["otlp"]
+plugin = "{redact}"
+[sinks.loki]
+type = "loki"
+inputs = ["redact"]
+endpoint = "{endpoint}"
+"#,
+        redact = plugin("redact_pii").display(),
+        endpoint = receiver.endpoint(),
+    ));
+    let sent = send_with_sdk(&sluice.url("/v1/logs"), "t0ken-value", true);
+    // The export was answered 200 only once Loki had the entries.
+    let streams = receiver.streams();
+    let mut by_level = BTreeMap::new();
+    for ((tenant, labels), entries) in &streams {
+        assert_eq!(tenant, &None);
+        let mut rest = labels.clone();
+        let level = rest.remove("level").expect("a level label");
+        assert_eq!(
+            rest,
+            BTreeMap::from(
+                [
+                    ("deployment_environment", "test"),
+                    ("k8s_namespace_name", "shop"),
+                    ("k8s_pod_name", "checkout-7d9f"),
+                    ("service_name", "checkout"),
+                ]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+            )
+        );
+        assert_eq!(entries.len(), 1, "{labels:?}: {entries:?}");
+        by_level.insert(level, entries[0].clone());
+    }
+    let levels: Vec<&str> = by_level.keys().map(String::as_str).collect();
+    assert_eq!(levels, ["debug", "error", "fatal", "info", "warn"]);
+    let error = &by_level["error"];
+    assert_eq!(error.line, "payment failed for <email>");
+    let metadata: BTreeMap<&str, &str> = error
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(metadata["trace_id"], sent.trace_id);
+    assert_eq!(metadata["span_id"], sent.span_id);
+    assert_eq!(metadata["user_email"], "<email>");
+    assert_eq!(metadata["team"], "payments");
+    assert_eq!(metadata["severity_text"], "ERROR");
+    assert_eq!(by_level["fatal"].ts, sent.audit_time);
+    assert!(!format!("{streams:?}").contains("ann@example.com"));
+
+    // A record Loki refuses for good (two years old): the sink dead-letters it and the
+    // export is answered 400, which OTLP senders do not retry.
+    let r = reqwest::blocking::Client::new()
+        .post(sluice.url("/v1/logs"))
+        .bearer_auth("t0ken-value")
+        .header("content-type", "application/json")
+        .body(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000000","body":{"stringValue":"too old"}}]}]}]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let status: Json = r.json().unwrap();
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused downstream"),
+        "{status}"
+    );
+    sluice.stop_ok();
 }
