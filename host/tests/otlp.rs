@@ -182,7 +182,7 @@ encoding = "json"
         ),
         ("cache miss", "debug", Some("DEBUG"), &[], false),
         (
-            r#"{"amount":12,"event":"refund","items":["a","b"]}"#,
+            r#"{"event":"refund","amount":12,"items":["a","b"]}"#,
             "fatal",
             None,
             &[("event_name", "refund.issued")],

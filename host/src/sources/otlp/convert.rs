@@ -271,50 +271,75 @@ pub fn level(number: i32, text: &str) -> Option<&'static str> {
 }
 
 /// An attribute value or body as text: a string as it is, a number or bool as in JSON,
-/// bytes as base64, an array or map as JSON text; no value (or a profiles string-table
-/// reference) as "".
+/// bytes as base64, an array or map as JSON text (keys in their order); no value (or a
+/// profiles string-table reference) as "".
 pub fn value_text(value: &Option<AnyValue>) -> Cow<'_, str> {
+    use base64::Engine;
     match value.as_ref().and_then(|v| v.value.as_ref()) {
-        None => Cow::Borrowed(""),
+        None | Some(Value::StringValueStrindex(_)) => Cow::Borrowed(""),
         Some(Value::StringValue(s)) => Cow::Borrowed(s),
-        Some(other) => Cow::Owned(match to_json(other) {
-            serde_json::Value::String(s) => s,
-            serde_json::Value::Null => String::new(),
-            json => json.to_string(),
-        }),
+        Some(Value::BoolValue(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Some(Value::BytesValue(b)) => {
+            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        Some(other) => {
+            let mut out = String::new();
+            write_json(other, &mut out);
+            Cow::Owned(out)
+        }
     }
 }
 
-/// An AnyValue as JSON (a key-value list as an object; bytes as a base64 string; a double
-/// that JSON cannot hold as its text, `NaN` or `inf`).
-fn to_json(value: &Value) -> serde_json::Value {
+/// Writes an AnyValue as JSON text: a key-value list as an object with its keys in their
+/// order, bytes as a base64 string, a double JSON cannot hold (`NaN`, `inf`) as a string, a
+/// missing value (or a profiles string-table reference, meaningless in logs) as `null`.
+fn write_json(value: &Value, out: &mut String) {
     use base64::Engine;
-    use serde_json::Value as J;
+    use std::fmt::Write;
+    let string = |s: &str, out: &mut String| {
+        out.push_str(&serde_json::Value::from(s).to_string());
+    };
+    let any = |v: &AnyValue, out: &mut String| match &v.value {
+        Some(v) => write_json(v, out),
+        None => out.push_str("null"),
+    };
     match value {
-        Value::StringValue(s) => J::String(s.clone()),
-        Value::BoolValue(b) => J::Bool(*b),
-        Value::IntValue(i) => J::from(*i),
-        Value::DoubleValue(d) => {
-            serde_json::Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number)
+        Value::StringValue(s) => string(s, out),
+        Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::IntValue(i) => {
+            let _ = write!(out, "{i}");
         }
-        Value::BytesValue(b) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Value::ArrayValue(a) => J::Array(
-            a.values
-                .iter()
-                .map(|v| v.value.as_ref().map_or(J::Null, to_json))
-                .collect(),
-        ),
-        // A profiles string-table reference means nothing in logs (OTLP: not an error).
-        Value::StringValueStrindex(_) => J::Null,
-        Value::KvlistValue(kv) => J::Object(
-            kv.values
-                .iter()
-                .map(|kv| {
-                    let v = kv.value.as_ref().and_then(|v| v.value.as_ref());
-                    (kv.key.clone(), v.map_or(J::Null, to_json))
-                })
-                .collect(),
-        ),
+        Value::DoubleValue(d) => match serde_json::Number::from_f64(*d) {
+            Some(n) => out.push_str(&n.to_string()),
+            None => string(&d.to_string(), out),
+        },
+        Value::BytesValue(b) => string(&base64::engine::general_purpose::STANDARD.encode(b), out),
+        Value::StringValueStrindex(_) => out.push_str("null"),
+        Value::ArrayValue(a) => {
+            out.push('[');
+            for (i, v) in a.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                any(v, out);
+            }
+            out.push(']');
+        }
+        Value::KvlistValue(kv) => {
+            out.push('{');
+            for (i, kv) in kv.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                string(&kv.key, out);
+                out.push(':');
+                match &kv.value {
+                    Some(v) => any(v, out),
+                    None => out.push_str("null"),
+                }
+            }
+            out.push('}');
+        }
     }
 }
 
@@ -549,6 +574,27 @@ mod tests {
                 ("k", "2"),
             ]
         );
+    }
+
+    #[test]
+    fn json_text_keeps_key_order_and_escapes() {
+        let v = |value| Some(AnyValue { value: Some(value) });
+        let map = v(Value::KvlistValue(KeyValueList {
+            values: vec![
+                kv("z", s("quote \" and \n")),
+                kv("a", v(Value::DoubleValue(f64::NAN))),
+                kv("none", None),
+                kv("big", v(Value::IntValue(i64::MIN))),
+            ],
+        }));
+        assert_eq!(
+            value_text(&map),
+            r#"{"z":"quote \" and \n","a":"NaN","none":null,"big":-9223372036854775808}"#
+        );
+        assert_eq!(value_text(&v(Value::DoubleValue(2.0))), "2.0");
+        assert_eq!(value_text(&v(Value::IntValue(7))), "7");
+        assert_eq!(value_text(&v(Value::BoolValue(false))), "false");
+        assert_eq!(value_text(&v(Value::StringValueStrindex(3))), "");
     }
 
     #[test]
