@@ -15,9 +15,10 @@ use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValu
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use crate::event::{prefix_within, Label, LogBatch};
-use crate::loki::labels::sanitize_name;
+use crate::loki::labels::{is_valid_name, sanitize_name};
 
 /// The label the severity is mapped to.
 pub const LEVEL_LABEL: &str = "level";
@@ -84,6 +85,20 @@ pub fn convert(request: &ExportLogsServiceRequest, mapping: &Mapping, now: i64) 
         batch: LogBatch::with_capacity(records, 0),
         ..Converted::default()
     };
+    // Record attribute names that are not valid metadata names, made valid once per
+    // request rather than once per record (`http.route` recurs on every record).
+    let mut renamed: HashMap<&str, String> = HashMap::new();
+    for kv in request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .flat_map(|l| &l.attributes)
+    {
+        if !is_valid_name(kv.key.as_bytes()) && !renamed.contains_key(kv.key.as_str()) {
+            renamed.insert(&kv.key, label_name(&kv.key));
+        }
+    }
     for (r, resource_logs) in request.resource_logs.iter().enumerate() {
         let mut resource_set = mapping.labels.clone();
         let mut resource_metadata = Vec::new();
@@ -123,14 +138,27 @@ pub fn convert(request: &ExportLogsServiceRequest, mapping: &Mapping, now: i64) 
                 };
                 // The record's own pairs, borrowed from the request where they can be; they
                 // win over the scope's and resource's of the same name.
+                let (mut trace_hex, mut span_hex) = ([0u8; 32], [0u8; 16]);
+                let (trace_id, span_id) = match ids(record, &mut trace_hex, &mut span_hex) {
+                    Ok(ids) => ids,
+                    Err(why) => {
+                        reject(&mut out, r, s, i, &why);
+                        continue;
+                    }
+                };
                 let mut own: Vec<(Cow<'_, str>, Cow<'_, str>)> =
                     Vec::with_capacity(record.attributes.len() + 4);
-                if let Err(why) = ids(record, &mut own) {
-                    reject(&mut out, r, s, i, &why);
-                    continue;
+                for (name, id) in [("trace_id", trace_id), ("span_id", span_id)] {
+                    if let Some(id) = id {
+                        own.push((Cow::Borrowed(name), Cow::Borrowed(id)));
+                    }
                 }
                 for kv in &record.attributes {
-                    put(&mut own, sanitize_name(&kv.key), value_text(&kv.value));
+                    let name = match renamed.get(kv.key.as_str()) {
+                        Some(name) => name.as_str(),
+                        None => kv.key.as_str(),
+                    };
+                    put(&mut own, Cow::Borrowed(name), value_text(&kv.value));
                 }
                 if !record.severity_text.is_empty() {
                     put(
@@ -229,14 +257,17 @@ fn timestamp(record: &LogRecord, now: i64) -> Result<i64, String> {
     i64::try_from(ns).map_err(|_| format!("timestamp {ns} ns is past the year 2262"))
 }
 
-/// The record's trace and span ids as hex metadata; an all-zero id is no id.
-fn ids<'a>(record: &LogRecord, metadata: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Result<(), String> {
-    for (name, id, len) in [
-        ("trace_id", &record.trace_id, 16),
-        ("span_id", &record.span_id, 8),
-    ] {
+/// The record's trace and span ids in lowercase hex, written into the buffers; an empty or
+/// all-zero id is no id, one of another length an error.
+fn ids<'b>(
+    record: &LogRecord,
+    trace_hex: &'b mut [u8; 32],
+    span_hex: &'b mut [u8; 16],
+) -> Result<(Option<&'b str>, Option<&'b str>), String> {
+    fn one<'b>(name: &str, id: &[u8], hex_buf: &'b mut [u8]) -> Result<Option<&'b str>, String> {
+        let len = hex_buf.len() / 2;
         if id.is_empty() || (id.len() == len && id.iter().all(|b| *b == 0)) {
-            continue;
+            return Ok(None);
         }
         if id.len() != len {
             return Err(format!(
@@ -244,9 +275,13 @@ fn ids<'a>(record: &LogRecord, metadata: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>)
                 id.len()
             ));
         }
-        put(metadata, Cow::Borrowed(name), Cow::Owned(hex::encode(id)));
+        hex::encode_to_slice(id, hex_buf).map_err(|e| format!("{name}: {e}"))?;
+        Ok(std::str::from_utf8(hex_buf).ok())
     }
-    Ok(())
+    Ok((
+        one("trace_id", &record.trace_id, trace_hex)?,
+        one("span_id", &record.span_id, span_hex)?,
+    ))
 }
 
 /// The `level` values, lowest first.
