@@ -270,6 +270,7 @@ encoding = "json"
         raw[2]["metadata"]["trace_id"]
     );
 
+    // One export per run (the sender flushes once).
     assert_eq!(
         sluice.metric("sluice_http_requests_total{component_id=\"otlp\",status=\"200\"}"),
         Some(2.0)
