@@ -1,12 +1,13 @@
 //! Fuzzing what takes input from outside: the config loader, the Loki push decoders
-//! (protobuf + snappy, JSON), the Prometheus/OpenMetrics parser, the syslog parser, the
-//! container log line decoders (CRI, Docker json-file) and the disk buffer's frame decoder.
-//! Each target starts from a corpus kept in the repo (the example pipelines, the broken
-//! configs, the scrape fixtures, `tests/fuzz/corpus/`) and from inputs built here, and
-//! mutates them (bit flips, interesting bytes, cuts, repeats, splices) for a bounded time
-//! (`SLUICE_FUZZ_SECS` per target, 2 by default; CI runs the default). The property: the
-//! decoder returns, Ok or a clean error, and never panics. A crashing input is written to
-//! `target/fuzz-crashes/` and named in the failure.
+//! (protobuf + snappy, JSON), the OTLP logs decoders (protobuf, JSON, and the mapping to
+//! records), the Prometheus/OpenMetrics parser, the syslog parser, the container log line
+//! decoders (CRI, Docker json-file) and the disk buffer's frame decoder. Each target starts
+//! from a corpus kept in the repo (the example pipelines, the broken configs, the scrape
+//! fixtures, `tests/fuzz/corpus/`) and from inputs built here, and mutates them (bit flips,
+//! interesting bytes, cuts, repeats, splices) for a bounded time (`SLUICE_FUZZ_SECS` per
+//! target, 2 by default; CI runs the default). The property: the decoder returns, Ok or a
+//! clean error, and never panics. A crashing input is written to `target/fuzz-crashes/` and
+//! named in the failure.
 //!
 //! cargo-fuzz needs a nightly toolchain this machine does not have; this is a plain
 //! mutation fuzzer with a fixed seed per run, so a failure is reproducible.
@@ -180,6 +181,87 @@ fn the_loki_push_decoders_never_panic() {
     fuzz("loki_json", corpus, |bytes| {
         let _ = sluice::loki::json::decode(bytes);
     });
+}
+
+/// An OTLP logs request with every kind of value, as protobuf.
+fn otlp_request() -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{
+        any_value::Value, AnyValue, ArrayValue, KeyValue, KeyValueList,
+    };
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use prost::Message;
+    let v = |value: Value| Some(AnyValue { value: Some(value) });
+    let kv = |key: &str, value: Value| KeyValue {
+        key: key.into(),
+        value: v(value),
+        ..Default::default()
+    };
+    let list = Value::KvlistValue(KeyValueList {
+        values: vec![
+            kv("n", Value::IntValue(-3)),
+            kv("d", Value::DoubleValue(0.5)),
+            kv("b", Value::BytesValue(vec![0, 255])),
+            kv(
+                "a",
+                Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(Value::BoolValue(true)),
+                    }],
+                }),
+            ),
+        ],
+    });
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", Value::StringValue("api".into()))],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    LogRecord {
+                        time_unix_nano: 1_700_000_000_000_000_000,
+                        severity_number: 17,
+                        body: v(Value::StringValue("caf\u{e9}".into())),
+                        attributes: vec![kv("map", list.clone())],
+                        trace_id: vec![7; 16],
+                        span_id: vec![8; 8],
+                        ..Default::default()
+                    },
+                    LogRecord {
+                        body: v(list),
+                        trace_id: vec![1, 2],
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn the_otlp_decoders_never_panic() {
+    use sluice::sources::otlp::{convert, wire};
+    let mapping = convert::Mapping::new(&["service.name".to_string()], vec![], 64);
+    let mapping = &mapping;
+    let target = |encoding: wire::Encoding| {
+        move |bytes: &[u8]| {
+            if let Ok(request) = wire::decode(bytes, encoding) {
+                let out = convert::convert(&request, mapping, 1);
+                assert!(out.batch.validate().is_ok());
+            }
+        }
+    };
+    let mut corpus = vec![otlp_request()];
+    corpus.extend(files(&repo().join("tests/fuzz/corpus/otlp_proto"), ""));
+    fuzz("otlp_proto", corpus, target(wire::Encoding::Protobuf));
+    let corpus = files(&repo().join("tests/fuzz/corpus/otlp_json"), "json");
+    fuzz("otlp_json", corpus, target(wire::Encoding::Json));
 }
 
 #[test]

@@ -47,6 +47,7 @@ crate::component::registry! {
         syslog::SyslogSourceConfig,
         prometheus_scrape::PrometheusScrapeSourceConfig,
         kubernetes_logs::KubernetesLogsSourceConfig,
+        otlp::OtlpSourceConfig,
     }
 }
 
