@@ -14,6 +14,7 @@
 //! - [`event`]: the columnar [`event::LogBatch`] and its acknowledgement.
 //! - [`config`]: TOML to typed config, with located errors.
 //! - [`plugin_cli`]: `sluice plugin inspect|test|new`, tools for plugin authors.
+//! - [`top`]: `sluice top`, a terminal view of a running collector read from its API.
 //! - [`telemetry`]: the collector's own metrics and logs.
 
 pub mod buffer;
@@ -31,6 +32,7 @@ pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;
+pub mod top;
 pub mod topology;
 pub mod transforms;
 pub mod unit_test;

@@ -44,6 +44,16 @@ enum Command {
         #[arg(long, default_value = "dot", value_parser = ["dot", "svg"])]
         format: String,
     },
+    /// A live terminal view of a running sluice, read from its API (q quits).
+    Top {
+        /// The collector's API address.
+        #[arg(long, default_value = "http://127.0.0.1:9598")]
+        url: String,
+        /// A file holding the API token (or set SLUICE_API_TOKEN), for a collector with
+        /// `protect_metrics`.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+    },
     /// Tools for plugin authors: inspect a component, run it on sample lines, start one.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -119,6 +129,7 @@ fn main() -> ExitCode {
         Command::Validate { config } => validate(config),
         Command::Test { config } => test(config),
         Command::Graph { config, format } => graph(config, &format),
+        Command::Top { url, token_file } => top(url, token_file),
         Command::Plugin(command) => plugin(command),
     };
     match result {
@@ -199,6 +210,20 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
         config.sinks.len(),
         config.tests.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn top(url: String, token_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let token = match token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("reading the token file {}: {e}", path.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => std::env::var("SLUICE_API_TOKEN").ok(),
+    };
+    sluice::top::run(sluice::top::Options { url, token })?;
     Ok(ExitCode::SUCCESS)
 }
 
