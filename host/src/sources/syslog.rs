@@ -5,6 +5,12 @@
 //! timestamp becomes the record's (RFC 3164's has no year or zone: those records keep the
 //! time they were read). A message without a `<PRI>` is kept whole as the line.
 //!
+//! With `tls` (TCP only), connections are TLS (RFC 5425; the API server's rustls setup,
+//! `server::tls`, optionally requiring client certificates): a client that does not
+//! complete a handshake (plain text, a certificate the CA did not sign) is refused, counted
+//! and logged, and the others carry on. Both framings are accepted over TLS too, though RFC
+//! 5425 asks senders for octet counting.
+//!
 //! Syslog has no acknowledgement: over TCP the source stops reading while the pipeline is
 //! full (the sender's socket buffer fills, then it waits); over UDP, datagrams the kernel's
 //! buffer cannot hold while the pipeline is full are lost by the kernel, as with any UDP
@@ -12,10 +18,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::{
@@ -23,6 +31,7 @@ use super::{
     SourceContext,
 };
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
+use crate::config::ApiTlsConfig;
 use crate::event::{label_set, Label};
 use crate::telemetry::{events, ComponentMetrics};
 
@@ -52,6 +61,14 @@ pub struct SyslogSourceConfig {
     pub batch: BatchConfig,
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// TLS for `mode = "tcp"` (RFC 5425): `{ crt_file, key_file, client_ca_file }`, PEM
+    /// files relative to the config file, as `[api.tls]`; with `client_ca_file`, clients
+    /// must present a certificate that CA signed.
+    #[serde(default)]
+    pub tls: Option<ApiTlsConfig>,
+    /// The rustls config `check` built from `tls`.
+    #[serde(skip)]
+    tls_config: Option<Arc<rustls::ServerConfig>>,
 }
 
 fn tcp() -> Mode {
@@ -62,12 +79,29 @@ fn default_max_connections() -> usize {
 }
 
 impl ComponentConfig<dyn Source> for SyslogSourceConfig {
-    fn check(self, _: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {
+    fn check(mut self, ctx: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {
         self.address
             .parse::<SocketAddr>()
             .map_err(|e| CheckError::at("address", format!("`{}`: {e}", self.address)))?;
         if self.max_connections == 0 {
             return Err(CheckError::at("max_connections", "must be at least 1").into());
+        }
+        if let Some(tls) = &self.tls {
+            if self.mode != Mode::Tcp {
+                return Err(CheckError::at("tls", "TLS needs `mode = \"tcp\"`").into());
+            }
+            let resolve = |p: &Path| ctx.resolve(p);
+            let ca = tls.client_ca_file.as_deref().map(resolve);
+            let config = crate::server::tls::server_config(
+                &resolve(&tls.crt_file),
+                &resolve(&tls.key_file),
+                ca.as_deref(),
+            )
+            .map_err(|e| CheckError::at(&format!("tls.{}", e.key), e.message))?;
+            // The API server's config offers HTTP/1.1 by ALPN; syslog offers nothing.
+            let mut config = (*config).clone();
+            config.alpn_protocols.clear();
+            self.tls_config = Some(Arc::new(config));
         }
         Ok(Box::new(self))
     }
@@ -285,6 +319,7 @@ pub async fn run(config: SyslogSourceConfig, ctx: SourceContext) {
         Mode::Tcp => tokio::spawn(serve_tcp(
             address,
             config.max_connections,
+            config.tls_config.clone(),
             tx,
             (ctx.name.clone(), ctx.metrics.clone()),
         )),
@@ -377,6 +412,7 @@ fn push_message(
 async fn serve_tcp(
     address: SocketAddr,
     max_connections: usize,
+    tls: Option<Arc<rustls::ServerConfig>>,
     tx: mpsc::Sender<Vec<u8>>,
     (name, metrics): (String, ComponentMetrics),
 ) {
@@ -387,7 +423,8 @@ async fn serve_tcp(
             return;
         }
     };
-    tracing::info!(component_id = %name, %address, "syslog: listening on TCP");
+    tracing::info!(component_id = %name, %address, tls = tls.is_some(), "syslog: listening on TCP");
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else { return };
@@ -396,9 +433,24 @@ async fn serve_tcp(
         };
         let tx = tx.clone();
         let metrics = metrics.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = read_framed(stream, &tx).await {
+            let read = match acceptor {
+                None => read_framed(stream, &tx).await,
+                Some(acceptor) => match crate::server::tls::handshake(&acceptor, stream).await {
+                    Ok(tls) => read_framed(tls, &tx).await,
+                    Err(e) => {
+                        events::component_error(
+                            &metrics,
+                            "tls_handshake_failed",
+                            &format!("{peer}: {e}"),
+                        );
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = read {
                 events::component_error(&metrics, "connection_failed", &format!("{peer}: {e}"));
             }
         });
@@ -407,10 +459,19 @@ async fn serve_tcp(
 
 /// Messages of one TCP connection: octet-counted (`LEN SP MSG`) or one per line, told apart
 /// message by message by whether it starts with a digit.
-async fn read_framed(stream: tokio::net::TcpStream, tx: &mpsc::Sender<Vec<u8>>) -> std::io::Result<()> {
+async fn read_framed(
+    stream: impl AsyncRead + Unpin,
+    tx: &mpsc::Sender<Vec<u8>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     loop {
-        let buf = reader.fill_buf().await?;
+        let buf = match reader.fill_buf().await {
+            Ok(buf) => buf,
+            // A TLS client that closed without a close_notify, between messages: nothing
+            // was cut, a close like any other.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let Some(&first) = buf.first() else {
             return Ok(()); // closed
         };
@@ -474,6 +535,46 @@ async fn serve_udp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(dir: &std::path::Path, toml_text: &str) -> Result<(), CheckErrors> {
+        crate::component::check_toml::<dyn Source, SyslogSourceConfig>("s", dir, toml_text)
+            .map(drop)
+    }
+
+    #[test]
+    fn tls_files_are_loaded_by_check_and_errors_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        std::fs::write(dir.path().join("crt.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+        let base = "address = \"127.0.0.1:6514\"\n";
+        check(
+            dir.path(),
+            &format!("{base}tls = {{ crt_file = \"crt.pem\", key_file = \"key.pem\" }}"),
+        )
+        .expect("relative PEM files resolved against the config's directory");
+        let errors = check(
+            dir.path(),
+            &format!("{base}tls = {{ crt_file = \"crt.pem\", key_file = \"missing.pem\" }}"),
+        )
+        .unwrap_err();
+        assert_eq!(errors.0[0].key, "tls.key_file");
+        assert!(errors.0[0].message.contains("missing.pem"), "{errors:?}");
+        let errors = check(
+            dir.path(),
+            &format!("{base}tls = {{ crt_file = \"key.pem\", key_file = \"key.pem\" }}"),
+        )
+        .unwrap_err();
+        assert_eq!(errors.0[0].key, "tls.crt_file");
+        let errors = check(
+            dir.path(),
+            &format!(
+                "{base}mode = \"udp\"\ntls = {{ crt_file = \"crt.pem\", key_file = \"key.pem\" }}"
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(errors.0[0].key, "tls");
+    }
 
     #[test]
     fn a_timestamp_cut_inside_a_character_is_not_a_crash() {
