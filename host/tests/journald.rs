@@ -2,10 +2,10 @@
 //! `systemd-journal-remote` from Journal Export Format streams the test makes (no running
 //! journald needed), through the real `journalctl`. Records carry the message (a binary one
 //! repaired and counted), the entry's time, the unit/priority/host labels and metadata; the
-//! unit filter holds; an entry appended while running is followed; a restart resumes right
-//! after the checkpointed cursor (entries appended while stopped, to the same file and to a
-//! new one, arrive once, nothing before them again); a journalctl that exits is restarted
-//! after the last entry read.
+//! unit filter holds; an entry appended while running, to a file or in a new file, is
+//! followed; a restart resumes right after the checkpointed cursor (entries appended while
+//! stopped, to the same file and to a new one, arrive once, nothing before them again); a
+//! journalctl that exits is restarted after the last entry read.
 
 mod common;
 
@@ -240,25 +240,45 @@ fn journal_entries_arrive_with_fields_and_resume_exactly_after_a_restart() {
         lines(&wait_rows(&running, &nginx, 3))[2],
         "followed while running"
     );
+    // A journal file that appears in the directory while running: followed too.
+    write_journal(
+        &journal.path().join("live.journal"),
+        &[entry(
+            T0 + 6,
+            b"new file while running",
+            Some("nginx.service"),
+            6,
+        )],
+    );
+    assert_eq!(
+        lines(&wait_rows(&running, &all, 6))[5],
+        "new file while running"
+    );
+    assert_eq!(
+        lines(&wait_rows(&running, &nginx, 4))[3],
+        "new file while running"
+    );
     running.stop_ok();
     for source in ["all", "nginx"] {
         let checkpoint = data.path().join(format!("checkpoints/{source}.json"));
         let text = std::fs::read_to_string(&checkpoint).unwrap();
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert!(
-            json["cursor"].as_str().is_some_and(|c| c.contains("i=5")),
+            json["cursor"]
+                .as_str()
+                .is_some_and(|c| c.contains(&format!(";t={:x};", T0 + 6))),
             "{source}'s checkpoint holds the last entry's cursor: {text}"
         );
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(rows_of(&all).len(), 5, "nothing more after the stop");
+    assert_eq!(rows_of(&all).len(), 6, "nothing more after the stop");
 
     // Appended while stopped, to the same file and to a new one: a restart sends exactly
     // these, once.
     write_journal(
         &a,
         &[entry(
-            T0 + 6,
+            T0 + 7,
             b"while stopped, same file",
             Some("nginx.service"),
             6,
@@ -267,7 +287,7 @@ fn journal_entries_arrive_with_fields_and_resume_exactly_after_a_restart() {
     write_journal(
         &journal.path().join("b.journal"),
         &[entry(
-            T0 + 7,
+            T0 + 8,
             b"while stopped, new file",
             Some("sshd.service"),
             6,
@@ -284,7 +304,7 @@ fn journal_entries_arrive_with_fields_and_resume_exactly_after_a_restart() {
         ["while stopped, same file", "while stopped, new file"],
         "resumed right after the cursor"
     );
-    assert_eq!(rows[1]["timestamp"], (T0 + 7) * 1000);
+    assert_eq!(rows[1]["timestamp"], (T0 + 8) * 1000);
     assert_eq!(lines(&rows_of(&nginx)), ["while stopped, same file"]);
     assert_eq!(nginx_rows.len(), 1);
     again.stop_ok();
