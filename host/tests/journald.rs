@@ -366,3 +366,35 @@ fn a_missing_journalctl_is_refused_by_validate_naming_the_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_checkpoint_cursor_journalctl_refuses_falls_back_to_read_from() {
+    let journal = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    write_journal(
+        &journal.path().join("a.journal"),
+        &[
+            entry(T0 + 1, b"first", Some("nginx.service"), 6),
+            entry(T0 + 2, b"second", Some("nginx.service"), 6),
+        ],
+    );
+    let checkpoints = data.path().join("checkpoints");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    for source in ["all", "nginx"] {
+        std::fs::write(
+            checkpoints.join(format!("{source}.json")),
+            r#"{"cursor": "not a cursor"}"#,
+        )
+        .unwrap();
+    }
+    let mut running = Running::start(&pipeline(data.path(), journal.path(), "journalctl"));
+    let all = running.dir.path().join("all.jsonl");
+    wait_rows(&running, &all, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lines(&rows_of(&all)), ["first", "second"]);
+    let log = running.stop_ok();
+    assert!(
+        log.contains("journalctl refused the checkpoint's cursor"),
+        "{log}"
+    );
+}

@@ -445,6 +445,8 @@ struct Journalctl {
     child: Child,
     lines: mpsc::Receiver<std::io::Result<Vec<u8>>>,
     last_error: Arc<Mutex<String>>,
+    /// The thread logging journalctl's stderr (it ends when journalctl does).
+    stderr_thread: Option<std::thread::JoinHandle<()>>,
     started: Instant,
 }
 
@@ -456,8 +458,12 @@ fn spawn(
     after: Option<&str>,
     name: &str,
 ) -> std::io::Result<Journalctl> {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new(&config.journalctl)
         .args(arguments(config, after))
+        // Its own process group, so a stop reaches whatever `journalctl_path` started too
+        // (a wrapper script's journalctl would otherwise keep the pipes open).
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -487,9 +493,10 @@ fn spawn(
             }
         })?;
     let last_error = Arc::new(Mutex::new(String::new()));
+    let mut stderr_thread = None;
     if let Some(stderr) = child.stderr.take() {
         let (last, name) = (last_error.clone(), name.to_string());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("journalctl-err".into())
             .spawn(move || {
                 // journalctl's own diagnostics (not entries): logged as they come.
@@ -499,6 +506,7 @@ fn spawn(
                     *last.lock().unwrap() = line;
                 }
             })?;
+        stderr_thread = Some(thread);
     }
     tracing::info!(component_id = %name, resume_after_cursor = after.is_some(),
         "journald: journalctl started");
@@ -506,19 +514,40 @@ fn spawn(
         child,
         lines,
         last_error,
+        stderr_thread,
         started: Instant::now(),
     })
 }
 
 impl Journalctl {
-    /// Stops journalctl (if still running) and reaps it; its exit status.
-    async fn stop(mut self) -> String {
+    /// Stops journalctl (if still running) and reaps it: its exit status and the last line
+    /// it wrote to stderr.
+    async fn stop(mut self) -> (String, String) {
+        // The whole group (the child leads it); the child itself in any case.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
         let _ = self.child.kill();
-        match tokio::task::spawn_blocking(move || self.child.wait()).await {
+        let status = tokio::task::spawn_blocking(move || {
+            let status = self.child.wait();
+            // Its stderr closed with the exit: the thread ends; it is not waited for past a
+            // second (a grandchild that left the group could hold the pipe open).
+            if let Some(thread) = self.stderr_thread.take() {
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while !thread.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            status
+        })
+        .await;
+        let status = match status {
             Ok(Ok(status)) => status.to_string(),
             Ok(Err(e)) => e.to_string(),
             Err(e) => e.to_string(),
-        }
+        };
+        let said = self.last_error.lock().unwrap().clone();
+        (status, said)
     }
 }
 
@@ -553,6 +582,9 @@ pub async fn run(config: JournaldSourceConfig, ctx: SourceContext) {
     // The cursor of the last entry handed to the batcher: where a restarted journalctl
     // resumes (what is in flight after it is not read twice).
     let mut last_read = cursors.committed.clone();
+    // True while journalctl was started after the checkpoint's cursor and printed nothing
+    // yet: if it exits complaining about the cursor, the cursor is not one it can seek to.
+    let mut from_checkpoint = last_read.is_some();
     let mut batcher = LineBatcher::new(
         config.batch.clone(),
         config.max_line_bytes,
@@ -602,6 +634,7 @@ pub async fn run(config: JournaldSourceConfig, ctx: SourceContext) {
                     if let Some(cursor) = mapper.push(&mut batcher, &line, &ctx.metrics, &mut full) {
                         last_read = Some(cursor);
                     }
+                    from_checkpoint = false;
                     if full && !flush(&mut batcher, &ctx, &last_read, &mut cursors).await {
                         journal.stop().await;
                         break 'outer;
@@ -622,13 +655,20 @@ pub async fn run(config: JournaldSourceConfig, ctx: SourceContext) {
         }
         // journalctl's output ended without a shutdown: it exited (or broke its pipe).
         let started = journal.started;
-        let said = journal.last_error.lock().unwrap().clone();
-        let status = journal.stop().await;
+        let (status, said) = journal.stop().await;
         events::component_error(
             &ctx.metrics,
             "journalctl_exited",
             &format!("journalctl exited ({status}; last said: `{said}`); restarting in {backoff:?}"),
         );
+        if from_checkpoint && said.to_lowercase().contains("cursor") {
+            // A checkpoint journalctl cannot seek to (written by another journal, damaged):
+            // kept, it would fail every restart. Start where a first run would.
+            tracing::warn!(component_id = %ctx.name, read_from = ?config.read_from,
+                "journalctl refused the checkpoint's cursor; starting from read_from");
+            last_read = None;
+            from_checkpoint = false;
+        }
         if !flush(&mut batcher, &ctx, &last_read, &mut cursors).await {
             break;
         }
