@@ -292,3 +292,45 @@ encoding = "json"
     let mut running = running;
     running.stop_ok();
 }
+
+#[test]
+fn a_message_is_not_held_back_by_a_partial_one_behind_it() {
+    use std::io::Write;
+    let tcp = free_port();
+    let running = Running::start(&format!(
+        r#"
+data_dir = "{{dir}}/data"
+[api]
+address = "127.0.0.1:{{port}}"
+[sources.tcp]
+type = "syslog"
+address = "127.0.0.1:{tcp}"
+batch = {{ timeout_ms = 20 }}
+[sinks.out]
+type = "file"
+inputs = ["tcp"]
+path = "{{dir}}/out.jsonl"
+"#
+    ));
+    running
+        .wait_for_log(Duration::from_secs(10), &["syslog: listening"])
+        .expect("listening");
+    let out = running.dir.path().join("out.jsonl");
+    for (whole, partial) in [
+        ("<13>1 - h a - - - newline whole\n", "<13>1 - h a - - - cut"),
+        (
+            "29 <13>1 - h a - - - octet whole",
+            "40 <13>1 - h a - - - cu",
+        ),
+    ] {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+        conn.write_all(format!("{whole}{partial}").as_bytes())
+            .unwrap();
+        let expected = whole.rsplit("- - - ").next().unwrap().trim_end();
+        wait_for(Duration::from_secs(5), || {
+            lines_of(&out).iter().any(|l| l == expected).then_some(())
+        })
+        .unwrap_or_else(|| panic!("`{expected}` arrived while the rest was pending"));
+        drop(conn);
+    }
+}

@@ -314,7 +314,9 @@ pub async fn run(config: SyslogSourceConfig, ctx: SourceContext) {
         Ok(a) => a,
         Err(_) => return, // refused by check
     };
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+    // Connections hand over what they read in chunks of messages (one channel send per
+    // chunk rather than per message): at most QUEUED_CHUNKS x CHUNK_MESSAGES wait here.
+    let (tx, mut rx) = mpsc::channel::<Vec<Vec<u8>>>(QUEUED_CHUNKS);
     let listener = match config.mode {
         Mode::Tcp => tokio::spawn(serve_tcp(
             address,
@@ -335,12 +337,10 @@ pub async fn run(config: SyslogSourceConfig, ctx: SourceContext) {
     loop {
         let wait = batcher.time_left().unwrap_or(Duration::from_secs(3600));
         tokio::select! {
-            raw = rx.recv() => {
-                let Some(raw) = raw else { break };
+            chunk = rx.recv() => {
+                let Some(chunk) = chunk else { break };
                 batcher.mark_read_time();
-                if push_message(&mut batcher, &mut keys, &statics, &raw)
-                    && !super::send_batch(&mut batcher, &ctx).await
-                {
+                if !push_chunk(&mut batcher, &mut keys, &statics, &chunk, &ctx).await {
                     break;
                 }
             }
@@ -354,14 +354,34 @@ pub async fn run(config: SyslogSourceConfig, ctx: SourceContext) {
     }
     listener.abort();
     // What arrived before the stop is sent.
-    while let Ok(raw) = rx.try_recv() {
-        if push_message(&mut batcher, &mut keys, &statics, &raw)
-            && !super::send_batch(&mut batcher, &ctx).await
-        {
+    while let Ok(chunk) = rx.try_recv() {
+        if !push_chunk(&mut batcher, &mut keys, &statics, &chunk, &ctx).await {
             return;
         }
     }
     super::send_batch(&mut batcher, &ctx).await;
+}
+
+/// Most messages in one chunk a connection hands over.
+const CHUNK_MESSAGES: usize = 256;
+/// Chunks waiting for the source's task.
+const QUEUED_CHUNKS: usize = 16;
+
+/// Adds a chunk's messages to the batch, sending each batch that fills; false when the
+/// pipeline has stopped.
+async fn push_chunk(
+    batcher: &mut LineBatcher,
+    keys: &mut HashMap<Vec<Label>, LabelKey>,
+    statics: &[Label],
+    chunk: &[Vec<u8>],
+    ctx: &SourceContext,
+) -> bool {
+    for raw in chunk {
+        if push_message(batcher, keys, statics, raw) && !super::send_batch(batcher, ctx).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Parses one raw message into the batch: its labels (registered once per distinct set),
@@ -413,7 +433,7 @@ async fn serve_tcp(
     address: SocketAddr,
     max_connections: usize,
     tls: Option<Arc<rustls::ServerConfig>>,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Vec<Vec<u8>>>,
     (name, metrics): (String, ComponentMetrics),
 ) {
     let listener = match tokio::net::TcpListener::bind(address).await {
@@ -461,10 +481,18 @@ async fn serve_tcp(
 /// message by message by whether it starts with a digit.
 async fn read_framed(
     stream: impl AsyncRead + Unpin,
-    tx: &mpsc::Sender<Vec<u8>>,
+    tx: &mpsc::Sender<Vec<Vec<u8>>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
+    let mut chunk = Vec::new();
     loop {
+        // Before a read that may wait for the network, what was read so far goes on.
+        if !chunk.is_empty()
+            && (chunk.len() >= CHUNK_MESSAGES || !holds_a_message(reader.buffer()))
+            && tx.send(std::mem::take(&mut chunk)).await.is_err()
+        {
+            return Ok(());
+        }
         let buf = match reader.fill_buf().await {
             Ok(buf) => buf,
             // A TLS client that closed without a close_notify, between messages: nothing
@@ -497,16 +525,32 @@ async fn read_framed(
             }
             line
         };
-        if tx.send(message).await.is_err() {
-            return Ok(());
+        chunk.push(message);
+    }
+}
+
+/// Whether `buffered` holds a whole message (octet-counted, or up to a newline), so that
+/// reading it cannot wait for the network.
+fn holds_a_message(buffered: &[u8]) -> bool {
+    match buffered.first() {
+        None => false,
+        Some(b) if b.is_ascii_digit() => {
+            let Some(space) = buffered.iter().position(|b| *b == b' ') else {
+                return false;
+            };
+            std::str::from_utf8(&buffered[..space])
+                .ok()
+                .and_then(|t| t.parse::<usize>().ok())
+                .is_some_and(|n| buffered.len() > space + n)
         }
+        Some(_) => buffered.contains(&b'\n'),
     }
 }
 
 /// One message per UDP datagram.
 async fn serve_udp(
     address: SocketAddr,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Vec<Vec<u8>>>,
     (name, metrics): (String, ComponentMetrics),
 ) {
     let socket = match tokio::net::UdpSocket::bind(address).await {
@@ -526,7 +570,7 @@ async fn serve_udp(
         while message.last().is_some_and(|b| *b == b'\n' || *b == 0) {
             message.pop();
         }
-        if tx.send(message).await.is_err() {
+        if tx.send(vec![message]).await.is_err() {
             return;
         }
     }
@@ -574,6 +618,16 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors.0[0].key, "tls");
+    }
+
+    #[test]
+    fn a_buffered_message_is_told_whole_or_partial() {
+        assert!(holds_a_message(b"<13>1 - - - - - - x\n<13>1 - -"));
+        assert!(!holds_a_message(b"<13>1 - - - - - - x"));
+        assert!(holds_a_message(b"5 hello6 more"));
+        assert!(!holds_a_message(b"5 hell"));
+        assert!(!holds_a_message(b"12"));
+        assert!(!holds_a_message(b""));
     }
 
     #[test]
