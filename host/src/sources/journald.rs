@@ -654,7 +654,9 @@ pub async fn run(config: JournaldSourceConfig, ctx: SourceContext) {
             }
         }
         // journalctl's output ended without a shutdown: it exited (or broke its pipe).
-        let started = journal.started;
+        if journal.started.elapsed() >= RAN_WELL {
+            backoff = FIRST_BACKOFF;
+        }
         let (status, said) = journal.stop().await;
         events::component_error(
             &ctx.metrics,
@@ -671,9 +673,6 @@ pub async fn run(config: JournaldSourceConfig, ctx: SourceContext) {
         }
         if !flush(&mut batcher, &ctx, &last_read, &mut cursors).await {
             break;
-        }
-        if started.elapsed() >= RAN_WELL {
-            backoff = FIRST_BACKOFF;
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
