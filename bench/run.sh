@@ -30,6 +30,8 @@ echo "== redact-pii: native vs Wasm in sluice vs no plugin (PII corpus lines)"
 bench/pii.sh
 echo "== metrics: scrape -> (relabel -> redact-pii ->) exporter, samples per CPU-second; /apps/metrics render time"
 python3 bench/metrics_pipeline.py
+echo "== syslog TCP (newline, octet counting) against the file source on the same RFC 5424 lines"
+python3 bench/syslog.py "${BENCH_LINES:-1000000}"
 if [ "${SOAK:-0}" = 1 ]; then
   echo "== memory over 10 minutes: full pipeline to Loki at 20k lines/s"
   python3 bench/soak.py 600 20000

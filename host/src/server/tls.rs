@@ -2,7 +2,8 @@
 //! certificate chain and its key; with `client_ca_file`, mutual TLS: clients must present a
 //! certificate that CA signed), and a listener that takes TCP connections and hands the
 //! server only those whose handshake succeeded. Handshakes run on their own tasks with a
-//! deadline, so a slow or broken client never holds up the others.
+//! deadline, so a slow or broken client never holds up the others. The `syslog` source's
+//! `tls` uses the same config and [`handshake`].
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -99,6 +100,23 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// The server side of one connection's handshake, within [`HANDSHAKE_DEADLINE`] (a
+/// timeout is an error of kind `TimedOut`). The API listener and the `syslog` source's TLS
+/// mode use it.
+pub async fn handshake(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream))
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the TLS handshake timed out",
+            ))
+        })
+}
+
 /// A listener whose connections are TLS streams past their handshake.
 pub struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -125,15 +143,12 @@ pub fn listen(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::R
             };
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => {
+                match handshake(&acceptor, stream).await {
+                    Ok(tls) => {
                         let _ = tx.send((tls, peer)).await;
                     }
-                    Ok(Err(e)) => {
+                    Err(e) => {
                         tracing::warn!(peer = %peer, error = %e, "API server: TLS handshake refused")
-                    }
-                    Err(_) => {
-                        tracing::warn!(peer = %peer, "API server: TLS handshake timed out")
                     }
                 }
             });

@@ -10,6 +10,9 @@
 //! nowhere) stops the commits for the rest of the run: the positions stay before its lines,
 //! so the next start reads them again, with everything after them (at-least-once again,
 //! never a silent loss). `Rejected` batches were dead-lettered and counted: they commit.
+//!
+//! [`InFlight`] (that ordering) and [`write_json`] (the atomic write) are shared with the
+//! `journald` source, whose checkpoint is one journal cursor.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -82,18 +85,87 @@ const MAX_ENTRIES: usize = 512;
 /// How often committed positions are written out (and at exit).
 const WRITE_EVERY: Duration = Duration::from_secs(1);
 
+/// Batches sent and not yet settled, each with what it commits (`T`) once it and every
+/// batch before it settled. The first batch that fails holds every later commit back for
+/// the rest of the run (logged once).
+pub struct InFlight<T> {
+    queue: VecDeque<(oneshot::Receiver<AckStatus>, T)>,
+    /// Set by the first batch that failed: nothing more is committed this run.
+    held: bool,
+    /// The source's name, for the log (None: checkpoints are off, nothing to say).
+    source: Option<String>,
+}
+
+impl<T> InFlight<T> {
+    /// An empty queue; `source` names the source in the log (None: say nothing).
+    pub fn new(source: Option<String>) -> InFlight<T> {
+        InFlight {
+            queue: VecDeque::new(),
+            held: false,
+            source,
+        }
+    }
+
+    /// Registers a batch just sent: `commit` is returned by [`InFlight::settled`] once
+    /// `settled` resolves and every earlier batch has.
+    pub fn push(&mut self, settled: oneshot::Receiver<AckStatus>, commit: T) {
+        self.queue.push_back((settled, commit));
+    }
+
+    /// True when no batch is waiting for its acknowledgement.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The commits of the batches settled since the last call, in batch order, stopping at
+    /// the first one still in flight (none once a batch failed). Never blocks.
+    pub fn settled(&mut self) -> Vec<T> {
+        let mut out = Vec::new();
+        while let Some((rx, _)) = self.queue.front_mut() {
+            let status = match rx.try_recv() {
+                Ok(status) => status,
+                // The acknowledgement went away without an outcome: not known delivered.
+                Err(oneshot::error::TryRecvError::Closed) => AckStatus::Failed,
+                Err(oneshot::error::TryRecvError::Empty) => break,
+            };
+            let (_, commit) = self.queue.pop_front().expect("front exists");
+            if status == AckStatus::Failed && !self.held {
+                self.held = true;
+                if let Some(source) = &self.source {
+                    tracing::warn!(component_id = %source,
+                        "a batch was not delivered; this source's read positions stop \
+                         advancing until restart, so its lines are read again then");
+                }
+            }
+            if !self.held {
+                out.push(commit);
+            }
+        }
+        out
+    }
+}
+
+/// Writes `value` as JSON to `path` atomically (a temporary file synced, then renamed over
+/// it), creating its directory.
+pub fn write_json(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let body = serde_json::to_vec_pretty(value)?;
+    std::fs::write(&tmp, body)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// The checkpoints of one source: the last committed positions and the batches in flight.
 pub struct Checkpoints {
     /// None: checkpoints are off (nothing is read or written).
     path: Option<PathBuf>,
     committed: BTreeMap<PathBuf, Position>,
-    in_flight: VecDeque<(oneshot::Receiver<AckStatus>, Snapshot)>,
+    in_flight: InFlight<Snapshot>,
     dirty: bool,
     last_write: Instant,
-    /// Set by the first batch that failed: nothing more is committed this run.
-    held: bool,
-    /// The source's name, for the log.
-    source: String,
 }
 
 /// The identity of an open file.
@@ -121,11 +193,9 @@ impl Checkpoints {
         Checkpoints {
             path: Some(path),
             committed,
-            in_flight: VecDeque::new(),
+            in_flight: InFlight::new(Some(source.to_string())),
             dirty: false,
             last_write: Instant::now(),
-            held: false,
-            source: source.to_string(),
         }
     }
 
@@ -134,11 +204,9 @@ impl Checkpoints {
         Checkpoints {
             path: None,
             committed: BTreeMap::new(),
-            in_flight: VecDeque::new(),
+            in_flight: InFlight::new(None),
             dirty: false,
             last_write: Instant::now(),
-            held: false,
-            source: String::new(),
         }
     }
 
@@ -203,31 +271,14 @@ impl Checkpoints {
     /// Registers a batch just sent: `positions` become committed once `settled` resolves
     /// and every earlier batch has.
     pub fn sent(&mut self, settled: oneshot::Receiver<AckStatus>, positions: Snapshot) {
-        self.in_flight.push_back((settled, positions));
+        self.in_flight.push(settled, positions);
     }
 
     /// Commits the settled prefix of the batches in flight; writes the file at most every
     /// second. Never blocks.
     pub fn poll(&mut self) {
-        while let Some((rx, _)) = self.in_flight.front_mut() {
-            let status = match rx.try_recv() {
-                Ok(status) => status,
-                // The acknowledgement went away without an outcome: not known delivered.
-                Err(oneshot::error::TryRecvError::Closed) => AckStatus::Failed,
-                Err(oneshot::error::TryRecvError::Empty) => break,
-            };
-            let (_, positions) = self.in_flight.pop_front().expect("front exists");
-            if status == AckStatus::Failed && !self.held {
-                self.held = true;
-                if self.path.is_some() {
-                    tracing::warn!(component_id = %self.source,
-                        "a batch was not delivered; this source's read positions stop \
-                         advancing until restart, so its lines are read again then");
-                }
-            }
-            if !self.held {
-                self.commit(positions);
-            }
+        for positions in self.in_flight.settled() {
+            self.commit(positions);
         }
         if self.dirty && self.last_write.elapsed() >= WRITE_EVERY {
             self.write();
@@ -272,18 +323,12 @@ impl Checkpoints {
             self.dirty = false;
             return;
         };
-        let result = (|| {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let tmp = path.with_extension("json.tmp");
-            let body = serde_json::to_vec_pretty(&OnDisk {
+        let result = write_json(
+            &path,
+            &OnDisk {
                 files: self.committed.clone(),
-            })?;
-            std::fs::write(&tmp, body)?;
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
+            },
+        );
         match result {
             Ok(()) => self.dirty = false,
             Err(e) => {

@@ -45,6 +45,7 @@ crate::component::registry! {
         http::HttpSourceConfig,
         loki_push::LokiPushSourceConfig,
         syslog::SyslogSourceConfig,
+        journald::JournaldSourceConfig,
         prometheus_scrape::PrometheusScrapeSourceConfig,
         kubernetes_logs::KubernetesLogsSourceConfig,
         otlp::OtlpSourceConfig,

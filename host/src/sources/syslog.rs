@@ -5,6 +5,12 @@
 //! timestamp becomes the record's (RFC 3164's has no year or zone: those records keep the
 //! time they were read). A message without a `<PRI>` is kept whole as the line.
 //!
+//! With `tls` (TCP only), connections are TLS (RFC 5425; the API server's rustls setup,
+//! `server::tls`, optionally requiring client certificates): a client that does not
+//! complete a handshake (plain text, a certificate the CA did not sign) is refused, counted
+//! and logged, and the others carry on. Both framings are accepted over TLS too, though RFC
+//! 5425 asks senders for octet counting.
+//!
 //! Syslog has no acknowledgement: over TCP the source stops reading while the pipeline is
 //! full (the sender's socket buffer fills, then it waits); over UDP, datagrams the kernel's
 //! buffer cannot hold while the pipeline is full are lost by the kernel, as with any UDP
@@ -12,10 +18,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use super::{
@@ -23,6 +31,7 @@ use super::{
     SourceContext,
 };
 use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
+use crate::config::ApiTlsConfig;
 use crate::event::{label_set, Label};
 use crate::telemetry::{events, ComponentMetrics};
 
@@ -52,6 +61,14 @@ pub struct SyslogSourceConfig {
     pub batch: BatchConfig,
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// TLS for `mode = "tcp"` (RFC 5425): `{ crt_file, key_file, client_ca_file }`, PEM
+    /// files relative to the config file, as `[api.tls]`; with `client_ca_file`, clients
+    /// must present a certificate that CA signed.
+    #[serde(default)]
+    pub tls: Option<ApiTlsConfig>,
+    /// The rustls config `check` built from `tls`.
+    #[serde(skip)]
+    tls_config: Option<Arc<rustls::ServerConfig>>,
 }
 
 fn tcp() -> Mode {
@@ -62,12 +79,29 @@ fn default_max_connections() -> usize {
 }
 
 impl ComponentConfig<dyn Source> for SyslogSourceConfig {
-    fn check(self, _: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {
+    fn check(mut self, ctx: &CheckContext<'_>) -> Result<Box<dyn Source>, CheckErrors> {
         self.address
             .parse::<SocketAddr>()
             .map_err(|e| CheckError::at("address", format!("`{}`: {e}", self.address)))?;
         if self.max_connections == 0 {
             return Err(CheckError::at("max_connections", "must be at least 1").into());
+        }
+        if let Some(tls) = &self.tls {
+            if self.mode != Mode::Tcp {
+                return Err(CheckError::at("tls", "TLS needs `mode = \"tcp\"`").into());
+            }
+            let resolve = |p: &Path| ctx.resolve(p);
+            let ca = tls.client_ca_file.as_deref().map(resolve);
+            let config = crate::server::tls::server_config(
+                &resolve(&tls.crt_file),
+                &resolve(&tls.key_file),
+                ca.as_deref(),
+            )
+            .map_err(|e| CheckError::at(&format!("tls.{}", e.key), e.message))?;
+            // The API server's config offers HTTP/1.1 by ALPN; syslog offers nothing.
+            let mut config = (*config).clone();
+            config.alpn_protocols.clear();
+            self.tls_config = Some(Arc::new(config));
         }
         Ok(Box::new(self))
     }
@@ -280,11 +314,14 @@ pub async fn run(config: SyslogSourceConfig, ctx: SourceContext) {
         Ok(a) => a,
         Err(_) => return, // refused by check
     };
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+    // Connections hand over what they read in chunks of messages (one channel send per
+    // chunk rather than per message): at most QUEUED_CHUNKS x CHUNK_MESSAGES wait here.
+    let (tx, mut rx) = mpsc::channel::<Vec<Vec<u8>>>(QUEUED_CHUNKS);
     let listener = match config.mode {
         Mode::Tcp => tokio::spawn(serve_tcp(
             address,
             config.max_connections,
+            config.tls_config.clone(),
             tx,
             (ctx.name.clone(), ctx.metrics.clone()),
         )),
@@ -300,12 +337,10 @@ pub async fn run(config: SyslogSourceConfig, ctx: SourceContext) {
     loop {
         let wait = batcher.time_left().unwrap_or(Duration::from_secs(3600));
         tokio::select! {
-            raw = rx.recv() => {
-                let Some(raw) = raw else { break };
+            chunk = rx.recv() => {
+                let Some(chunk) = chunk else { break };
                 batcher.mark_read_time();
-                if push_message(&mut batcher, &mut keys, &statics, &raw)
-                    && !super::send_batch(&mut batcher, &ctx).await
-                {
+                if !push_chunk(&mut batcher, &mut keys, &statics, &chunk, &ctx).await {
                     break;
                 }
             }
@@ -319,14 +354,34 @@ pub async fn run(config: SyslogSourceConfig, ctx: SourceContext) {
     }
     listener.abort();
     // What arrived before the stop is sent.
-    while let Ok(raw) = rx.try_recv() {
-        if push_message(&mut batcher, &mut keys, &statics, &raw)
-            && !super::send_batch(&mut batcher, &ctx).await
-        {
+    while let Ok(chunk) = rx.try_recv() {
+        if !push_chunk(&mut batcher, &mut keys, &statics, &chunk, &ctx).await {
             return;
         }
     }
     super::send_batch(&mut batcher, &ctx).await;
+}
+
+/// Most messages in one chunk a connection hands over.
+const CHUNK_MESSAGES: usize = 256;
+/// Chunks waiting for the source's task.
+const QUEUED_CHUNKS: usize = 16;
+
+/// Adds a chunk's messages to the batch, sending each batch that fills; false when the
+/// pipeline has stopped.
+async fn push_chunk(
+    batcher: &mut LineBatcher,
+    keys: &mut HashMap<Vec<Label>, LabelKey>,
+    statics: &[Label],
+    chunk: &[Vec<u8>],
+    ctx: &SourceContext,
+) -> bool {
+    for raw in chunk {
+        if push_message(batcher, keys, statics, raw) && !super::send_batch(batcher, ctx).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Parses one raw message into the batch: its labels (registered once per distinct set),
@@ -377,7 +432,8 @@ fn push_message(
 async fn serve_tcp(
     address: SocketAddr,
     max_connections: usize,
-    tx: mpsc::Sender<Vec<u8>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    tx: mpsc::Sender<Vec<Vec<u8>>>,
     (name, metrics): (String, ComponentMetrics),
 ) {
     let listener = match tokio::net::TcpListener::bind(address).await {
@@ -387,7 +443,8 @@ async fn serve_tcp(
             return;
         }
     };
-    tracing::info!(component_id = %name, %address, "syslog: listening on TCP");
+    tracing::info!(component_id = %name, %address, tls = tls.is_some(), "syslog: listening on TCP");
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else { return };
@@ -396,9 +453,24 @@ async fn serve_tcp(
         };
         let tx = tx.clone();
         let metrics = metrics.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(e) = read_framed(stream, &tx).await {
+            let read = match acceptor {
+                None => read_framed(stream, &tx).await,
+                Some(acceptor) => match crate::server::tls::handshake(&acceptor, stream).await {
+                    Ok(tls) => read_framed(tls, &tx).await,
+                    Err(e) => {
+                        events::component_error(
+                            &metrics,
+                            "tls_handshake_failed",
+                            &format!("{peer}: {e}"),
+                        );
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = read {
                 events::component_error(&metrics, "connection_failed", &format!("{peer}: {e}"));
             }
         });
@@ -407,10 +479,27 @@ async fn serve_tcp(
 
 /// Messages of one TCP connection: octet-counted (`LEN SP MSG`) or one per line, told apart
 /// message by message by whether it starts with a digit.
-async fn read_framed(stream: tokio::net::TcpStream, tx: &mpsc::Sender<Vec<u8>>) -> std::io::Result<()> {
+async fn read_framed(
+    stream: impl AsyncRead + Unpin,
+    tx: &mpsc::Sender<Vec<Vec<u8>>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
+    let mut chunk = Vec::new();
     loop {
-        let buf = reader.fill_buf().await?;
+        // Before a read that may wait for the network, what was read so far goes on.
+        if !chunk.is_empty()
+            && (chunk.len() >= CHUNK_MESSAGES || !holds_a_message(reader.buffer()))
+            && tx.send(std::mem::take(&mut chunk)).await.is_err()
+        {
+            return Ok(());
+        }
+        let buf = match reader.fill_buf().await {
+            Ok(buf) => buf,
+            // A TLS client that closed without a close_notify, between messages: nothing
+            // was cut, a close like any other.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let Some(&first) = buf.first() else {
             return Ok(()); // closed
         };
@@ -436,16 +525,32 @@ async fn read_framed(stream: tokio::net::TcpStream, tx: &mpsc::Sender<Vec<u8>>) 
             }
             line
         };
-        if tx.send(message).await.is_err() {
-            return Ok(());
+        chunk.push(message);
+    }
+}
+
+/// Whether `buffered` holds a whole message (octet-counted, or up to a newline), so that
+/// reading it cannot wait for the network.
+fn holds_a_message(buffered: &[u8]) -> bool {
+    match buffered.first() {
+        None => false,
+        Some(b) if b.is_ascii_digit() => {
+            let Some(space) = buffered.iter().position(|b| *b == b' ') else {
+                return false;
+            };
+            std::str::from_utf8(&buffered[..space])
+                .ok()
+                .and_then(|t| t.parse::<usize>().ok())
+                .is_some_and(|n| buffered.len() > space + n)
         }
+        Some(_) => buffered.contains(&b'\n'),
     }
 }
 
 /// One message per UDP datagram.
 async fn serve_udp(
     address: SocketAddr,
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Vec<Vec<u8>>>,
     (name, metrics): (String, ComponentMetrics),
 ) {
     let socket = match tokio::net::UdpSocket::bind(address).await {
@@ -465,7 +570,7 @@ async fn serve_udp(
         while message.last().is_some_and(|b| *b == b'\n' || *b == 0) {
             message.pop();
         }
-        if tx.send(message).await.is_err() {
+        if tx.send(vec![message]).await.is_err() {
             return;
         }
     }
@@ -474,6 +579,56 @@ async fn serve_udp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(dir: &std::path::Path, toml_text: &str) -> Result<(), CheckErrors> {
+        crate::component::check_toml::<dyn Source, SyslogSourceConfig>("s", dir, toml_text)
+            .map(drop)
+    }
+
+    #[test]
+    fn tls_files_are_loaded_by_check_and_errors_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        std::fs::write(dir.path().join("crt.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+        let base = "address = \"127.0.0.1:6514\"\n";
+        check(
+            dir.path(),
+            &format!("{base}tls = {{ crt_file = \"crt.pem\", key_file = \"key.pem\" }}"),
+        )
+        .expect("relative PEM files resolved against the config's directory");
+        let errors = check(
+            dir.path(),
+            &format!("{base}tls = {{ crt_file = \"crt.pem\", key_file = \"missing.pem\" }}"),
+        )
+        .unwrap_err();
+        assert_eq!(errors.0[0].key, "tls.key_file");
+        assert!(errors.0[0].message.contains("missing.pem"), "{errors:?}");
+        let errors = check(
+            dir.path(),
+            &format!("{base}tls = {{ crt_file = \"key.pem\", key_file = \"key.pem\" }}"),
+        )
+        .unwrap_err();
+        assert_eq!(errors.0[0].key, "tls.crt_file");
+        let errors = check(
+            dir.path(),
+            &format!(
+                "{base}mode = \"udp\"\ntls = {{ crt_file = \"crt.pem\", key_file = \"key.pem\" }}"
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(errors.0[0].key, "tls");
+    }
+
+    #[test]
+    fn a_buffered_message_is_told_whole_or_partial() {
+        assert!(holds_a_message(b"<13>1 - - - - - - x\n<13>1 - -"));
+        assert!(!holds_a_message(b"<13>1 - - - - - - x"));
+        assert!(holds_a_message(b"5 hello6 more"));
+        assert!(!holds_a_message(b"5 hell"));
+        assert!(!holds_a_message(b"12"));
+        assert!(!holds_a_message(b""));
+    }
 
     #[test]
     fn a_timestamp_cut_inside_a_character_is_not_a_crash() {
