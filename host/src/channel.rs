@@ -84,12 +84,20 @@ pub struct Closed;
 #[derive(Clone, Default)]
 pub struct Fanout {
     outputs: Vec<Output>,
+    /// A source's metrics, whose tap point sees every batch sent (`sluice tap`).
+    tap: Option<crate::telemetry::ComponentMetrics>,
 }
 
 impl Fanout {
     /// A fanout to `outputs`.
     pub fn new(outputs: Vec<Output>) -> Fanout {
-        Fanout { outputs }
+        Fanout { outputs, tap: None }
+    }
+
+    /// The same, offering every batch to `metrics`' taps first.
+    pub fn tapped(mut self, metrics: crate::telemetry::ComponentMetrics) -> Fanout {
+        self.tap = Some(metrics);
+        self
     }
 
     fn note_depth(o: &Output) {
@@ -99,6 +107,9 @@ impl Fanout {
     /// Sends `batch` to every consumer, waiting for room in each.
     pub async fn send(&self, batch: impl Into<Events>) -> Result<(), Closed> {
         let batch = batch.into();
+        if let Some(m) = &self.tap {
+            m.offer_tap(&batch);
+        }
         let Some((last, rest)) = self.outputs.split_last() else {
             return Ok(());
         };
@@ -114,6 +125,9 @@ impl Fanout {
     /// As [`Fanout::send`], for a blocking thread.
     pub fn blocking_send(&self, batch: impl Into<Events>) -> Result<(), Closed> {
         let batch = batch.into();
+        if let Some(m) = &self.tap {
+            m.offer_tap(&batch);
+        }
         let Some((last, rest)) = self.outputs.split_last() else {
             return Ok(());
         };

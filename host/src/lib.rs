@@ -15,6 +15,7 @@
 //! - [`config`]: TOML to typed config, with located errors.
 //! - [`plugin_cli`]: `sluice plugin inspect|test|new`, tools for plugin authors.
 //! - [`top`]: `sluice top`, a terminal view of a running collector read from its API.
+//! - [`tap_cli`]: `sluice tap`, a live sample of the records leaving a component.
 //! - [`telemetry`]: the collector's own metrics and logs.
 
 pub mod buffer;
@@ -31,6 +32,7 @@ pub mod runtime;
 pub mod server;
 pub mod sinks;
 pub mod sources;
+pub mod tap_cli;
 pub mod telemetry;
 pub mod top;
 pub mod topology;

@@ -54,6 +54,24 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
     },
+    /// Print a live sample of the records leaving a source or transform of a running sluice
+    /// (JSON lines; rate-limited, never slows the pipeline).
+    Tap {
+        /// The component's name in the pipeline.
+        component: String,
+        /// The collector's API address.
+        #[arg(long, default_value = "http://127.0.0.1:9598")]
+        url: String,
+        /// Records a second at most.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Stop after this many records.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// A file holding the API token (or set SLUICE_API_TOKEN).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+    },
     /// Tools for plugin authors: inspect a component, run it on sample lines, start one.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -130,6 +148,13 @@ fn main() -> ExitCode {
         Command::Test { config } => test(config),
         Command::Graph { config, format } => graph(config, &format),
         Command::Top { url, token_file } => top(url, token_file),
+        Command::Tap {
+            component,
+            url,
+            rate,
+            limit,
+            token_file,
+        } => tap(component, url, rate, limit, token_file),
         Command::Plugin(command) => plugin(command),
     };
     match result {
@@ -213,8 +238,9 @@ fn validate(path: PathBuf) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn top(url: String, token_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let token = match token_file {
+/// The API token from `--token-file`, else `SLUICE_API_TOKEN`.
+fn api_token(token_file: Option<PathBuf>) -> anyhow::Result<Option<String>> {
+    Ok(match token_file {
         Some(path) => Some(
             std::fs::read_to_string(&path)
                 .map_err(|e| anyhow::anyhow!("reading the token file {}: {e}", path.display()))?
@@ -222,8 +248,30 @@ fn top(url: String, token_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 .to_string(),
         ),
         None => std::env::var("SLUICE_API_TOKEN").ok(),
-    };
+    })
+}
+
+fn top(url: String, token_file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let token = api_token(token_file)?;
     sluice::top::run(sluice::top::Options { url, token })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tap(
+    component: String,
+    url: String,
+    rate: f64,
+    limit: usize,
+    token_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let token = api_token(token_file)?;
+    sluice::tap_cli::run(sluice::tap_cli::Options {
+        url,
+        component,
+        rate,
+        limit,
+        token,
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -63,6 +63,9 @@ const SERVER_ROUTES: [&str; 6] = [
     "/api/status",
 ];
 
+/// The prefix of the tap route, `/api/tap/NAME` (no component route may start with it).
+const TAP_PREFIX: &str = "/api/tap/";
+
 /// Checks the `path` of a route a component serves (a push source, an exporter): a
 /// literal route (no parameters or wildcards, which the router would read as patterns)
 /// that is not one of the server's own.
@@ -75,7 +78,7 @@ pub fn check_route_path(path: &str) -> Result<(), String> {
             "`{path}` must be a plain route, without `{{...}}`, `*` or `:` segments"
         ));
     }
-    if SERVER_ROUTES.contains(&path) {
+    if SERVER_ROUTES.contains(&path) || path.starts_with(TAP_PREFIX) {
         return Err(format!("`{path}` is one of the API server's own routes"));
     }
     Ok(())
@@ -146,6 +149,7 @@ pub async fn start(
         .route("/-/reload", axum::routing::post(reload_now))
         .route("/", get(status_page))
         .route("/api/status", get(status_json))
+        .route("/api/tap/{component}", get(tap))
         .with_state(ServerState {
             status: status::StatusState::new(view, telemetry.clone()),
             telemetry,
@@ -221,6 +225,52 @@ async fn status_json(
         return unauthorized();
     }
     status::status_json(state.status).await
+}
+
+/// `GET /api/tap/NAME?rate=R&limit=N`: a live sample of the records leaving component
+/// NAME as JSON lines, streamed until `limit` (default 100) records or the client goes
+/// away; at most `rate` (default 10) records a second (`telemetry::tap`). It shows record
+/// contents, so it always wants the API token when one is configured.
+async fn tap(
+    State(state): State<ServerState>,
+    axum::extract::Path(component): axum::extract::Path<String>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    if !bearer_ok(&headers, state.auth.token.as_deref()) {
+        return unauthorized();
+    }
+    let number = |key: &str, default: f64| {
+        query
+            .get(key)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .unwrap_or(default)
+    };
+    let (rate, limit) = (number("rate", 10.0), number("limit", 100.0) as usize);
+    let rx = match state.telemetry.taps().open(&component, rate, limit) {
+        Ok(rx) => rx,
+        Err(_) => {
+            return (
+                StatusCode::NOT_FOUND,
+                format!("no source or transform named `{component}` (sinks emit nothing to tap)\n"),
+            )
+                .into_response()
+        }
+    };
+    tracing::info!(component_id = %component, rate, limit, "tap opened");
+    let lines = futures::stream::unfold(rx, |mut rx| async move {
+        let line = rx.recv().await?;
+        Some((
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line + "\n")),
+            rx,
+        ))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(lines),
+    )
+        .into_response()
 }
 
 /// `POST /-/reload`: 200 once the new config and its plugins checked out (the swap follows),

@@ -273,6 +273,9 @@ pub struct ComponentMetrics {
     pub sent_events: Counter,
     pub sent_bytes: Counter,
     pub batch_records: Histogram,
+    /// Where its output is offered to `sluice tap` (sources and transforms; sinks emit
+    /// nothing).
+    tap: Option<super::tap::TapPoint>,
     core: CoreMetrics,
 }
 
@@ -283,6 +286,14 @@ impl std::fmt::Debug for CoreMetrics {
 }
 
 impl ComponentMetrics {
+    /// Offers a batch this component emits to its open taps (one atomic load when none).
+    #[inline]
+    pub fn offer_tap(&self, events: &crate::event::Events) {
+        if let Some(tap) = &self.tap {
+            tap.offer(events);
+        }
+    }
+
     fn labels(&self) -> ComponentLabels {
         ComponentLabels {
             component_id: self.id.clone(),
@@ -749,6 +760,7 @@ impl PluginMetric {
 pub struct Telemetry {
     registry: Arc<RwLock<Registry>>,
     core: CoreMetrics,
+    taps: super::tap::Taps,
     /// Plugin-declared metrics by name: two transforms may share one declaration.
     plugin_metrics:
         Arc<std::sync::Mutex<std::collections::HashMap<String, (MetricDecl, PluginMetric)>>>,
@@ -937,11 +949,23 @@ impl Telemetry {
             "Bytes of a sink request over the sink's batch size limit",
             core.sink_batch_fill.clone(),
         );
+        let tap_dropped = Family::default();
+        r.register(
+            "tap_dropped_samples",
+            "Samples a `sluice tap` reader was too slow to take (dropped, never waited for)",
+            tap_dropped.clone(),
+        );
         Telemetry {
             registry: Arc::new(RwLock::new(registry)),
+            taps: super::tap::Taps::new(tap_dropped),
             core,
             plugin_metrics: Default::default(),
         }
+    }
+
+    /// The components' taps (`sluice tap`).
+    pub fn taps(&self) -> &super::tap::Taps {
+        &self.taps
     }
 
     /// Counts one config reload with `result` (`success` or `failure`).
@@ -994,6 +1018,7 @@ impl Telemetry {
             sent_events: c.sent_events.get_or_create(&labels).clone(),
             sent_bytes: c.sent_bytes.get_or_create(&labels).clone(),
             batch_records: c.batch_records.get_or_create(&labels).clone(),
+            tap: (kind != "sink").then(|| self.taps.point(id)),
             core: c.clone(),
         }
     }

@@ -7,5 +7,6 @@ pub mod events;
 pub mod exposition;
 pub mod logging;
 pub mod metrics;
+pub mod tap;
 
 pub use metrics::{ComponentMetrics, Telemetry};

@@ -424,9 +424,10 @@ pub async fn run(
     let mut source_tasks = JoinSet::new();
     let mut push_routes = 0;
     for (name, source) in sources {
+        let metrics = telemetry.component(&name, "source");
         let built = source.start(SourceContext {
-            metrics: telemetry.component(&name, "source"),
-            out: fanout(&name),
+            out: fanout(&name).tapped(metrics.clone()),
+            metrics,
             shutdown: source_stop.clone(),
             data_dir: config.data_dir.clone(),
             name,

@@ -147,6 +147,7 @@ fn process_chain(chain: &mut [Box<dyn Stage>], mut batch: Events) -> Events {
             stage.metrics().received(batch.len(), batch.byte_size());
         }
         batch = stage.process(batch);
+        stage.metrics().offer_tap(&batch);
         if i < last {
             stage.metrics().sent(batch.len(), batch.byte_size());
         }
