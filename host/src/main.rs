@@ -15,6 +15,10 @@ use tokio_util::sync::CancellationToken;
     about = "A telemetry collector with WebAssembly plugins"
 )]
 struct Cli {
+    /// How sluice's own log lines look: `auto` (human-readable on a terminal, JSON lines
+    /// otherwise), `json` or `text`.
+    #[arg(long, global = true, default_value = "auto")]
+    log_format: sluice::telemetry::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -141,7 +145,7 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    sluice::telemetry::logging::init();
+    sluice::telemetry::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::Validate { config } => validate(config),

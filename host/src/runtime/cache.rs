@@ -38,13 +38,16 @@ fn entry_path(dir: &Path, key: &str) -> PathBuf {
     dir.join(format!("{key}.cwasm"))
 }
 
-/// Loads `wasm` as a component, through the cache directory `dir` when given.
+/// Loads `wasm` as a component, through the cache directory `dir` when given;
+/// `on_compile` is called just before a compile (a cache miss), which can take seconds.
 pub fn load(
     engine: &Engine,
     dir: Option<&Path>,
     wasm: &[u8],
+    on_compile: impl FnOnce(),
 ) -> wasmtime::Result<(Component, CacheOutcome)> {
     let Some(dir) = dir else {
+        on_compile();
         return Ok((Component::new(engine, wasm)?, CacheOutcome::Compiled));
     };
     let key = key(engine, wasm);
@@ -60,6 +63,7 @@ pub fn load(
         }
         tracing::warn!(path = %path.display(), "ignoring a corrupt plugin cache entry");
     }
+    on_compile();
     let component = Component::new(engine, wasm)?;
     if let Err(e) = store(dir, &path, &component.serialize()?) {
         tracing::warn!(path = %path.display(), error = %e, "cannot write the plugin cache");

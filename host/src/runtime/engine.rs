@@ -112,11 +112,20 @@ impl PluginRuntime {
     pub fn load_bytes(&self, wasm: &[u8], path: &Path) -> Result<LoadedPlugin, PluginError> {
         let shown = path.display().to_string();
         let started = Instant::now();
-        let (component, outcome) = cache::load(&self.engine, self.cache_dir.as_deref(), wasm)
-            .map_err(|e| PluginError::Compile {
-                path: shown.clone(),
-                detail: format!("{e:#}"),
-            })?;
+        let on_compile = || {
+            tracing::info!(
+                plugin = %shown,
+                bytes = wasm.len(),
+                "compiling plugin (first load of this build: seconds, up to ~30 s for Python or JavaScript components; cached for the next start)"
+            )
+        };
+        let (component, outcome) =
+            cache::load(&self.engine, self.cache_dir.as_deref(), wasm, on_compile).map_err(
+                |e| PluginError::Compile {
+                    path: shown.clone(),
+                    detail: format!("{e:#}"),
+                },
+            )?;
         let load_time = started.elapsed();
         // The version check comes first: a plugin of another major version would otherwise
         // fail below with a linker message that does not say why.

@@ -184,7 +184,13 @@ pub async fn start(
             })
         }
     };
-    tracing::info!(address = %bound, scheme, "API server listening");
+    tracing::info!(
+        address = %bound,
+        scheme,
+        status_page = %format!("{scheme}://{bound}/"),
+        metrics = %format!("{scheme}://{bound}/metrics"),
+        "API server listening"
+    );
     Ok((bound, task))
 }
 

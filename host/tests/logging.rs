@@ -1,0 +1,89 @@
+//! End-to-end: sluice's own log. JSON lines when stderr is not a terminal (every other test
+//! reads them so), human-readable lines with `--log-format text`; the first load of a plugin
+//! says it is compiling before it does, and the next start says the cache was hit; the API
+//! server's line says where the status page and /metrics are.
+
+mod common;
+
+use common::*;
+
+fn validate(config: &std::path::Path, extra: &[&str]) -> String {
+    let out = sluice()
+        .args(extra)
+        .arg("validate")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn plugin_compiles_are_announced_and_the_log_format_can_be_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}/data\"\n[sources.in]\ntype = \"stdin\"\n[transforms.p]\ntype = \"wasm\"\ninputs = [\"in\"]\nplugin = \"{}\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"p\"]\n",
+            dir.path().display(),
+            plugin("parse").display()
+        ),
+    )
+    .unwrap();
+    let first = validate(&config, &[]);
+    let compiling = first
+        .lines()
+        .position(|l| l.contains("compiling plugin"))
+        .unwrap_or_else(|| panic!("no compile notice:\n{first}"));
+    let loaded = first
+        .lines()
+        .position(|l| l.contains("plugin loaded"))
+        .unwrap();
+    assert!(compiling < loaded, "announced before it happens:\n{first}");
+    for line in first.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not JSON on a pipe ({e}): {line}"));
+    }
+    let second = validate(&config, &["--log-format", "text"]);
+    assert!(!second.contains("compiling plugin"), "{second}");
+    assert!(
+        second.contains("plugin loaded") && second.contains("Hit"),
+        "{second}"
+    );
+    assert!(
+        second.lines().all(|l| !l.starts_with('{')),
+        "text lines:\n{second}"
+    );
+    let bad = sluice()
+        .args(["--log-format", "xml", "validate"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("auto, json or text"));
+}
+
+#[test]
+fn the_api_server_line_says_where_to_look() {
+    let mut sluice = Running::start(
+        "data_dir = \"{dir}/data\"\n[api]\naddress = \"127.0.0.1:{port}\"\n[sources.in]\ntype = \"http\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"in\"]\n",
+    );
+    let line = sluice
+        .wait_for_log(std::time::Duration::from_secs(5), &["API server listening"])
+        .unwrap();
+    let port = sluice.port;
+    assert!(
+        line.contains(&format!("http://127.0.0.1:{port}/\"")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("http://127.0.0.1:{port}/metrics")),
+        "{line}"
+    );
+    sluice.stop_ok();
+}
