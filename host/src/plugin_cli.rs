@@ -376,6 +376,72 @@ fn template(lang: Lang) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+/// The Rust SDK's sources, compiled in, so a Rust plugin can be started outside a sluice
+/// checkout: written into the new plugin as `sluice-plugin/` (path in the crate, text).
+const SDK_SOURCES: &[(&str, &str)] = &[
+    ("src/lib.rs", include_str!("../../plugins/sdk/src/lib.rs")),
+    (
+        "src/batch.rs",
+        include_str!("../../plugins/sdk/src/batch.rs"),
+    ),
+    (
+        "src/config.rs",
+        include_str!("../../plugins/sdk/src/config.rs"),
+    ),
+    (
+        "src/metrics.rs",
+        include_str!("../../plugins/sdk/src/metrics.rs"),
+    ),
+    ("src/scan.rs", include_str!("../../plugins/sdk/src/scan.rs")),
+    ("src/text.rs", include_str!("../../plugins/sdk/src/text.rs")),
+    ("src/twin.rs", include_str!("../../plugins/sdk/src/twin.rs")),
+];
+
+/// The SDK's manifest made standalone: every `x.workspace = true` replaced by the
+/// workspace's own value (from the root `Cargo.toml`, compiled in too), and no workspace of
+/// its own (it becomes a member of the plugin's).
+pub fn standalone_sdk_manifest() -> anyhow::Result<String> {
+    let root: toml::Table = toml::from_str(include_str!("../../Cargo.toml"))
+        .context("the workspace manifest compiled in")?;
+    let workspace = root
+        .get("workspace")
+        .and_then(|w| w.as_table())
+        .context("no [workspace] in the root manifest")?;
+    let package_defaults = workspace.get("package").and_then(|p| p.as_table());
+    let dependency_defaults = workspace.get("dependencies").and_then(|d| d.as_table());
+    let mut sdk: toml::Table = toml::from_str(include_str!("../../plugins/sdk/Cargo.toml"))
+        .context("the SDK manifest compiled in")?;
+    let inherited = |v: &toml::Value| {
+        v.as_table()
+            .and_then(|t| t.get("workspace"))
+            .and_then(|w| w.as_bool())
+            == Some(true)
+    };
+    if let Some(package) = sdk.get_mut("package").and_then(|p| p.as_table_mut()) {
+        for (key, value) in package.iter_mut() {
+            if inherited(value) {
+                *value = package_defaults
+                    .and_then(|d| d.get(key))
+                    .cloned()
+                    .with_context(|| format!("package.{key} is not in [workspace.package]"))?;
+            }
+        }
+    }
+    if let Some(deps) = sdk.get_mut("dependencies").and_then(|d| d.as_table_mut()) {
+        for (key, value) in deps.iter_mut() {
+            if inherited(value) {
+                *value = dependency_defaults
+                    .and_then(|d| d.get(key))
+                    .cloned()
+                    .with_context(|| {
+                        format!("dependency {key} is not in [workspace.dependencies]")
+                    })?;
+            }
+        }
+    }
+    Ok(toml::to_string(&sdk)?)
+}
+
 /// The Rust SDK crate (`plugins/sdk`) of the sluice checkout holding `start` or one of its
 /// parents.
 fn find_sdk(start: &Path) -> Option<PathBuf> {
@@ -388,7 +454,8 @@ fn find_sdk(start: &Path) -> Option<PathBuf> {
 /// `sluice plugin new --lang LANG NAME [DIR]`: writes the language's template into `dir`
 /// (default `./NAME`), which must not exist or be empty. A Rust plugin depends on the SDK
 /// by path: `sdk`, else the `plugins/sdk` of the sluice checkout around `dir` or the
-/// current directory. Returns the files written.
+/// current directory, else a copy of the SDK this binary carries, written into the plugin
+/// as `sluice-plugin/` (so it builds anywhere). Returns the files written.
 pub fn new(
     lang: Lang,
     name: &str,
@@ -409,33 +476,48 @@ pub fn new(
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let absolute = cwd.join(&dir);
+    let mut written = Vec::new();
+    let write = |path: &Path, text: &str, written: &mut Vec<PathBuf>| -> anyhow::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
+        written.push(path.to_path_buf());
+        Ok(())
+    };
     let sdk = match (lang, sdk) {
         (Lang::Rust, Some(sdk)) => cwd.join(sdk),
-        (Lang::Rust, None) => find_sdk(&absolute)
-            .or_else(|| find_sdk(&cwd))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "cannot find the Rust SDK (plugins/sdk of a sluice checkout) around `{}` \
-                     or the current directory: pass --sdk PATH",
-                    dir.display()
-                )
-            })?,
+        (Lang::Rust, None) => match find_sdk(&absolute).or_else(|| find_sdk(&cwd)) {
+            Some(sdk) => sdk,
+            None => {
+                // Outside a checkout: the SDK this binary carries, with the WIT beside it.
+                let root = dir.join("sluice-plugin");
+                write(
+                    &root.join("Cargo.toml"),
+                    &standalone_sdk_manifest()?,
+                    &mut written,
+                )?;
+                for (path, text) in SDK_SOURCES {
+                    let text = text.replace("\"../../wit/sluice.wit\"", "\"wit/sluice.wit\"");
+                    write(&root.join(path), &text, &mut written)?;
+                }
+                write(
+                    &root.join("wit/sluice.wit"),
+                    include_str!("../../wit/sluice.wit"),
+                    &mut written,
+                )?;
+                PathBuf::from("sluice-plugin")
+            }
+        },
         _ => PathBuf::new(),
     };
-    let mut written = Vec::new();
     for (path, text) in template(lang) {
         let text = text
             .replace("{{name}}", name)
             .replace("{{crate}}", &name.replace('-', "_"))
             .replace("{{sdk}}", &sdk.display().to_string());
-        let target = dir.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create `{}`", parent.display()))?;
-        }
-        std::fs::write(&target, text)
-            .with_context(|| format!("cannot write `{}`", target.display()))?;
-        written.push(target);
+        write(&dir.join(path), &text, &mut written)?;
     }
     Ok(written)
 }
@@ -446,7 +528,7 @@ pub fn next_steps(lang: Lang, name: &str, dir: &Path) -> String {
     match lang {
         Lang::Rust => format!(
             "cd {d} && cargo build --release --target wasm32-wasip2\n\
-             sluice plugin test {d}/target/wasm32-wasip2/release/{}.wasm --input SAMPLE.log\n",
+             sluice plugin test target/wasm32-wasip2/release/{}.wasm --input SAMPLE.log\n",
             name.replace('-', "_")
         ),
         Lang::Python => format!(
@@ -464,6 +546,23 @@ pub fn next_steps(lang: Lang, name: &str, dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_sdk_manifest_stands_alone() {
+        let manifest: toml::Table = toml::from_str(&standalone_sdk_manifest().unwrap()).unwrap();
+        let text = toml::to_string(&manifest).unwrap();
+        assert!(!text.contains("workspace"), "{text}");
+        assert_eq!(manifest["package"]["name"].as_str(), Some("sluice-plugin"));
+        assert!(manifest["package"]["edition"].as_str().is_some());
+        assert!(
+            manifest["dependencies"]["wit-bindgen"].as_str().is_some(),
+            "{text}"
+        );
+        assert!(
+            manifest["dependencies"]["serde"]["features"].is_array(),
+            "{text}"
+        );
+    }
 
     #[test]
     fn config_json_takes_json_and_toml() {
