@@ -38,7 +38,14 @@ pub(crate) enum KeyKind {
 /// optional `number`/`_number`), or is `tel`, `cell` or `msisdn` (any case).
 pub(crate) fn is_phone_key(key: &str) -> bool {
     let k = key.as_bytes();
-    if !(3..=32).contains(&k.len()) {
+    // Most keys are turned away by their last letter (phone, mobile, number, fax, tel, cell,
+    // msisdn end in e, r, x, l or n).
+    if !(3..=32).contains(&k.len())
+        || !matches!(
+            k[k.len() - 1].to_ascii_lowercase(),
+            b'e' | b'r' | b'x' | b'l' | b'n'
+        )
+    {
         return false;
     }
     let ends = |suffix: &[u8]| {

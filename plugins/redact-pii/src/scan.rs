@@ -103,7 +103,7 @@ impl Redactor {
             set(b"g");
         }
         if on(Rule::PrivateKey) {
-            set(b"-");
+            set(b"B");
         }
         if on(Rule::ApiToken) {
             set(b"AghS");
@@ -208,9 +208,6 @@ impl Redactor {
                     None
                 }
             }
-            b'-' if self.on(Rule::PrivateKey) => {
-                tokens::private_key_at(b, i).map(|e| (i, e, Rule::PrivateKey))
-            }
             b'+' if self.on(Rule::Phone) && !before(b, i).is_ascii_alphanumeric() => {
                 numbers::e164_at(b, i, false).map(|e| (i, e, Rule::Phone))
             }
@@ -306,6 +303,16 @@ impl Redactor {
         let hit = match c {
             b'e' if self.on(Rule::Jwt) && b[i..].starts_with(b"eyJ") => {
                 tokens::jwt_at(b, i).map(|e| (i, e, Rule::Jwt))
+            }
+            // A PEM block is found at the `B` of its `-----BEGIN` (a `-` trigger would stop
+            // the scan at every dash of every date and UUID).
+            b'B' if self.on(Rule::PrivateKey)
+                && i >= 5
+                && i - 5 >= floor
+                && &b[i - 5..i] == b"-----"
+                && tokens::private_key_at(b, i - 5).is_some() =>
+            {
+                tokens::private_key_at(b, i - 5).map(|e| (i - 5, e, Rule::PrivateKey))
             }
             b'A' | b'g' | b'h' | b'S'
                 if self.on(Rule::ApiToken) && tokens::api_token_at(b, i).is_some() =>

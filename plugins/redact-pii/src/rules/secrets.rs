@@ -35,7 +35,6 @@ pub const DEFAULT_SECRET_KEYS: &[&str] = &[
     "account_key",
     "shared_access_key",
     "sas_token",
-    "connection_string",
     "signing_key",
     "encryption_key",
     "master_key",
