@@ -1,7 +1,7 @@
 //! `sluice top`: a terminal view of a running collector, read from its API
 //! (`/api/status`, the same numbers as the status page): per component records in and out
-//! per second, totals, errors and discards by kind, channel fill, sink retries and plugin
-//! call p50/p99. Refreshes every second, sorts by the column a key names, works over SSH
+//! per second, bytes out per second, totals, errors and discards by kind, channel fill,
+//! sink retries, plugin call p50/p99 and redactions by rule. Refreshes every second, sorts by the column a key names, works over SSH
 //! (a plain terminal, no mouse), exits on `q`, Esc or Ctrl-C with the terminal restored,
 //! and says plainly when it cannot reach the collector (and keeps trying).
 
@@ -43,6 +43,8 @@ pub struct Component {
     #[serde(default)]
     pub discarded: BTreeMap<String, f64>,
     #[serde(default)]
+    pub redactions: BTreeMap<String, f64>,
+    #[serde(default)]
     pub plugin_p50_ms: Option<f64>,
     #[serde(default)]
     pub plugin_p99_ms: Option<f64>,
@@ -62,17 +64,19 @@ pub struct Options {
 }
 
 /// The columns, and the key that sorts by each.
-const COLUMNS: [(&str, char); 10] = [
+const COLUMNS: [(&str, char); 12] = [
     ("component", 'n'),
     ("type", 't'),
     ("in/s", 'i'),
     ("out/s", 'o'),
     ("out", 'r'),
+    ("bytes/s", 'b'),
     ("errors", 'e'),
     ("discarded", 'd'),
     ("channel", 'c'),
     ("retries", 'y'),
     ("plugin p50/p99 ms", 'p'),
+    ("redactions", 'x'),
 ];
 
 fn total(m: &BTreeMap<String, f64>) -> f64 {
@@ -86,11 +90,13 @@ pub fn sort(components: &mut [Component], by: usize) {
             2 => c.received_per_sec,
             3 => c.sent_per_sec,
             4 => c.sent_events,
-            5 => total(&c.errors),
-            6 => total(&c.discarded),
-            7 => c.channel_depth,
-            8 => c.sink_retries,
-            9 => c.plugin_p99_ms.unwrap_or(-1.0),
+            5 => c.sent_bytes_per_sec,
+            6 => total(&c.errors),
+            7 => total(&c.discarded),
+            8 => c.channel_depth,
+            9 => c.sink_retries,
+            10 => c.plugin_p99_ms.unwrap_or(-1.0),
+            11 => total(&c.redactions),
             _ => 0.0,
         }
     };
@@ -251,11 +257,13 @@ fn view(
                     rate(c.received_per_sec),
                     rate(c.sent_per_sec),
                     format!("{}", c.sent_events),
+                    rate(c.sent_bytes_per_sec),
                     kinds(&c.errors),
                     kinds(&c.discarded),
                     format!("{}", c.channel_depth),
                     format!("{}", c.sink_retries),
                     plugin,
+                    kinds(&c.redactions),
                 ])
                 .style(if bad {
                     Style::default().fg(Color::Red)
@@ -265,15 +273,17 @@ fn view(
             });
             let widths = [
                 Constraint::Min(12),
-                Constraint::Min(18),
+                Constraint::Length(30),
                 Constraint::Length(9),
                 Constraint::Length(10),
                 Constraint::Length(10),
+                Constraint::Length(12),
                 Constraint::Min(10),
                 Constraint::Min(13),
                 Constraint::Length(11),
                 Constraint::Length(11),
                 Constraint::Length(21),
+                Constraint::Min(14),
             ];
             frame.render_widget(
                 Table::new(rows, widths)
@@ -331,6 +341,7 @@ mod tests {
                 BTreeMap::new()
             },
             discarded: BTreeMap::new(),
+            redactions: BTreeMap::new(),
             plugin_p50_ms: None,
             plugin_p99_ms: None,
         }
@@ -349,7 +360,7 @@ mod tests {
             v.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
             ["a", "c", "b"]
         );
-        sort(&mut v, 5);
+        sort(&mut v, 6);
         assert_eq!(v[0].name, "c");
     }
 }

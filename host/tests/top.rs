@@ -1,6 +1,6 @@
 //! End-to-end: `sluice top` in a real terminal (tmux from Debian: send keys, capture the
 //! pane) against a running sluice with records flowing: the pane shows every component with
-//! non-zero rates, a key sorts by its column, `q` exits and gives the terminal back, and a
+//! non-zero rates and the redactions by rule, a key sorts by its column, `q` exits and gives the terminal back, and a
 //! collector that cannot be reached is said on screen.
 
 mod common;
@@ -121,11 +121,20 @@ type = "wasm"
 inputs = ["push"]
 plugin = "{}"
 config = {{ format = "json", labels = ["level"] }}
+[transforms.redact]
+type = "wasm"
+inputs = ["parse"]
+plugin = "{}"
+[[transforms.redact.metrics]]
+name = "redactions_total"
+type = "counter"
+labels = ["rule"]
 [sinks.out]
 type = "blackhole"
-inputs = ["parse"]
+inputs = ["redact"]
 "#,
-        plugin("parse").display()
+        plugin("parse").display(),
+        plugin("redact_pii").display()
     ));
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -136,7 +145,7 @@ inputs = ["parse"]
             let _ = client
                 .post(&url)
                 .header("content-type", "application/x-ndjson")
-                .body("{\"level\":\"info\"}\n{\"level\":\"warn\"}")
+                .body("{\"level\":\"info\",\"user\":\"ann@example.com\"}\n{\"level\":\"warn\"}")
                 .send();
             std::thread::sleep(Duration::from_millis(30));
         }
@@ -146,24 +155,26 @@ inputs = ["parse"]
     let tmux = Tmux::start(&format!("{binary} top --url {}", sluice.url(""))).expect("tmux runs");
     let pane = tmux
         .wait_for(|p| {
-            ["push", "parse", "out"]
+            ["push", "parse", "redact", "out"]
                 .iter()
                 .all(|c| in_rate(p, c).is_some_and(|r| r > 0.0))
+                && p.lines()
+                    .any(|l| l.starts_with("redact ") && l.contains("email:"))
         })
         .unwrap_or_else(|| panic!("no live rates for every component:\n{}", tmux.pane()));
     assert!(pane.contains("sluice top"), "{pane}");
     assert!(pane.contains("wasm (parse.wasm)"), "{pane}");
 
-    // `n` sorts by name: out, parse, push.
+    // `n` sorts by name: out, parse, push, redact.
     tmux.keys("n");
     let sorted = tmux
         .wait_for(|p| {
             let order: Vec<&str> = p
                 .lines()
                 .filter_map(|l| l.split_whitespace().next())
-                .filter(|w| ["push", "parse", "out"].contains(w))
+                .filter(|w| ["push", "parse", "redact", "out"].contains(w))
                 .collect();
-            order == ["out", "parse", "push"]
+            order == ["out", "parse", "push", "redact"]
         })
         .unwrap_or_else(|| panic!("not sorted by name:\n{}", tmux.pane()));
     assert!(sorted.contains("component [n]"), "{sorted}");

@@ -54,6 +54,9 @@ pub struct Numbers {
     pub errors: BTreeMap<String, f64>,
     /// Records discarded by reason, non-zero only.
     pub discarded: BTreeMap<String, f64>,
+    /// Values redacted by rule: a plugin counter with a `rule` label (redact-pii's
+    /// `redactions_total`, as the pipeline declares it), non-zero only.
+    pub redactions: BTreeMap<String, f64>,
     /// Plugin call duration quantiles in ms (over the sampling interval when calls were
     /// made in it, else since start), for wasm transforms.
     pub plugin_p50_ms: Option<f64>,
@@ -245,6 +248,13 @@ fn read(exposition: &str) -> BTreeMap<String, Numbers> {
             "sluice_component_discarded_events_total" if value > 0.0 => {
                 *n.discarded.entry(reason()).or_default() += value
             }
+            plugin
+                if !plugin.starts_with("sluice_") && plugin.ends_with("_total") && value > 0.0 =>
+            {
+                if let Some(rule) = label("rule") {
+                    *n.redactions.entry(rule).or_default() += value;
+                }
+            }
             "sluice_plugin_call_duration_seconds_bucket" => {
                 let bound = match label("le").as_deref() {
                     Some("+Inf") => f64::INFINITY,
@@ -289,7 +299,7 @@ pub async fn page(state: StatusState) -> axum::response::Response {
              <td class=\"num\" data-field=\"received_per_sec\">{rin:.1}</td><td class=\"num\" data-field=\"sent_per_sec\">{rout:.1}</td>\
              <td class=\"num\" data-field=\"received_events\">{tin}</td><td class=\"num\" data-field=\"sent_events\">{tout}</td>\
              <td class=\"num\" data-field=\"sent_bytes\">{bytes}</td><td class=\"num\" data-field=\"channel_depth\">{depth}</td>\
-             <td data-field=\"errors\">{errors}</td><td data-field=\"discarded\">{discarded}</td></tr>",
+             <td data-field=\"errors\">{errors}</td><td data-field=\"discarded\">{discarded}</td><td data-field=\"redactions\">{redactions}</td></tr>",
             name = escape(&c.node.name),
             section = c.node.section,
             kind = escape(&c.node.kind),
@@ -307,6 +317,7 @@ pub async fn page(state: StatusState) -> axum::response::Response {
             depth = n.channel_depth,
             errors = kinds(&n.errors),
             discarded = kinds(&n.discarded),
+            redactions = kinds(&n.redactions),
         );
     }
     let html = PAGE
@@ -350,6 +361,8 @@ mod tests {
             sluice_component_errors_total{component_id=\"a\",reason=\"other\"} 0\n\
             sluice_plugin_errors_total{component_id=\"t\",reason=\"trap\"} 1\n\
             sluice_component_discarded_events_total{component_id=\"t\",reason=\"plugin_failed\"} 5\n\
+            redactions_total{rule=\"email\",component_id=\"t\"} 3\n\
+            redactions_total{rule=\"ipv4\",component_id=\"t\"} 0\n\
             process_cpu_seconds_total 3\n";
         let n = read(text);
         assert_eq!(n["a"].received_events, 10.0);
@@ -357,6 +370,7 @@ mod tests {
         assert_eq!(n["a"].errors, BTreeMap::from([("bad_body".into(), 2.0)]));
         assert_eq!(n["t"].errors, BTreeMap::from([("trap".into(), 1.0)]));
         assert_eq!(n["t"].discarded["plugin_failed"], 5.0);
+        assert_eq!(n["t"].redactions, BTreeMap::from([("email".into(), 3.0)]));
         assert_eq!(n.len(), 2);
     }
 
