@@ -265,12 +265,24 @@ async fn tap(
         }
     };
     tracing::info!(component_id = %component, rate, limit, "tap opened");
-    let lines = futures::stream::unfold(rx, |mut rx| async move {
-        let line = rx.recv().await?;
-        Some((
-            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line + "\n")),
-            rx,
-        ))
+    // Each record as `encode` writes JSON records, with the component's name first.
+    let mut head = b"{\"component\":".to_vec();
+    serde_json::to_writer(&mut head, &component).expect("writing JSON to a Vec cannot fail");
+    head.push(b',');
+    let lines = futures::stream::unfold(rx, move |mut rx| {
+        let head = head.clone();
+        async move {
+            let one = rx.recv().await?;
+            let mut record = Vec::new();
+            crate::encode::json_record(&one.record(0), &mut record);
+            let mut line = head;
+            line.extend_from_slice(&record[1..]); // after json_record's `{`
+            line.push(b'\n');
+            Some((
+                Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line)),
+                rx,
+            ))
+        }
     });
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],

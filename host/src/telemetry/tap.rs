@@ -1,8 +1,9 @@
 //! Taps: a live, rate-limited sample of the records leaving a component, for `sluice tap`
 //! (`GET /api/tap/NAME` on the API server). A source's fanout and each transform stage offer
 //! their output batches to their component's [`TapPoint`]; with no tap open that is one
-//! atomic load. An open tap takes at most `rate` records a second (and `limit` in all) as
-//! JSON lines into a small bounded queue; when the reader is slower, samples are dropped and
+//! atomic load. An open tap takes at most `rate` records a second (and `limit` in all),
+//! each copied into a one-record batch, into a small bounded queue (the API server writes
+//! them out as JSON with `encode::json_record`); when the reader is slower, samples are dropped and
 //! counted (`sluice_tap_dropped_samples_total`), never waited for, so a tap cannot slow the
 //! pipeline. A tap shows records as they leave the component: after a redaction transform,
 //! placeholders (`<email>`) stand where the values were.
@@ -16,14 +17,14 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use tokio::sync::mpsc;
 
-use crate::event::Events;
+use crate::event::{Events, LogBatch};
 
 /// Samples a tap's queue holds before further ones are dropped.
 const QUEUE: usize = 256;
 
 /// One open tap.
 struct Subscriber {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<LogBatch>,
     rate: f64,
     tokens: f64,
     refilled: Instant,
@@ -82,14 +83,14 @@ impl Taps {
         }
     }
 
-    /// Opens a tap on `component`: up to `rate` records a second, `limit` in all, as JSON
-    /// lines. The tap closes when the receiver is dropped.
+    /// Opens a tap on `component`: up to `rate` records a second, `limit` in all, each as a
+    /// one-record batch. The tap closes when the receiver is dropped.
     pub fn open(
         &self,
         component: &str,
         rate: f64,
         limit: usize,
-    ) -> Result<mpsc::Receiver<String>, TapError> {
+    ) -> Result<mpsc::Receiver<LogBatch>, TapError> {
         if !self
             .hub
             .known
@@ -163,15 +164,11 @@ impl TapPoint {
                 .min(sub.remaining);
             for i in 0..take {
                 let r = batch.record(i);
-                let line = serde_json::json!({
-                    "component": &*self.component,
-                    "timestamp": r.timestamp(),
-                    "labels": r.labels().iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
-                    "metadata": r.metadata().map(|(k, v)| (k.to_string(), serde_json::Value::from(v))).collect::<serde_json::Map<_, _>>(),
-                    "line": r.line(),
-                })
-                .to_string();
-                match sub.tx.try_send(line) {
+                let mut one = LogBatch::default();
+                let labels = one.intern_labels(r.labels());
+                let metadata: Vec<(&str, &str)> = r.metadata().collect();
+                one.push(r.line(), r.timestamp(), labels, &metadata);
+                match sub.tx.try_send(one) {
                     Ok(()) => {
                         sub.tokens -= 1.0;
                         sub.remaining -= 1;
@@ -200,7 +197,6 @@ impl TapPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::LogBatch;
 
     fn batch(n: usize) -> Events {
         let mut b = LogBatch::default();
@@ -229,14 +225,14 @@ mod tests {
         let mut rx = taps.open("redact", 3.0, 1000).unwrap();
         point.offer(&batch(10));
         let mut got = Vec::new();
-        while let Ok(line) = rx.try_recv() {
-            got.push(line);
+        while let Ok(one) = rx.try_recv() {
+            got.push(one);
         }
         assert_eq!(got.len(), 3, "the rate's burst");
-        let first: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
-        assert_eq!(first["line"], "line 0 <email>");
-        assert_eq!(first["labels"]["app"], "web");
-        assert_eq!(first["metadata"]["trace_id"], "t");
+        let first = got[0].record(0);
+        assert_eq!(first.line(), "line 0 <email>");
+        assert_eq!(first.labels(), [("app".to_string(), "web".to_string())]);
+        assert_eq!(first.metadata_value("trace_id"), Some("t"));
         // A reader that never reads: the queue fills, the rest is dropped and counted.
         let _slow = taps.open("redact", 10_000.0, usize::MAX).unwrap();
         for _ in 0..100 {
