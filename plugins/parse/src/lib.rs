@@ -166,7 +166,9 @@ struct Pattern {
 /// object before it), and whether it was a string; None when a segment is missing or a value
 /// on the way is not an object.
 fn walk(object: &str, path: &[String]) -> Option<(String, bool)> {
-    let mut current = (object.to_owned(), false);
+    // The text being walked: the top-level value, then each nested value found (only a
+    // value with escapes is unescaped into a new string).
+    let mut current: (std::borrow::Cow<'_, str>, bool) = (object.into(), false);
     for segment in path {
         if current.1 || !current.0.trim_start().starts_with('{') {
             return None;
@@ -178,9 +180,9 @@ fn walk(object: &str, path: &[String]) -> Option<(String, bool)> {
             }
         })
         .ok()?;
-        current = found?;
+        current = found.map(|(v, q)| (v.into(), q))?;
     }
-    Some(current)
+    Some((current.0.into_owned(), current.1))
 }
 
 /// Whether a field name looks like a per-request value (an id), which must not be a label.

@@ -300,24 +300,27 @@ impl Redactor {
             }
             return None;
         }
+        // A PEM block is found at the `B` of its `-----BEGIN` (a `-` trigger would stop the
+        // scan at every dash of every date and UUID); provider tokens by their prefix. Each
+        // matcher runs once: a miss falls through to the rules below.
+        if c == b'B'
+            && self.on(Rule::PrivateKey)
+            && i >= 5
+            && i - 5 >= floor
+            && &b[i - 5..i] == b"-----"
+        {
+            if let Some(e) = tokens::private_key_at(b, i - 5) {
+                return Some((i - 5, e, Rule::PrivateKey));
+            }
+        }
+        if matches!(c, b'A' | b'g' | b'h' | b'S') && self.on(Rule::ApiToken) {
+            if let Some(e) = tokens::api_token_at(b, i) {
+                return Some((i, e, Rule::ApiToken));
+            }
+        }
         let hit = match c {
             b'e' if self.on(Rule::Jwt) && b[i..].starts_with(b"eyJ") => {
                 tokens::jwt_at(b, i).map(|e| (i, e, Rule::Jwt))
-            }
-            // A PEM block is found at the `B` of its `-----BEGIN` (a `-` trigger would stop
-            // the scan at every dash of every date and UUID).
-            b'B' if self.on(Rule::PrivateKey)
-                && i >= 5
-                && i - 5 >= floor
-                && &b[i - 5..i] == b"-----"
-                && tokens::private_key_at(b, i - 5).is_some() =>
-            {
-                tokens::private_key_at(b, i - 5).map(|e| (i - 5, e, Rule::PrivateKey))
-            }
-            b'A' | b'g' | b'h' | b'S'
-                if self.on(Rule::ApiToken) && tokens::api_token_at(b, i).is_some() =>
-            {
-                tokens::api_token_at(b, i).map(|e| (i, e, Rule::ApiToken))
             }
             b'A' if self.on(Rule::AwsAccessKey) => {
                 tokens::aws_at(b, i).map(|e| (i, e, Rule::AwsAccessKey))
