@@ -14,6 +14,9 @@
 //!
 //! A line that only looks like JSON (it fails to parse) is redacted as plain text.
 
+use crate::byteset::Bits;
+use crate::candidates::Candidates;
+use crate::keys::KeyCache;
 use crate::modes::Mode;
 use crate::rules::{network, tokens, Match, Rule};
 use crate::scan::{Ctx, Edit, What};
@@ -105,8 +108,21 @@ impl Redactor {
 
     /// Matches in a string value `s` of a key of kind `kind` (relative to `s`).
     pub(crate) fn value_matches(&self, s: &str, kind: KeyKind, out: &mut Vec<Match>) {
+        self.value_matches_with(s, kind, out, |s, ctx, out| self.scan(s, ctx, out))
+    }
+
+    /// [`Redactor::value_matches`] scanning with `scan` (which may read candidates built
+    /// for the whole line the value is in).
+    #[inline]
+    pub(crate) fn value_matches_with(
+        &self,
+        s: &str,
+        kind: KeyKind,
+        out: &mut Vec<Match>,
+        mut scan: impl FnMut(&str, Ctx, &mut Vec<Match>),
+    ) {
         match kind {
-            KeyKind::Scan(ctx) => self.scan(s, ctx, out),
+            KeyKind::Scan(ctx) => scan(s, ctx, out),
             KeyKind::Whole(rule) => {
                 if !s.is_empty() {
                     out.push(Match {
@@ -124,7 +140,7 @@ impl Redactor {
                         end,
                         rule: Rule::BearerToken as usize,
                     }),
-                    None => self.scan(s, Ctx::default(), out),
+                    None => scan(s, Ctx::default(), out),
                 }
             }
             KeyKind::Phone if phone_shaped(s) => out.push(Match {
@@ -132,9 +148,22 @@ impl Redactor {
                 end: s.len(),
                 rule: Rule::Phone as usize,
             }),
-            KeyKind::Phone => self.scan(s, Ctx::default(), out),
+            KeyKind::Phone => scan(s, Ctx::default(), out),
         }
     }
+}
+
+/// What the walker reads instead of searching: the candidates built for the whole line
+/// (strings and numbers are scanned as slices of it, see [`Redactor::scan_within`]), the
+/// quotes of a line without backslashes (then a string ends at the next quote, found in the
+/// bitmap), and the remembered kinds of keys.
+pub(crate) struct LineIndex<'a> {
+    /// None: each value is scanned on its own, as text (the reference the tests compare
+    /// with).
+    pub candidates: Option<&'a mut Candidates>,
+    /// Bit `i % 64` of word `i / 64`: byte `i` is `"`; only for a line with no `\`.
+    pub quotes: Option<&'a [u64]>,
+    pub keys: &'a mut KeyCache,
 }
 
 /// Walks one JSON line, collecting edits. `Err(())` when the line is not JSON.
@@ -143,6 +172,7 @@ pub(crate) struct Walker<'a> {
     s: &'a str,
     b: &'a [u8],
     pos: usize,
+    index: LineIndex<'a>,
     /// The edits, in order.
     pub edits: Vec<Edit>,
     /// Rules counted by `What::Text` edits.
@@ -154,12 +184,14 @@ pub(crate) struct Walker<'a> {
 type Res<T> = Result<T, ()>;
 
 impl<'a> Walker<'a> {
-    /// A walker over `s` that reuses `edits` and `matches` (cleared here) as buffers.
+    /// A walker over `s` that reuses `edits` and `matches` (cleared here) as buffers and
+    /// reads `index`, built for `s`.
     pub(crate) fn new(
         r: &'a Redactor,
         s: &'a str,
         mut edits: Vec<Edit>,
         mut matches: Vec<Match>,
+        index: LineIndex<'a>,
     ) -> Walker<'a> {
         edits.clear();
         matches.clear();
@@ -168,6 +200,7 @@ impl<'a> Walker<'a> {
             s,
             b: s.as_bytes(),
             pos: 0,
+            index,
             edits,
             counted: Vec::new(),
             matches,
@@ -221,6 +254,11 @@ impl<'a> Walker<'a> {
     fn string(&mut self) -> Res<(usize, usize, bool)> {
         self.expect(b'"')?;
         let cs = self.pos;
+        if let Some(quotes) = self.index.quotes {
+            let ce = Bits(quotes).first_from(cs).ok_or(())?;
+            self.pos = ce + 1;
+            return Ok((cs, ce, false));
+        }
         let mut esc = false;
         loop {
             let k = memchr::memchr2(b'"', b'\\', &self.b[self.pos..]).ok_or(())?;
@@ -257,7 +295,7 @@ impl<'a> Walker<'a> {
                 let key = unescape(&self.s[kcs..kce]).ok_or(())?;
                 self.r.key_kind(&key)
             } else {
-                self.r.key_kind(&self.s[kcs..kce])
+                self.index.keys.kind(self.r, &self.s[kcs..kce])
             };
             self.ws();
             self.expect(b':')?;
@@ -381,7 +419,7 @@ impl<'a> Walker<'a> {
                         // A number that is itself a match (a card number, say).
                         self.matches.clear();
                         let mut m = std::mem::take(&mut self.matches);
-                        self.r.scan(&self.s[vs..e], Ctx::default(), &mut m);
+                        self.scan_slice(vs, e, Ctx::default(), &mut m);
                         let hit = m
                             .first()
                             .filter(|x| x.start == 0 && x.end == e - vs)
@@ -404,6 +442,15 @@ impl<'a> Walker<'a> {
                 Ok(None)
             }
             _ => Err(()),
+        }
+    }
+
+    /// The matches in `[s, e)` of the line, scanned as a text of its own with the line's
+    /// candidates.
+    fn scan_slice(&mut self, s: usize, e: usize, ctx: Ctx, out: &mut Vec<Match>) {
+        match self.index.candidates.as_deref_mut() {
+            Some(c) => self.r.scan_within(&self.s[s..e], ctx, out, c, self.b, s),
+            None => self.r.scan(&self.s[s..e], ctx, out),
         }
     }
 
@@ -430,7 +477,17 @@ impl<'a> Walker<'a> {
         let mut m = std::mem::take(&mut self.matches);
         m.clear();
         let result = if !esc {
-            self.r.value_matches(&self.s[cs..ce], kind, &mut m);
+            let (r, s, b) = (self.r, self.s, self.b);
+            let mut candidates = self.index.candidates.as_deref_mut();
+            r.value_matches_with(
+                &s[cs..ce],
+                kind,
+                &mut m,
+                |v, ctx, out| match &mut candidates {
+                    Some(c) => r.scan_within(v, ctx, out, c, b, cs),
+                    None => r.scan(v, ctx, out),
+                },
+            );
             if let Some(d) = m.iter().find(|x| self.r.modes[x.rule] == Mode::Drop) {
                 Some(d.rule)
             } else {

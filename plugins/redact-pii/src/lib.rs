@@ -32,6 +32,7 @@ pub mod byteset;
 pub mod candidates;
 pub mod config;
 pub mod json;
+mod keys;
 pub mod modes;
 pub mod rules;
 pub mod scan;
@@ -56,43 +57,8 @@ pub(crate) struct Scratch {
     matches: Vec<Match>,
     /// Where the quotes of a JSON line are (see [`Redactor::json_fast_edits`]).
     quotes: Vec<u64>,
-}
-
-/// The kinds ([`Redactor::key_kind`]) of the metadata keys seen in one batch: records mostly
-/// carry the same few keys, so whether a key names a secret or a version is worked out once
-/// per key, not once per record. Holds up to [`KeyKinds::KEPT`] keys; others are looked up
-/// each time.
-#[derive(Default)]
-#[cfg_attr(
-    not(any(target_arch = "wasm32", feature = "native-twin")),
-    allow(dead_code)
-)]
-pub(crate) struct KeyKinds {
-    seen: Vec<(String, json::KeyKind)>,
-}
-
-#[cfg_attr(
-    not(any(target_arch = "wasm32", feature = "native-twin")),
-    allow(dead_code)
-)]
-impl KeyKinds {
-    const KEPT: usize = 16;
-
-    /// The kind of `key` under `r`.
-    pub(crate) fn of(&mut self, r: &Redactor, key: &str) -> json::KeyKind {
-        // Compared inline: `==` on slices is a `memcmp` call in Wasm.
-        let same =
-            |k: &str| k.len() == key.len() && k.bytes().zip(key.bytes()).all(|(a, b)| a == b);
-        let found = self.seen.iter().find(|(k, _)| same(k));
-        if let Some(&(_, kind)) = found {
-            return kind;
-        }
-        let kind = r.key_kind(key);
-        if self.seen.len() < Self::KEPT {
-            self.seen.push((key.to_owned(), kind));
-        }
-        kind
-    }
+    /// The kinds of the JSON and metadata keys seen so far.
+    pub(crate) keys: keys::KeyCache,
 }
 
 thread_local! {
@@ -134,6 +100,9 @@ pub struct Redactor {
     metadata: bool,
     metric_labels: Vec<String>,
     series_labels_kept: Vec<String>,
+    /// Ties remembered key kinds ([`keys::KeyCache`]) to this redactor; renewed by
+    /// [`Redactor::update_triggers`] and by every clone.
+    identity: keys::Identity,
 }
 
 impl Default for Redactor {
@@ -183,6 +152,7 @@ impl Redactor {
             metadata: true,
             metric_labels: Vec::new(),
             series_labels_kept: Vec::new(),
+            identity: keys::Identity::new(),
         };
         r.update_triggers();
         r
@@ -425,16 +395,7 @@ impl Redactor {
             if self.json_fast && self.json_scan_is_enough() && self.json_fast_edits(line, ctx, sc) {
                 return Vec::new();
             }
-            let mut w = json::Walker::new(
-                self,
-                line,
-                std::mem::take(&mut sc.edits),
-                std::mem::take(&mut sc.matches),
-            );
-            let ok = w.walk().is_ok();
-            let counted = std::mem::take(&mut w.counted);
-            (sc.edits, sc.matches) = w.into_buffers();
-            if ok {
+            if let Some(counted) = self.walk_json(line, sc) {
                 return counted;
             }
             sc.edits.clear();
@@ -445,6 +406,53 @@ impl Redactor {
             self.plain_edits(line, 0, &sc.matches, &mut sc.edits);
         }
         Vec::new()
+    }
+
+    /// The JSON walker's edits for `line` into `sc.edits`, and the rules counted inside
+    /// ready-made text edits; None when the line is not JSON. One vector pass over the line
+    /// builds the scanner's candidates and, when it has no backslash, its quote bitmap: the
+    /// walker then finds each string's end in the bitmap and scans every value as a slice
+    /// of the line (see [`json::LineIndex`]) instead of searching and building candidates
+    /// per value; key kinds come from `sc.keys`.
+    fn walk_json(&self, line: &str, sc: &mut Scratch) -> Option<Vec<usize>> {
+        let b = line.as_bytes();
+        let mut candidates = Candidates::with_marks(&self.triggers, b);
+        let quotes = if !self.json_fast {
+            false
+        } else if let Some(marks) = candidates.marks(b) {
+            if !marks.backslash {
+                sc.quotes.clear();
+                sc.quotes
+                    .extend_from_slice(&marks.quotes[..b.len().div_ceil(64)]);
+            }
+            !marks.backslash
+        } else if memchr::memchr(b'\\', b).is_none() {
+            byteset::bitmap_of(b'"', b, &mut sc.quotes);
+            true
+        } else {
+            false
+        };
+        let mut fresh = keys::KeyCache::default();
+        let index = json::LineIndex {
+            candidates: self.json_fast.then_some(&mut candidates),
+            quotes: quotes.then_some(&sc.quotes[..]),
+            keys: if self.json_fast {
+                &mut sc.keys
+            } else {
+                &mut fresh
+            },
+        };
+        let mut w = json::Walker::new(
+            self,
+            line,
+            std::mem::take(&mut sc.edits),
+            std::mem::take(&mut sc.matches),
+            index,
+        );
+        let ok = w.walk().is_ok();
+        let counted = std::mem::take(&mut w.counted);
+        (sc.edits, sc.matches) = w.into_buffers();
+        ok.then_some(counted)
     }
 
     /// True when no enabled rule depends on JSON keys or removes fields, so a JSON line
@@ -615,7 +623,7 @@ impl Redactor {
 /// wasm32, and natively with the `native-twin` feature for the benchmark's native twin.
 #[cfg(any(target_arch = "wasm32", feature = "native-twin"))]
 pub mod plugin {
-    use super::{Field, KeyKinds, Redactor, Scratch};
+    use super::{Field, Redactor, Scratch};
     use sluice_plugin::{counter_add, metric_id, Batch, Config, Metrics, Plugin, ProcessMetrics};
 
     /// The `redact_pii` transform's plugin type.
@@ -671,9 +679,8 @@ pub mod plugin {
             }
             if r.redacts_metadata() {
                 let mut drops: Vec<(usize, String)> = Vec::new();
-                let mut kinds = KeyKinds::default();
                 batch.map_metadata_values(|i, key, value, out| {
-                    let kind = kinds.of(r, key);
+                    let kind = scratch.keys.kind(r, key);
                     match r.redact_field_in(kind, value, out, counts, scratch) {
                         Field::Keep => false,
                         Field::Replace => true,

@@ -59,9 +59,11 @@ impl Redactor {
 
     /// Recomputes [`Redactor::triggers`] from the enabled rules: the first bytes the
     /// dispatch in [`Redactor::word_start`] and [`Redactor::punct`] acts on. Must list a
-    /// superset of them; call after changing `on` or `modes`. Also recomputes
-    /// [`Redactor::builtins_scan_json`].
+    /// superset of them; call after changing `on`, `modes` or the key lists. Also
+    /// recomputes [`Redactor::builtins_scan_json`] and takes a new identity (key kinds
+    /// remembered for the old config are not reused).
     pub(crate) fn update_triggers(&mut self) {
+        self.identity = crate::keys::Identity::new();
         self.builtins_scan_json = !self.on(Rule::JsonKey)
             && !self.on(Rule::Secret)
             && !self.on(Rule::BearerToken)
@@ -137,8 +139,25 @@ impl Redactor {
         out: &mut Vec<Match>,
         candidates: &mut Candidates,
     ) {
+        self.scan_within(s, ctx, out, candidates, s.as_bytes(), 0);
+    }
+
+    /// [`Redactor::scan`] of `s`, the slice of `line` that starts at `off`, reading the
+    /// candidates built for the whole line. The matches are the slice's alone (offsets
+    /// relative to `s`; no matcher looks outside it), as if it were scanned by itself:
+    /// the candidates are the same when the byte before the slice is not a word byte (a
+    /// JSON string's quote, a number's `:`, `,` or `[`), which the caller makes sure of.
+    pub(crate) fn scan_within(
+        &self,
+        s: &str,
+        ctx: Ctx,
+        out: &mut Vec<Match>,
+        candidates: &mut Candidates,
+        line: &[u8],
+        off: usize,
+    ) {
         let first = out.len();
-        self.scan_builtin(s.as_bytes(), ctx, out, candidates);
+        self.scan_builtin(s.as_bytes(), ctx, out, candidates, line, off);
         if let Some(custom) = &self.custom {
             let before_custom = out.len();
             custom.find(s, out);
@@ -157,15 +176,24 @@ impl Redactor {
         }
     }
 
-    fn scan_builtin(&self, b: &[u8], ctx: Ctx, out: &mut Vec<Match>, candidates: &mut Candidates) {
+    /// The built-in rules' matches in `b`, which is `line[off..off + b.len()]`.
+    fn scan_builtin(
+        &self,
+        b: &[u8],
+        ctx: Ctx,
+        out: &mut Vec<Match>,
+        candidates: &mut Candidates,
+        line: &[u8],
+        off: usize,
+    ) {
         let n = b.len();
         let mut i = 0;
         let mut floor = 0;
         while i < n {
             // Most bytes cannot start anything an enabled rule looks for, and no rule
             // starts inside a word.
-            i = candidates.next(&self.triggers, b, i);
-            if i == n {
+            i = candidates.next(&self.triggers, line, off + i) - off;
+            if i >= n {
                 break;
             }
             let hit = if is_word(b[i]) {

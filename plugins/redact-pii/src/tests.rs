@@ -641,13 +641,13 @@ fn fields_with_remembered_key_kinds_equal_field_by_field() {
         ("password", ""),
         ("user", "4111 1111 1111 1111 and 10.2.3.4"),
     ];
-    let mut kinds = crate::KeyKinds::default();
+    let mut kinds = crate::keys::KeyCache::default();
     let mut sc = crate::Scratch::default();
     let (mut counts_a, mut counts_b) = (r.new_counts(), r.new_counts());
     for (key, value) in fields.iter().chain(fields.iter()) {
         let (mut a, mut b) = (String::new(), String::new());
         let field = r.redact_field(key, value, &mut a, &mut counts_a);
-        let kind = kinds.of(&r, key);
+        let kind = kinds.kind(&r, key);
         let remembered = r.redact_field_in(kind, value, &mut b, &mut counts_b, &mut sc);
         assert_eq!((field, &a), (remembered, &b), "{key}={value}");
     }
