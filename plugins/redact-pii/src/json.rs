@@ -153,6 +153,10 @@ impl Redactor {
     }
 }
 
+/// The shortest JSON number token a built-in rule can match whole: `1.2.3.4` (the walker
+/// reads digits, signs, dots and exponents as one token). `tests.rs` checks tokens below it.
+pub(crate) const SHORTEST_NUMBER_MATCH: usize = 7;
+
 /// What the walker reads instead of searching: the candidates built for the whole line
 /// (strings and numbers are scanned as slices of it, see [`Redactor::scan_within`]), the
 /// quotes of a line without backslashes (then a string ends at the next quote, found in the
@@ -295,7 +299,7 @@ impl<'a> Walker<'a> {
                 let key = unescape(&self.s[kcs..kce]).ok_or(())?;
                 self.r.key_kind(&key)
             } else {
-                self.index.keys.kind(self.r, &self.s[kcs..kce])
+                self.index.keys.kind_at(self.r, self.s, kcs, kce)
             };
             self.ws();
             self.expect(b':')?;
@@ -415,6 +419,10 @@ impl<'a> Walker<'a> {
                     KeyKind::Phone if phone_shaped(&self.s[vs..e]) => {
                         Ok(self.whole(vs, e, Rule::Phone as usize))
                     }
+                    // No built-in rule matches a whole number shorter than an IPv4
+                    // address (`1.2.3.4`): cards, SSNs and phones are longer still, and
+                    // the other rules need bytes a number has not.
+                    _ if e - vs < SHORTEST_NUMBER_MATCH && self.r.custom.is_none() => Ok(None),
                     _ => {
                         // A number that is itself a match (a card number, say).
                         self.matches.clear();

@@ -61,6 +61,20 @@ pub(crate) struct Scratch {
     pub(crate) keys: keys::KeyCache,
 }
 
+/// When a JSON line without escapes may be redacted by one text scan of the whole line
+/// instead of the walker, given the enabled built-in rules (custom rules always walk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonTextScan {
+    /// A rule removes fields (`drop` mode): the walker removes whole members.
+    Never,
+    /// A rule reads keys (`secret`, `json_key`, `bearer_token`'s `authorization`,
+    /// `phone`'s phone-named keys) and so do version-named keys: when every key of the line
+    /// is an ordinary one, the text scan finds what the walker would; otherwise the walker.
+    WhenKeysArePlain,
+    /// No rule reads keys.
+    Always,
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
@@ -92,10 +106,9 @@ pub struct Redactor {
     /// Bytes at which some enabled built-in rule can start looking ([`Redactor::scan`]
     /// skips every other byte at once); kept current by [`Redactor::update_triggers`].
     triggers: byteset::ByteSet,
-    /// No enabled built-in rule depends on JSON keys or removes fields (the built-in half
-    /// of [`Redactor::json_scan_is_enough`], asked per line); kept current by
-    /// [`Redactor::update_triggers`].
-    builtins_scan_json: bool,
+    /// When a JSON line may be redacted by one text scan ([`Redactor::json_fast_edits`]);
+    /// kept current by [`Redactor::update_triggers`].
+    json_text_scan: JsonTextScan,
     labels: bool,
     metadata: bool,
     metric_labels: Vec<String>,
@@ -103,6 +116,9 @@ pub struct Redactor {
     /// Ties remembered key kinds ([`keys::KeyCache`]) to this redactor; renewed by
     /// [`Redactor::update_triggers`] and by every clone.
     identity: keys::Identity,
+    /// Tells most ordinary keys from keys with a meaning at once; kept current by
+    /// [`Redactor::update_triggers`].
+    key_suffixes: keys::KeySuffixes,
 }
 
 impl Default for Redactor {
@@ -147,12 +163,13 @@ impl Redactor {
             json_fast: true,
             audit: false,
             triggers: byteset::ByteSet::new([true; 256]),
-            builtins_scan_json: false,
+            json_text_scan: JsonTextScan::Never,
             labels: true,
             metadata: true,
             metric_labels: Vec::new(),
             series_labels_kept: Vec::new(),
             identity: keys::Identity::new(),
+            key_suffixes: keys::KeySuffixes::empty(),
         };
         r.update_triggers();
         r
@@ -392,7 +409,11 @@ impl Redactor {
     fn line_edits(&self, line: &str, ctx: Ctx, sc: &mut Scratch) -> Vec<usize> {
         let first = line.as_bytes().iter().find(|c| !c.is_ascii_whitespace());
         if self.json && matches!(first, Some(b'{') | Some(b'[')) {
-            if self.json_fast && self.json_scan_is_enough() && self.json_fast_edits(line, ctx, sc) {
+            if self.json_fast
+                && self.custom.is_none()
+                && self.json_text_scan != JsonTextScan::Never
+                && self.json_fast_edits(line, ctx, sc)
+            {
                 return Vec::new();
             }
             if let Some(counted) = self.walk_json(line, sc) {
@@ -455,12 +476,6 @@ impl Redactor {
         ok.then_some(counted)
     }
 
-    /// True when no enabled rule depends on JSON keys or removes fields, so a JSON line
-    /// without escapes can be scanned as text (see [`Redactor::json_fast_edits`]).
-    fn json_scan_is_enough(&self) -> bool {
-        self.builtins_scan_json && self.custom.is_none()
-    }
-
     /// The fast path for a JSON line: when it has no escape, its strings are the spans
     /// between consecutive quotes, so one text scan of the whole line finds what scanning
     /// each string value would. A match inside a value string is replaced in place; a match
@@ -483,14 +498,30 @@ impl Redactor {
         }
         sc.matches.clear();
         sc.edits.clear();
+        let keyed = self.json_text_scan == JsonTextScan::WhenKeysArePlain;
+        if keyed {
+            match candidates.marks(b) {
+                Some(marks) => {
+                    sc.quotes.clear();
+                    sc.quotes
+                        .extend_from_slice(&marks.quotes[..b.len().div_ceil(64)]);
+                }
+                None => byteset::bitmap_of(b'"', b, &mut sc.quotes),
+            }
+            if !self.keys_are_plain(line, byteset::Bits(&sc.quotes), &mut sc.keys) {
+                return false;
+            }
+        }
         self.scan_with(line, ctx, &mut sc.matches, &mut candidates);
         if sc.matches.is_empty() {
             return true;
         }
         let quotes = match candidates.marks(b) {
-            Some(marks) => byteset::Bits(marks.quotes),
-            None => {
-                byteset::bitmap_of(b'"', b, &mut sc.quotes);
+            Some(marks) if !keyed => byteset::Bits(marks.quotes),
+            _ => {
+                if !keyed {
+                    byteset::bitmap_of(b'"', b, &mut sc.quotes);
+                }
                 byteset::Bits(&sc.quotes)
             }
         };
@@ -517,7 +548,11 @@ impl Redactor {
             } else {
                 let before = b[..m.start].iter().rev().find(|c| !c.is_ascii_whitespace());
                 let after = b[m.end..].iter().find(|c| !c.is_ascii_whitespace());
-                if !matches!(before, Some(b':' | b'[' | b','))
+                // A bare token matched whole (a card number) becomes a quoted placeholder;
+                // with rules that read keys the walker does that, and keeps a line that is
+                // not JSON after all as text (the output of those configs is the walker's).
+                if keyed
+                    || !matches!(before, Some(b':' | b'[' | b','))
                     || !matches!(after, Some(b',' | b'}' | b']'))
                 {
                     return false;
@@ -529,6 +564,30 @@ impl Redactor {
                 end: m.end,
                 what,
             });
+        }
+        true
+    }
+
+    /// Whether every key of the escape-free JSON line `line` (a string followed by `:`;
+    /// `quotes` marks its quotes) is an ordinary one, whose value the walker would scan as
+    /// text (no secret, `json_keys`, authorization, phone or version name).
+    fn keys_are_plain(&self, line: &str, quotes: byteset::Bits, keys: &mut keys::KeyCache) -> bool {
+        let b = line.as_bytes();
+        let mut from = 0;
+        while let Some(open) = quotes.first_from(from) {
+            let Some(close) = quotes.first_from(open + 1) else {
+                return true;
+            };
+            from = close + 1;
+            let after = b[from..].iter().find(|c| !c.is_ascii_whitespace());
+            if after == Some(&b':')
+                && !matches!(
+                    keys.kind_at(self, line, open + 1, close),
+                    json::KeyKind::Scan(Ctx { version: false })
+                )
+            {
+                return false;
+            }
         }
         true
     }

@@ -746,6 +746,13 @@ fn json_fast_path_matches_the_walker() {
         r#"{"broken": "a@example.com""#,
         r#"{"n":4111111111111111}"#,
         r#"{"escaped": "a"b@example.com", "e2": "c@example.com"}"#,
+        r#"{"phone":"4155552671","mobile": "+1 415 555 2671","n":"415-555-2671"}"#,
+        r#"{"app_version":"v 10.0.0.1 on 10.0.0.2","msg":"release 1.2.3.4"}"#,
+        r#"{"password":"hunter two","token":12345678,"auth":{"secret":"x"},"ok":true}"#,
+        r#"{"Authorization":"Bearer abc.def","h":"Authorization: Basic dXNlcjpwdw=="}"#,
+        r#"{"msg":"token=abc password: x","url":"https://u:p@example.com","ts":"12:00:01"}"#,
+        r#"{"id":"fe80::1","v6":"2001:db8::8a2e:370:7334","mac":"ab:cd:ef:01:02:03"}"#,
+        r#"{"key" : "v", "password" :"spaced", "n": [4111111111111111]}"#,
     ];
     // Lines around and past the 1024 bytes the fast path reads its quotes and backslashes
     // from in one pass with the candidates; longer ones use passes of their own.
@@ -760,10 +767,17 @@ fn json_fast_path_matches_the_walker() {
             ]
         })
         .collect();
+    // The every-rule default reads keys (`secret`, `authorization`, phone and version
+    // names): its text scan runs only on lines whose keys are all ordinary.
+    let default_fast = Redactor::default();
+    let default_walker = Redactor::default().without_fast_paths();
     for line in lines.iter().copied().chain(long.iter().map(String::as_str)) {
         let a = fast.redact_cow(line).into_owned();
         let b = walker.redact_cow(line).into_owned();
         assert_eq!(a, b, "fast path and walker differ on {line}");
+        let a = default_fast.redact_cow(line).into_owned();
+        let b = default_walker.redact_cow(line).into_owned();
+        assert_eq!(a, b, "every rule: fast path and walker differ on {line}");
     }
     for line in &long {
         let a = fast.redact_cow(line);
@@ -941,5 +955,136 @@ fn private_keys_api_tokens_and_connection_string_secrets() {
         "called hf_transfer_module_version_check ok",
     ] {
         unchanged(keep);
+    }
+}
+
+/// The JSON walker skips number tokens shorter than `SHORTEST_NUMBER_MATCH` without
+/// scanning them: no built-in rule matches such a token whole. Every token of up to 6 bytes
+/// over digits of each role (0, 1, 5, 9: prefixes, area codes, Luhn) and the other bytes a
+/// number token has.
+#[test]
+fn no_rule_matches_a_number_token_shorter_than_the_shortest() {
+    let r = Redactor::default();
+    let alphabet = b"01259.-+e";
+    let mut token = Vec::new();
+    let mut matches = Vec::new();
+    for len in 1..crate::json::SHORTEST_NUMBER_MATCH {
+        let total = alphabet.len().pow(len as u32);
+        for mut k in 0..total {
+            token.clear();
+            for _ in 0..len {
+                token.push(alphabet[k % alphabet.len()]);
+                k /= alphabet.len();
+            }
+            let text = std::str::from_utf8(&token).unwrap();
+            matches.clear();
+            r.scan(text, Ctx::default(), &mut matches);
+            assert!(
+                !matches.iter().any(|m| m.start == 0 && m.end == len),
+                "{text} matched whole: {matches:?}"
+            );
+        }
+    }
+}
+
+/// The key filters never turn away a key with a meaning: whenever `KeySuffixes` calls a key
+/// ordinary, `key_kind` agrees, and whenever the secret pair filter rules a key out,
+/// `SecretKeys::matches` does too; over every default secret name, phone, version and
+/// authorization word in several spellings, a configured `json_keys` entry, and random
+/// keys built from their pieces.
+#[test]
+fn key_filters_never_turn_away_a_meaningful_key() {
+    let r = Redactor::from_config_json(r#"{"json_keys": ["userName", "x"]}"#).unwrap();
+    let mut words: Vec<String> = rules::secrets::DEFAULT_SECRET_KEYS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    words.extend(
+        [
+            "phone",
+            "mobile",
+            "fax",
+            "number",
+            "tel",
+            "cell",
+            "msisdn",
+            "version",
+            "ver",
+            "release",
+            "build",
+            "rev",
+            "authorization",
+            "username",
+            "x",
+            "ts",
+            "msg",
+            "level",
+            "status",
+            "req_id",
+            "path",
+        ]
+        .map(String::from),
+    );
+    let mut keys = Vec::new();
+    for w in &words {
+        let camel: String = w
+            .split('_')
+            .enumerate()
+            .map(|(i, p)| {
+                if i == 0 {
+                    p.to_string()
+                } else {
+                    p[..1].to_uppercase() + &p[1..]
+                }
+            })
+            .collect();
+        for k in [
+            w.clone(),
+            w.to_uppercase(),
+            camel.clone(),
+            format!("app_{w}"),
+            format!("app-{camel}"),
+            format!("x.{w}"),
+            format!("{w}_"),
+            format!("{w}2"),
+            format!("my {w}"),
+        ] {
+            keys.push(k);
+        }
+    }
+    let mut x = 12345u32;
+    for _ in 0..20_000 {
+        let mut k = String::new();
+        for _ in 0..1 + (x % 3) {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            let w = &words[(x >> 8) as usize % words.len()];
+            let cut = (x >> 20) as usize % (w.len() + 1);
+            k.push_str(&w[cut..]);
+            if x & 1 == 0 {
+                k.push('_');
+            }
+        }
+        keys.push(k);
+    }
+    let suffixes = crate::keys::KeySuffixes::of(&r);
+    for key in &keys {
+        let plain = matches!(
+            r.key_kind(key),
+            crate::json::KeyKind::Scan(Ctx { version: false })
+        );
+        assert!(
+            plain || suffixes.may_be_special(key.as_bytes()),
+            "{key} has a meaning but the suffix filter calls it ordinary"
+        );
+        let b = key.as_bytes();
+        if b.len() >= 2 && r.secret_keys.matches(b) {
+            assert!(
+                !b[b.len() - 2].is_ascii_alphanumeric()
+                    || !b[b.len() - 1].is_ascii_alphanumeric()
+                    || r.secret_keys
+                        .may_end_with_pair(b[b.len() - 2], b[b.len() - 1]),
+                "{key} names a secret but the pair filter rules it out"
+            );
+        }
     }
 }

@@ -162,3 +162,16 @@ pub fn run(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
     }
     i
 }
+
+/// The index of two letters or digits (any case) among the 36 x 36 such pairs: key-name
+/// filters ([`secrets::SecretKeys`], `crate::keys::KeySuffixes`) keep a bit per pair of
+/// last letters.
+#[inline]
+pub fn pair_index(a: u8, b: u8) -> Option<usize> {
+    let ix = |c: u8| match c.to_ascii_lowercase() {
+        c @ b'a'..=b'z' => Some(usize::from(c - b'a')),
+        c @ b'0'..=b'9' => Some(26 + usize::from(c - b'0')),
+        _ => None,
+    };
+    Some(ix(a)? * 36 + ix(b)?)
+}

@@ -55,7 +55,13 @@ pub fn preceded_by_version(b: &[u8], s: usize) -> bool {
     while k > stop && matches!(b[k - 1], b' ' | b':' | b'=' | b'"' | b'\'') {
         k -= 1;
     }
-    if k == s {
+    // Every version word ends in one of these (most words before an address do not).
+    if k == s
+        || !matches!(
+            b[k - 1].to_ascii_lowercase(),
+            b'n' | b'r' | b'e' | b'd' | b'v'
+        )
+    {
         return false;
     }
     let mut w = k;

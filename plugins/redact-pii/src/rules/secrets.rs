@@ -9,6 +9,7 @@
 //!   `secretary` (`secret`) and `token_count` (`token`) do not.
 //! - `url_credentials`: `scheme://user:password@host` — the `user:password` part.
 
+use super::pair_index;
 use super::run;
 
 /// The default secret key names (`secret_keys` replaces them, `extra_secret_keys` adds).
@@ -46,6 +47,9 @@ pub struct SecretKeys {
     names: Vec<Vec<u8>>,
     /// Bit per name, indexed by the name's last byte: a cheap first filter.
     by_last: [u64; 4],
+    /// Bit per name, indexed by its last two letters or digits ([`pair_index`]); names of
+    /// one letter set every pair ending in it.
+    by_last_two: [u64; (36 * 36usize).div_ceil(64)],
 }
 
 /// Lower-case letters and digits of a key, and where its words start.
@@ -93,6 +97,15 @@ impl SecretKeys {
                 let v = n.buf[..n.len].to_vec();
                 let last = v[v.len() - 1];
                 k.by_last[usize::from(last >> 6)] |= 1 << (last & 63);
+                let firsts: Vec<u8> = match v.len() {
+                    1 => (b'a'..=b'z').chain(b'0'..=b'9').collect(),
+                    len => vec![v[len - 2]],
+                };
+                for first in firsts {
+                    if let Some(i) = pair_index(first, last) {
+                        k.by_last_two[i / 64] |= 1 << (i % 64);
+                    }
+                }
                 if !k.names.contains(&v) {
                     k.names.push(v);
                 }
@@ -101,9 +114,31 @@ impl SecretKeys {
         k
     }
 
+    /// The names, normalised (lower case, separators removed).
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.names.iter().map(Vec::as_slice)
+    }
+
     /// True when no names are listed.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+
+    /// Whether a key whose last letter or digit is `last` can name a secret: false for
+    /// most keys, at the cost of a bit test.
+    #[inline]
+    pub fn may_end_with(&self, last: u8) -> bool {
+        let last = last.to_ascii_lowercase();
+        self.by_last[usize::from(last >> 6)] & (1 << (last & 63)) != 0
+    }
+
+    /// Whether a key ending in the letters or digits `a`, `b` can name a secret.
+    #[inline]
+    pub fn may_end_with_pair(&self, a: u8, b: u8) -> bool {
+        match pair_index(a, b) {
+            Some(i) => self.by_last_two[i / 64] & (1 << (i % 64)) != 0,
+            None => true,
+        }
     }
 
     /// Whether `key` names a secret (see the module docs).
@@ -111,8 +146,7 @@ impl SecretKeys {
         let Some(&last) = key.iter().rev().find(|c| c.is_ascii_alphanumeric()) else {
             return false;
         };
-        let last = last.to_ascii_lowercase();
-        if self.by_last[usize::from(last >> 6)] & (1 << (last & 63)) == 0 {
+        if !self.may_end_with(last) {
             return false;
         }
         let Some(n) = normalise(key) else {
