@@ -19,16 +19,17 @@ PY_WASM := $(PY_PLUGINS:%=dist/plugins/py_%.wasm)
 JS_WASM := $(JS_PLUGINS:%=dist/plugins/js_%.wasm)
 # C plugins: plugins/c/NAME/*.c + plugins/c/sluice_records.c -> c_NAME.wasm. Debian's clang,
 # lld, wasi-libc and libclang-rt-dev-wasm32 compile a wasm32-wasi reactor module against
-# wit-bindgen's C bindings; tools/wasm-c (`sluice-wasm-c`: wit-bindgen-c and wit-component
-# from crates.io) writes the bindings and turns the module into a component. Offline once
-# those are installed; intermediate files under target/c-plugins.
+# wit-bindgen's C bindings; the debug build of sluice (`sluice plugin c-bindings` and
+# `componentize`, host/src/plugin_c.rs: wit-bindgen-c and wit-component) writes the bindings
+# of wit/ and turns the module into a component. Offline once those are installed;
+# intermediate files under target/c-plugins.
 C_PLUGINS := redact enrich identity
 C_WASM := $(C_PLUGINS:%=dist/plugins/c_%.wasm)
 CLANG ?= clang
 C_BUILD := target/c-plugins
 C_BINDINGS := $(C_BUILD)/bindings
 TOOLS_TARGET_DIR ?= target
-WASM_C := $(TOOLS_TARGET_DIR)/debug/sluice-wasm-c
+SLUICE_DEBUG := $(TOOLS_TARGET_DIR)/debug/sluice
 WASI_CFLAGS := --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
   -Iplugins/c -I$(C_BINDINGS)
 
@@ -86,24 +87,26 @@ dist/plugins/js_%.wasm: plugins/js/%/index.js plugins/js/sluice_records.js plugi
 
 plugins-c: $(C_WASM)
 
-$(WASM_C): tools/wasm-c/Cargo.toml $(wildcard tools/wasm-c/src/*.rs) Cargo.lock
-	$(CARGO) build -p sluice-wasm-c --target-dir $(TOOLS_TARGET_DIR)
+# Built when missing or when the code of those two subcommands changes (a stale binary is
+# otherwise fine: the bindings come from wit/, not from the WIT compiled in).
+$(SLUICE_DEBUG): host/src/plugin_c.rs host/src/main.rs host/Cargo.toml Cargo.lock
+	$(CARGO) build -p sluice --target-dir $(TOOLS_TARGET_DIR)
 	@touch $@
 
 # log_transform.h, log_transform.c and log_transform_component_type.o.
-$(C_BINDINGS)/.stamp: wit/sluice.wit $(WASM_C)
-	$(WASM_C) bindings --wit wit --world log-transform --out $(C_BINDINGS)
+$(C_BINDINGS)/.stamp: wit/sluice.wit $(SLUICE_DEBUG)
+	$(SLUICE_DEBUG) plugin c-bindings --wit wit --world log-transform --out $(C_BINDINGS)
 	@touch $@
 
 # --strip-debug drops wasi-libc's debug info and keeps the component-type section.
 .SECONDEXPANSION:
 dist/plugins/c_%.wasm: $$(wildcard plugins/c/$$*/*.c) plugins/c/sluice_records.c \
-    plugins/c/sluice_records.h $(C_BINDINGS)/.stamp $(WASM_C)
+    plugins/c/sluice_records.h $(C_BINDINGS)/.stamp $(SLUICE_DEBUG)
 	@mkdir -p $(@D) $(C_BUILD)
 	$(CLANG) $(WASI_CFLAGS) -Wl,--strip-debug -o $(C_BUILD)/$*.core.wasm \
 	  $(wildcard plugins/c/$*/*.c) plugins/c/sluice_records.c \
 	  $(C_BINDINGS)/log_transform.c $(C_BINDINGS)/log_transform_component_type.o
-	$(WASM_C) component $(C_BUILD)/$*.core.wasm -o $@
+	$(SLUICE_DEBUG) plugin componentize $(C_BUILD)/$*.core.wasm -o $@
 
 # The C record view and plugins natively, with AddressSanitizer and UBSan (plugins/c/test).
 C_NATIVE_CFLAGS := -std=c11 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined \

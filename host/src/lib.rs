@@ -26,6 +26,7 @@ pub mod dead_letter;
 pub mod encode;
 pub mod event;
 pub mod loki;
+pub mod plugin_c;
 pub mod plugin_cli;
 pub mod reload;
 pub mod runtime;

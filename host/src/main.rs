@@ -1,6 +1,6 @@
 //! The `sluice` command: `run`, `validate` and `test` a pipeline file, and `plugin
-//! inspect|test|new` for plugin authors. Thin: the library does the work; this file parses
-//! arguments, prints errors and picks the exit code.
+//! inspect|test|new|c-bindings|componentize` for plugin authors. Thin: the library does the
+//! work; this file parses arguments, prints errors and picks the exit code.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,7 +76,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
     },
-    /// Tools for plugin authors: inspect a component, run it on sample lines, start one.
+    /// Tools for plugin authors: inspect a component, run it on sample lines, start one,
+    /// build a C one.
     #[command(subcommand)]
     Plugin(PluginCommand),
 }
@@ -134,6 +135,28 @@ enum PluginCommand {
         /// a sluice checkout.
         #[arg(long, value_name = "PATH")]
         sdk: Option<PathBuf>,
+    },
+    /// C plugins: write wit-bindgen's C bindings of the contract (log_transform.h, .c and
+    /// _component_type.o) into a directory, for clang --target=wasm32-wasi.
+    CBindings {
+        /// Directory to write them into (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A WIT file or directory instead of the contract compiled into sluice.
+        #[arg(long, value_name = "PATH")]
+        wit: Option<PathBuf>,
+        /// The world (a name or `package/world`).
+        #[arg(long, default_value = sluice::plugin_c::DEFAULT_WORLD)]
+        world: String,
+    },
+    /// C plugins: turn the core module clang linked with those bindings into a component
+    /// (adding the WASI preview1 reactor adapter when the module imports preview1).
+    Componentize {
+        /// The core module (.wasm).
+        module: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
     },
 }
 
@@ -392,6 +415,14 @@ fn plugin(command: PluginCommand) -> anyhow::Result<ExitCode> {
                 "next:\n{}",
                 sluice::plugin_cli::next_steps(lang, &name, &dir)
             );
+        }
+        PluginCommand::CBindings { out, wit, world } => {
+            for f in sluice::plugin_c::write_bindings(wit.as_deref(), &world, &out)? {
+                println!("{}", f.display());
+            }
+        }
+        PluginCommand::Componentize { module, output } => {
+            sluice::plugin_c::componentize(&module, &output)?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@
 //! - [`test`]: runs one plugin on sample lines and writes the output records (as the file
 //!   sink's JSON encoding) and every metric sample it emitted. Metrics need no declaration
 //!   here: each name the plugin asks for through `metric-id` is recorded.
-//! - [`new`]: copies the template of a language (`templates/{rust,python,js}`, compiled
+//! - [`new`]: copies the template of a language (`templates/{rust,python,js,c}`, compiled
 //!   into the binary) into a new plugin directory.
 //!
 //! Each returns an error with context for the `sluice` binary to print.
@@ -327,10 +327,11 @@ pub enum Lang {
     Rust,
     Python,
     Js,
+    C,
 }
 
 /// The files of each language's template, compiled in: (path in the new plugin, text).
-/// `{{name}}`, `{{crate}}` and `{{sdk}}` are filled in by [`new`].
+/// `{{name}}`, `{{crate}}` and `{{sdk}}` are filled in by [`new`], in paths as in texts.
 fn template(lang: Lang) -> &'static [(&'static str, &'static str)] {
     const WIT: &str = include_str!("../../wit/sluice.wit");
     match lang {
@@ -372,6 +373,30 @@ fn template(lang: Lang) -> &'static [(&'static str, &'static str)] {
             ("build.mjs", include_str!("../../plugins/js/build.mjs")),
             ("wit/sluice.wit", WIT),
             (".gitignore", "node_modules/\n.entry-*.js\n*.wasm\n"),
+        ],
+        // No WIT: `sluice plugin c-bindings` (the Makefile) writes the bindings of the
+        // contract compiled into the binary that runs it.
+        Lang::C => &[
+            ("{{name}}.c", include_str!("../../templates/c/plugin.c")),
+            ("Makefile", include_str!("../../templates/c/Makefile")),
+            ("test/test.c", include_str!("../../templates/c/test/test.c")),
+            (
+                "sluice_records.h",
+                include_str!("../../plugins/c/sluice_records.h"),
+            ),
+            (
+                "sluice_records.c",
+                include_str!("../../plugins/c/sluice_records.c"),
+            ),
+            (
+                "test/harness.h",
+                include_str!("../../plugins/c/test/harness.h"),
+            ),
+            (
+                "test/harness.c",
+                include_str!("../../plugins/c/test/harness.c"),
+            ),
+            (".gitignore", "/gen/\n*.wasm\n"),
         ],
     }
 }
@@ -512,12 +537,13 @@ pub fn new(
         },
         _ => PathBuf::new(),
     };
-    for (path, text) in template(lang) {
-        let text = text
-            .replace("{{name}}", name)
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
             .replace("{{crate}}", &name.replace('-', "_"))
-            .replace("{{sdk}}", &sdk.display().to_string());
-        write(&dir.join(path), &text, &mut written)?;
+            .replace("{{sdk}}", &sdk.display().to_string())
+    };
+    for (path, text) in template(lang) {
+        write(&dir.join(fill(path)), &fill(text), &mut written)?;
     }
     Ok(written)
 }
@@ -538,6 +564,10 @@ pub fn next_steps(lang: Lang, name: &str, dir: &Path) -> String {
         ),
         Lang::Js => format!(
             "cd {d} && npm install && npm run build\n\
+             sluice plugin test {name}.wasm --input SAMPLE.log\n"
+        ),
+        Lang::C => format!(
+            "cd {d} && make\n\
              sluice plugin test {name}.wasm --input SAMPLE.log\n"
         ),
     }
@@ -581,17 +611,25 @@ mod tests {
     #[test]
     fn new_writes_each_template() {
         let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
-        for lang in [Lang::Rust, Lang::Python, Lang::Js] {
+        let langs = <Lang as clap::ValueEnum>::value_variants();
+        assert_eq!(langs, [Lang::Rust, Lang::Python, Lang::Js, Lang::C]);
+        for &lang in langs {
             let dir = tempfile::tempdir().unwrap();
             let target = dir.path().join("p");
             let files = new(lang, "my-plugin", Some(&target), Some(&sdk)).unwrap();
             assert!(files.iter().all(|f| f.is_file()));
             for f in &files {
                 let text = std::fs::read_to_string(f).unwrap();
-                assert!(
-                    !text.contains("{{name}}") && !text.contains("{{sdk}}"),
-                    "{f:?}"
-                );
+                for placeholder in ["{{name}}", "{{crate}}", "{{sdk}}"] {
+                    assert!(!text.contains(placeholder), "{f:?}");
+                    assert!(!f.to_string_lossy().contains(placeholder), "{f:?}");
+                }
+            }
+            if lang == Lang::C {
+                assert!(target.join("my-plugin.c").is_file());
+                let makefile = std::fs::read_to_string(target.join("Makefile")).unwrap();
+                assert!(makefile.contains("\nmy-plugin.wasm: "), "{makefile}");
+                assert!(next_steps(lang, "my-plugin", Path::new("p")).starts_with("cd p && make\n"));
             }
             // Not over a non-empty directory.
             assert!(new(lang, "my-plugin", Some(&target), Some(&sdk)).is_err());

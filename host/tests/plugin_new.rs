@@ -1,7 +1,8 @@
 //! End-to-end: `sluice plugin new` outside any sluice checkout (a temp dir), for Rust,
-//! Python and JavaScript: the printed next steps are run as printed (their paths right after
-//! the `cd` they start with), the plugin builds with what sluice wrote (the Rust SDK and the
-//! WIT come from the binary), and `sluice plugin test` runs it on a sample line. Under CI
+//! Python, JavaScript and C: the printed next steps are run as printed (their paths right
+//! after the `cd` they start with), the plugin builds with what sluice wrote (the Rust SDK
+//! and the WIT come from the binary; C's bindings and component from `sluice plugin
+//! c-bindings` / `componentize`), and `sluice plugin test` runs it on a sample line. Under CI
 //! (`SLUICE_REQUIRE_LANG_PLUGINS`) a missing toolchain fails the test instead of skipping.
 
 mod common;
@@ -20,6 +21,16 @@ fn have(program: &str, arg: &str) -> bool {
         .arg(arg)
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// `PATH` with the directory of the `sluice` under test first.
+fn path_with_sluice() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_sluice")).parent().unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 /// Runs `sluice plugin new --lang LANG NAME` in `dir`, then the next steps it printed
@@ -50,12 +61,7 @@ fn new_and_follow(dir: &Path, lang: &str, name: &str, prepare: impl Fn(&Path)) -
     )
     .unwrap();
     prepare(&project);
-    let bin = Path::new(env!("CARGO_BIN_EXE_sluice")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with_sluice();
     let script = format!("set -e\n{}\n", steps.join("\n"));
     let run = Command::new("bash")
         .arg("-c")
@@ -143,4 +149,67 @@ fn a_javascript_plugin_starts_builds_and_runs_outside_a_checkout() {
         assert!(copied.success());
     });
     check_records(&out);
+}
+
+/// Whether clang builds a wasm32-wasi reactor that uses wasi-libc's stdio (clang, lld,
+/// wasi-libc, compiler-rt for wasm32) and a native program with ASan and UBSan (the
+/// template's `make test`).
+fn c_toolchain(dir: &Path) -> bool {
+    let source = dir.join("probe.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\nint probe(void) { return printf(\"x\"); }\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    let builds = |args: &[&str]| {
+        Command::new("clang")
+            .args(args)
+            .arg(&source)
+            .arg("-o")
+            .arg(dir.join("probe.out"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    builds(&["--target=wasm32-wasi", "-mexec-model=reactor"])
+        && builds(&["-fsanitize=address,undefined"])
+}
+
+#[test]
+fn a_c_plugin_starts_builds_and_runs_outside_a_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    if !c_toolchain(dir.path()) {
+        assert!(
+            !required(),
+            "clang cannot build for wasm32-wasi (clang, lld, wasi-libc, \
+             libclang-rt-dev-wasm32) or with sanitizers (libclang-rt-14-dev)"
+        );
+        return;
+    }
+    let out = new_and_follow(dir.path(), "c", "c-plug", |project| {
+        assert!(project.join("c-plug.c").is_file());
+        assert!(project.join("sluice_records.h").is_file());
+    });
+    check_records(&out);
+    // The template's own unit tests, natively.
+    let project = dir.path().join("c-plug");
+    let test = Command::new("make")
+        .arg("test")
+        .current_dir(&project)
+        .env("PATH", path_with_sluice())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&test.stdout);
+    assert!(
+        test.status.success() && stdout.contains("c-plug: 3 passed, 0 failed"),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    // A second `make` has nothing to do.
+    let again = Command::new("make")
+        .arg("-q")
+        .current_dir(&project)
+        .env("PATH", path_with_sluice())
+        .status()
+        .unwrap();
+    assert!(again.success(), "`make -q` says c-plug.wasm is out of date");
 }

@@ -33,8 +33,10 @@
  * frees any of them. The config tree lives as long as the instance. Strings are UTF-8 and
  * not NUL-terminated: print them with "%.*s", (int)s.len, s.ptr.
  *
- * Build: `make plugins-c` (docs/plugins.md, "C"): clang --target=wasm32-wasi with the
- * bindings wit-bindgen generates (log_transform.h/.c), then `sluice-wasm-c component`.
+ * Build (docs/plugins.md, "C"): clang --target=wasm32-wasi with the bindings
+ * `sluice plugin c-bindings` writes (wit-bindgen's log_transform.h/.c), then `sluice plugin
+ * componentize`; the Makefile of `sluice plugin new --lang c` does both, and so does
+ * `make plugins-c` in the sluice repo.
  * Natively (any C compiler, host functions stubbed) the same code runs in unit tests.
  */
 #ifndef SLUICE_RECORDS_H

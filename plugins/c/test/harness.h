@@ -2,7 +2,7 @@
  * builds input columns the way the canonical ABI would hand them over, checks and reads
  * the output columns, and stubs the host functions (log lines and counter adds are
  * recorded for the tests to look at). Used by plugins/c/test/test_*.c (`make
- * plugins-c-test`). */
+ * plugins-c-test`) and by the unit tests of `sluice plugin new --lang c` (`make test`). */
 #ifndef SLUICE_TEST_HARNESS_H
 #define SLUICE_TEST_HARNESS_H
 
