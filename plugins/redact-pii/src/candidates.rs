@@ -8,9 +8,10 @@
 //! paid a prologue, an epoch check and reloads of its tables (bench/RESULTS.md). With the
 //! bitmap, finding the next candidate is a bit scan over a few words.
 //!
-//! For a JSON line the same pass can also mark its quotes and note whether it has a
-//! backslash ([`Candidates::with_marks`]): the JSON fast path needs both, and reading the
-//! line once for all three saves the two passes it made of its own.
+//! For a JSON line the same pass can also mark its quotes, colons and blanks and note
+//! whether it has a backslash ([`Candidates::with_marks`]): the JSON fast path needs them
+//! (strings, and which strings are keys), and reading the line once for all saves passes
+//! of their own.
 //!
 //! The vector code exists for wasm32 with `simd128` and for x86-64 with SSSE3 (detected once
 //! per window), like [`crate::byteset`]; the scalar loop is the reference the unit tests
@@ -34,6 +35,10 @@ pub struct Candidates {
     marks: bool,
     /// Bit `k`: byte `base + k` is `"` (only with `marks`).
     quotes: [u64; WORDS],
+    /// Bit `k`: byte `base + k` is `:` (only with `marks`).
+    colons: [u64; WORDS],
+    /// Bit `k`: byte `base + k` is a space or a control byte (only with `marks`).
+    blanks: [u64; WORDS],
     /// The window has a `\` (only with `marks`).
     backslash: bool,
 }
@@ -43,6 +48,10 @@ pub struct Marks<'a> {
     /// Bit `i % 64` of word `i / 64`: byte `i` is `"` (the layout of
     /// [`crate::byteset::bitmap_of`]; words past the line are 0).
     pub quotes: &'a [u64],
+    /// Its colons, alike.
+    pub colons: &'a [u64],
+    /// Its spaces and control bytes (JSON's whitespace among them), alike.
+    pub blanks: &'a [u64],
     /// The line has a backslash.
     pub backslash: bool,
 }
@@ -56,6 +65,8 @@ impl Candidates {
             bits: [0; WORDS],
             marks: false,
             quotes: [0; WORDS],
+            colons: [0; WORDS],
+            blanks: [0; WORDS],
             backslash: false,
         }
     }
@@ -75,8 +86,19 @@ impl Candidates {
     pub fn marks(&self, b: &[u8]) -> Option<Marks<'_>> {
         (self.marks && self.base == 0 && self.end == b.len()).then_some(Marks {
             quotes: &self.quotes,
+            colons: &self.colons,
+            blanks: &self.blanks,
             backslash: self.backslash,
         })
+    }
+
+    /// Takes byte `i` out of the candidates of the current window (a byte the caller knows
+    /// no rule starts at); a byte outside the window is left alone.
+    pub fn remove(&mut self, i: usize) {
+        if (self.base..self.end).contains(&i) {
+            let rel = i - self.base;
+            self.bits[rel / 64] &= !(1 << (rel % 64));
+        }
     }
 
     /// The first candidate at or after `i` in `b` (`b.len()` when there is none).
@@ -112,6 +134,8 @@ impl Candidates {
         self.bits = [0; WORDS];
         if self.marks {
             self.quotes = [0; WORDS];
+            self.colons = [0; WORDS];
+            self.blanks = [0; WORDS];
             self.backslash = false;
         }
         let carry = base > 0 && WORD.contains(b[base - 1]);
@@ -148,6 +172,8 @@ impl Candidates {
             }
             if self.marks {
                 self.quotes[k / 64] |= ((c == b'"') as u64) << (k % 64);
+                self.colons[k / 64] |= ((c == b':') as u64) << (k % 64);
+                self.blanks[k / 64] |= ((c <= b' ') as u64) << (k % 64);
                 self.backslash |= c == b'\\';
             }
             carry = word;
@@ -168,6 +194,8 @@ impl Candidates {
         self.bits[rel / 64] |= (hits as u64) << (rel % 64);
         if self.marks {
             self.quotes[rel / 64] |= ((m.quote & keep) as u64) << (rel % 64);
+            self.colons[rel / 64] |= ((m.colon & keep) as u64) << (rel % 64);
+            self.blanks[rel / 64] |= ((m.blank & keep) as u64) << (rel % 64);
             self.backslash |= m.backslash & keep != 0;
         }
         valid >= 16 && m.word & 0x8000 != 0
@@ -187,6 +215,8 @@ impl Candidates {
         self.bits[rel / 64] = trig & !(word & preceded);
         if self.marks {
             self.quotes[rel / 64] = join(|m| m.quote);
+            self.colons[rel / 64] = join(|m| m.colon);
+            self.blanks[rel / 64] = join(|m| m.blank);
             self.backslash |= join(|m| m.backslash) != 0;
         }
         word >> 63 != 0
@@ -237,6 +267,12 @@ impl Candidates {
                 trig: trig.members(v),
                 word: word.members(v),
                 quote: if marks { eq(v, b'"') } else { 0 },
+                colon: if marks { eq(v, b':') } else { 0 },
+                blank: if marks {
+                    u8x16_bitmask(u8x16_le(v, u8x16_splat(b' '))) as u32
+                } else {
+                    0
+                },
                 backslash: if marks { eq(v, b'\\') } else { 0 },
             }
         });
@@ -262,18 +298,28 @@ impl Candidates {
                 trig: trig.members(v),
                 word: word.members(v),
                 quote: if marks { eq(v, b'"') } else { 0 },
+                colon: if marks { eq(v, b':') } else { 0 },
+                blank: if marks {
+                    let low = _mm_min_epu8(v, _mm_set1_epi8(b' ' as i8));
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(low, v)) as u32 & 0xffff
+                } else {
+                    0
+                },
                 backslash: if marks { eq(v, b'\\') } else { 0 },
             }
         });
     }
 }
 
-/// Bit `k` of each: byte `k` of 16 is a trigger, a word byte, a quote, a backslash.
+/// Bit `k` of each: byte `k` of 16 is a trigger, a word byte, a quote, a colon, a blank
+/// (space or control byte), a backslash.
 #[derive(Clone, Copy)]
 struct Masks16 {
     trig: u32,
     word: u32,
     quote: u32,
+    colon: u32,
+    blank: u32,
     backslash: u32,
 }
 
@@ -285,6 +331,8 @@ impl Masks16 {
             trig: self.trig >> shift,
             word: self.word >> shift,
             quote: self.quote >> shift,
+            colon: self.colon >> shift,
+            blank: self.blank >> shift,
             backslash: self.backslash >> shift,
         }
     }
@@ -302,7 +350,7 @@ mod tests {
     use crate::byteset::table_of;
 
     fn sample(len: usize, seed: u32) -> Vec<u8> {
-        let alphabet = b"ab_Z09@%:=+( .-\"{}\xC3\xA9\\";
+        let alphabet = b"ab_Z09@%:=+( .-\"{}\xC3\xA9\\\t\n\x01";
         let mut x = seed;
         (0..len)
             .map(|_| {
@@ -354,6 +402,15 @@ mod tests {
                 expected.resize(WORDS, 0);
                 assert_eq!(marks.quotes, &expected[..], "len {len} seed {seed}");
                 assert_eq!(marks.backslash, b.contains(&b'\\'), "len {len} seed {seed}");
+                let bitmap = |member: fn(u8) -> bool| {
+                    let mut words = vec![0u64; WORDS];
+                    for (k, &c) in b.iter().enumerate() {
+                        words[k / 64] |= (member(c) as u64) << (k % 64);
+                    }
+                    words
+                };
+                assert_eq!(marks.colons, &bitmap(|c| c == b':')[..], "len {len}");
+                assert_eq!(marks.blanks, &bitmap(|c| c <= b' ')[..], "len {len}");
                 // The candidates are the same as without marks.
                 assert_eq!(all(&mut c, &t, &b, 0), reference(&t, &b, 0), "len {len}");
             }

@@ -57,6 +57,9 @@ pub(crate) struct Scratch {
     matches: Vec<Match>,
     /// Where the quotes of a JSON line are (see [`Redactor::json_fast_edits`]).
     quotes: Vec<u64>,
+    /// Where its colons and blanks are (the same).
+    colons: Vec<u64>,
+    blanks: Vec<u64>,
     /// The kinds of the JSON and metadata keys seen so far.
     pub(crate) keys: keys::KeyCache,
 }
@@ -500,15 +503,27 @@ impl Redactor {
         sc.edits.clear();
         let keyed = self.json_text_scan == JsonTextScan::WhenKeysArePlain;
         if keyed {
-            match candidates.marks(b) {
+            let words = b.len().div_ceil(64);
+            let marked = match candidates.marks(b) {
                 Some(marks) => {
-                    sc.quotes.clear();
-                    sc.quotes
-                        .extend_from_slice(&marks.quotes[..b.len().div_ceil(64)]);
+                    for (to, from) in [
+                        (&mut sc.quotes, marks.quotes),
+                        (&mut sc.colons, marks.colons),
+                        (&mut sc.blanks, marks.blanks),
+                    ] {
+                        to.clear();
+                        to.extend_from_slice(&from[..words]);
+                    }
+                    true
                 }
-                None => byteset::bitmap_of(b'"', b, &mut sc.quotes),
-            }
-            if !self.keys_are_plain(line, byteset::Bits(&sc.quotes), &mut sc.keys) {
+                None => {
+                    byteset::bitmap_of(b'"', b, &mut sc.quotes);
+                    false
+                }
+            };
+            let colons_blanks = marked.then_some((&sc.colons[..], &sc.blanks[..]));
+            let quotes = byteset::Bits(&sc.quotes);
+            if !self.keys_are_plain(line, quotes, colons_blanks, &mut sc.keys, &mut candidates) {
                 return false;
             }
         }
@@ -570,8 +585,57 @@ impl Redactor {
 
     /// Whether every key of the escape-free JSON line `line` (a string followed by `:`;
     /// `quotes` marks its quotes) is an ordinary one, whose value the walker would scan as
-    /// text (no secret, `json_keys`, authorization, phone or version name).
-    fn keys_are_plain(&self, line: &str, quotes: byteset::Bits, keys: &mut keys::KeyCache) -> bool {
+    /// text (no secret, `json_keys`, authorization, phone or version name). With the
+    /// line's colons and blanks marked (`marks`, a line of one candidates window), a key
+    /// is a quote right before a colon, found a word at a time; a quote followed by a blank
+    /// (`"key" :`) sends the line to the string-by-string loop. Both only ever look at more
+    /// strings than the keys (a value that starts with `:`), never at fewer.
+    ///
+    /// In the word-at-a-time case the colon after each such quote is also taken out of
+    /// `candidates`: at a `:` after a quote no rule matches once the string before it is an
+    /// ordinary key (no URL scheme ends in a quote, no IPv6 group is a quote, and the
+    /// key-value secret rule would read that very key), unless a second `:` follows (a
+    /// leading `::` of an IPv6 address).
+    fn keys_are_plain(
+        &self,
+        line: &str,
+        quotes: byteset::Bits,
+        marks: Option<(&[u64], &[u64])>,
+        keys: &mut keys::KeyCache,
+        candidates: &mut Candidates,
+    ) -> bool {
+        let plain = |keys: &mut keys::KeyCache, open: usize, close: usize| {
+            matches!(
+                keys.kind_at(self, line, open + 1, close),
+                json::KeyKind::Scan(Ctx { version: false })
+            )
+        };
+        let q = quotes.0;
+        if let Some((colons, blanks)) = marks {
+            let followed = |bits: &[u64], w: usize| {
+                (bits[w] >> 1) | (bits.get(w + 1).map_or(0, |next| next << 63))
+            };
+            let spaced = (0..q.len()).any(|w| q[w] & followed(blanks, w) != 0);
+            if !spaced {
+                for w in 0..q.len() {
+                    let mut closes = q[w] & followed(colons, w);
+                    while closes != 0 {
+                        let close = w * 64 + closes.trailing_zeros() as usize;
+                        closes &= closes - 1;
+                        let Some(open) = quotes.last_below(close) else {
+                            continue;
+                        };
+                        if !plain(keys, open, close) {
+                            return false;
+                        }
+                        if line.as_bytes().get(close + 2) != Some(&b':') {
+                            candidates.remove(close + 1);
+                        }
+                    }
+                }
+                return true;
+            }
+        }
         let b = line.as_bytes();
         let mut from = 0;
         while let Some(open) = quotes.first_from(from) {
@@ -580,12 +644,7 @@ impl Redactor {
             };
             from = close + 1;
             let after = b[from..].iter().find(|c| !c.is_ascii_whitespace());
-            if after == Some(&b':')
-                && !matches!(
-                    keys.kind_at(self, line, open + 1, close),
-                    json::KeyKind::Scan(Ctx { version: false })
-                )
-            {
+            if after == Some(&b':') && !plain(keys, open, close) {
                 return false;
             }
         }
