@@ -615,10 +615,13 @@ impl Redactor {
             let followed = |bits: &[u64], w: usize| {
                 (bits[w] >> 1) | (bits.get(w + 1).map_or(0, |next| next << 63))
             };
-            let spaced = (0..q.len()).any(|w| q[w] & followed(blanks, w) != 0);
+            let spaced = q
+                .iter()
+                .enumerate()
+                .any(|(w, quote)| quote & followed(blanks, w) != 0);
             if !spaced {
-                for w in 0..q.len() {
-                    let mut closes = q[w] & followed(colons, w);
+                for (w, quote) in q.iter().enumerate() {
+                    let mut closes = quote & followed(colons, w);
                     while closes != 0 {
                         let close = w * 64 + closes.trailing_zeros() as usize;
                         closes &= closes - 1;
