@@ -109,6 +109,9 @@ pub struct Redactor {
     /// Bytes at which some enabled built-in rule can start looking ([`Redactor::scan`]
     /// skips every other byte at once); kept current by [`Redactor::update_triggers`].
     triggers: byteset::ByteSet,
+    /// Skip ISO timestamps whole in the scan ([`Redactor::clean_timestamp_end`]); off
+    /// only in [`Redactor::without_fast_paths`], the reference.
+    skip_timestamps: bool,
     /// When a JSON line may be redacted by one text scan ([`Redactor::json_fast_edits`]);
     /// kept current by [`Redactor::update_triggers`].
     json_text_scan: JsonTextScan,
@@ -167,6 +170,7 @@ impl Redactor {
             audit: false,
             triggers: byteset::ByteSet::new([true; 256]),
             json_text_scan: JsonTextScan::Never,
+            skip_timestamps: true,
             labels: true,
             metadata: true,
             metric_labels: Vec::new(),
@@ -198,6 +202,7 @@ impl Redactor {
     /// (`tests/output_unchanged.rs`); as fast as ever in output, slower in time.
     pub fn without_fast_paths(mut self) -> Redactor {
         self.json_fast = false;
+        self.skip_timestamps = false;
         self
     }
 

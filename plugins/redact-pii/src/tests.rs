@@ -1088,3 +1088,77 @@ fn key_filters_never_turn_away_a_meaningful_key() {
         }
     }
 }
+
+/// Skipping ISO timestamps whole (`Redactor::clean_timestamp_end`) finds what scanning
+/// them finds: timestamps of every shape (T or space, seconds, fractions, years and hours
+/// that look like card, phone or SSN starts, time zones) in text and JSON, before and
+/// after what rules match, under configs whose secret names end in digits.
+#[test]
+fn skipping_timestamps_changes_no_output() {
+    let configs = [
+        "{}",
+        r#"{"extra_secret_keys": ["t12", "x00", "59"]}"#,
+        r#"{"rules": ["phone", "ipv6", "credit_card", "ssn", "ipv4"]}"#,
+        r#"{"mode": "drop"}"#,
+    ];
+    let dates = [
+        "2025-11-24",
+        "0999-01-02",
+        "1999-12-31",
+        "4111-11-11",
+        "5555-00-00",
+    ];
+    let times = [
+        "12:00",
+        "00:59",
+        "23:59:59",
+        "12:00:00.000",
+        "07:08:09.123456789",
+        "10:20:30.",
+    ];
+    let before = ["", "x ", "ts=", "\"", "at:", ".", "-", "1", "a"];
+    let after = [
+        "",
+        "Z",
+        "+05:30",
+        "-0700",
+        " 4111 1111 1111 1111",
+        ":00:00:00:00:00",
+        "1",
+        " a@example.com",
+        "@example.com",
+        ",123 INFO",
+        " 10.1.2.3",
+        "::1",
+        "::",
+        ":1",
+        ".1.2.3",
+        "-05:00",
+        "+1 415 555 2671",
+        " password=x",
+        ":password",
+    ];
+    for config in configs {
+        let r = Redactor::from_config_json(config).unwrap();
+        let reference = r.clone().without_fast_paths();
+        for d in dates {
+            for sep in ['T', ' '] {
+                for t in times {
+                    for pre in before {
+                        for post in after {
+                            let ts = format!("{pre}{d}{sep}{t}{post}");
+                            for line in [format!("{ts} done"), format!(r#"{{"ts":"{ts}","n":1}}"#)]
+                            {
+                                assert_eq!(
+                                    r.redact_cow(&line),
+                                    reference.redact_cow(&line),
+                                    "{config}: {line}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
