@@ -94,6 +94,7 @@ impl Candidates {
 
     /// Takes byte `i` out of the candidates of the current window (a byte the caller knows
     /// no rule starts at); a byte outside the window is left alone.
+    #[inline]
     pub fn remove(&mut self, i: usize) {
         if (self.base..self.end).contains(&i) {
             let rel = i - self.base;

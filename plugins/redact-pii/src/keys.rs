@@ -214,7 +214,7 @@ impl KeySuffixes {
     }
 
     /// False when `key` is certainly an ordinary key (its kind is a plain scan).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn may_be_special(&self, key: &[u8]) -> bool {
         let n = key.len();
         if n < 2 {

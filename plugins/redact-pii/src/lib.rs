@@ -609,11 +609,15 @@ impl Redactor {
         keys: &mut keys::KeyCache,
         candidates: &mut Candidates,
     ) -> bool {
+        // Most keys are told ordinary by their last two bytes, here, without a call.
         let plain = |keys: &mut keys::KeyCache, open: usize, close: usize| {
-            matches!(
-                keys.kind_at(self, line, open + 1, close),
-                json::KeyKind::Scan(Ctx { version: false })
-            )
+            !self
+                .key_suffixes
+                .may_be_special(&line.as_bytes()[open + 1..close])
+                || matches!(
+                    keys.kind_at(self, line, open + 1, close),
+                    json::KeyKind::Scan(Ctx { version: false })
+                )
         };
         let q = quotes.0;
         if let Some((colons, blanks)) = marks {
