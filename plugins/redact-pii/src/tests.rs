@@ -1162,3 +1162,21 @@ fn skipping_timestamps_changes_no_output() {
         }
     }
 }
+
+/// A `connection_string` key's value is a secret whole, in JSON and as `key=value`; keys
+/// that only end alike are kept.
+#[test]
+fn connection_strings_are_secrets() {
+    let json = r#"{"connection_string":"Server=db;User Id=app;Password=hunter2;","msg":"ok"}"#;
+    assert_eq!(red(json), r#"{"connection_string":"<secret>","msg":"ok"}"#);
+    let camel = r#"{"ConnectionString":"Server=db;Password=x","string":"keep me"}"#;
+    assert_eq!(
+        red(camel),
+        r#"{"ConnectionString":"<secret>","string":"keep me"}"#
+    );
+    assert_eq!(
+        red("db_connection_string=abc rest"),
+        "db_connection_string=<secret> rest"
+    );
+    assert_eq!(red("logging=on"), "logging=on");
+}

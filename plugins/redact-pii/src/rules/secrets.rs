@@ -39,6 +39,7 @@ pub const DEFAULT_SECRET_KEYS: &[&str] = &[
     "signing_key",
     "encryption_key",
     "master_key",
+    "connection_string",
 ];
 
 /// Secret key names, normalised (lower case, separators removed).
