@@ -2,7 +2,8 @@
 //! running sluice, the page without JavaScript is a table of every component with its
 //! numbers; in headless Chromium (Debian's package; CI installs it) the script draws every
 //! component and a live rate on each edge, the numbers move between two loads, and a
-//! screenshot is taken; with `protect_metrics` both routes want the API token.
+//! screenshot is taken; with `protect_metrics` both routes want the API token (as a bearer
+//! token, or as the Basic password a browser asks for).
 
 mod common;
 
@@ -201,14 +202,43 @@ fn with_protect_metrics_the_page_and_its_api_want_the_token() {
             "[api]\ntoken = \"t0ken-value\"\nprotect_metrics = true\n",
         );
     let mut sluice = Running::start(&config);
+    let client = reqwest::blocking::Client::new();
     for path in ["/", "/api/status"] {
         assert_eq!(sluice.get(path).unwrap().0, 401, "{path}");
-        let r = reqwest::blocking::Client::new()
+        let r = client
             .get(sluice.url(path))
             .bearer_auth("t0ken-value")
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
+        // A browser: the token as the Basic password, whatever the user name.
+        let r = client
+            .get(sluice.url(path))
+            .basic_auth("operator", Some("t0ken-value"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} with Basic");
+        let r = client
+            .get(sluice.url(path))
+            .basic_auth("operator", Some("wrong"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path} with a wrong password");
     }
+    // The page's 401 asks a browser for credentials (Basic) and still names Bearer.
+    let r = client.get(sluice.url("/")).send().unwrap();
+    let challenges: Vec<&str> = r
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges
+            .iter()
+            .any(|c| c.starts_with("Basic realm=\"sluice\""))
+            && challenges.contains(&"Bearer"),
+        "{challenges:?}"
+    );
     sluice.stop_ok();
 }

@@ -84,16 +84,35 @@ pub fn check_route_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// True when `token` is not required, or the request carries `Authorization: Bearer
-/// <token>` (the scheme in any case, RFC 7235; the token compared in constant time).
-pub fn bearer_ok(headers: &HeaderMap, token: Option<&str>) -> bool {
+/// True when `token` is not required, or the request carries it: `Authorization: Bearer
+/// <token>` (the scheme in any case, RFC 7235), or HTTP Basic with the token as the password
+/// and any user name (RFC 7617; what a browser sends for a page behind the token after
+/// asking for it, and what Promtail-style `basic_auth` clients send). The token is compared
+/// in constant time.
+pub fn token_ok(headers: &HeaderMap, token: Option<&str>) -> bool {
     let Some(token) = token else { return true };
-    headers
+    let Some((scheme, given)) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .is_some_and(|(_, given)| constant_time_eq(given.trim().as_bytes(), token.as_bytes()))
+    else {
+        return false;
+    };
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return constant_time_eq(given.trim().as_bytes(), token.as_bytes());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine as _;
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(given.trim()) else {
+            return false;
+        };
+        let password = match decoded.iter().position(|&b| b == b':') {
+            Some(colon) => &decoded[colon + 1..],
+            None => return false,
+        };
+        return constant_time_eq(password, token.as_bytes());
+    }
+    false
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -108,6 +127,22 @@ fn unauthorized() -> axum::response::Response {
         "missing or wrong bearer token\n",
     )
         .into_response()
+}
+
+/// 401 for the status page: a Basic challenge as well, so a browser asks for the token
+/// (as the password, any user name) and sends it with the page's own requests after.
+fn unauthorized_page() -> axum::response::Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Basic realm=\"sluice\", charset=\"UTF-8\"")],
+        "the status page wants the API token: as the password (any user name), or as a bearer token\n",
+    )
+        .into_response();
+    response.headers_mut().append(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 /// Why the server could not start.
@@ -198,7 +233,7 @@ pub async fn start(
 /// otherwise (see `telemetry::exposition`).
 async fn metrics(State(state): State<ServerState>, headers: HeaderMap) -> axum::response::Response {
     let auth = &state.auth;
-    if auth.protect_metrics && !bearer_ok(&headers, auth.token.as_deref()) {
+    if auth.protect_metrics && !token_ok(&headers, auth.token.as_deref()) {
         return unauthorized();
     }
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
@@ -216,8 +251,8 @@ async fn status_page(
     State(state): State<ServerState>,
     headers: HeaderMap,
 ) -> axum::response::Response {
-    if state.auth.protect_metrics && !bearer_ok(&headers, state.auth.token.as_deref()) {
-        return unauthorized();
+    if state.auth.protect_metrics && !token_ok(&headers, state.auth.token.as_deref()) {
+        return unauthorized_page();
     }
     status::page(state.status).await
 }
@@ -227,7 +262,7 @@ async fn status_json(
     State(state): State<ServerState>,
     headers: HeaderMap,
 ) -> axum::response::Response {
-    if state.auth.protect_metrics && !bearer_ok(&headers, state.auth.token.as_deref()) {
+    if state.auth.protect_metrics && !token_ok(&headers, state.auth.token.as_deref()) {
         return unauthorized();
     }
     status::status_json(state.status).await
@@ -243,7 +278,7 @@ async fn tap(
     axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> axum::response::Response {
-    if !bearer_ok(&headers, state.auth.token.as_deref()) {
+    if !token_ok(&headers, state.auth.token.as_deref()) {
         return unauthorized();
     }
     let number = |key: &str, default: f64| {
@@ -298,7 +333,7 @@ async fn reload_now(
     State(state): State<ServerState>,
     headers: HeaderMap,
 ) -> axum::response::Response {
-    if !bearer_ok(&headers, state.auth.token.as_deref()) {
+    if !token_ok(&headers, state.auth.token.as_deref()) {
         return unauthorized();
     }
     reload_checked(state).await.into_response()

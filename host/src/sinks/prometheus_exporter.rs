@@ -25,7 +25,7 @@ use crate::component::{CheckContext, CheckError, CheckErrors, ComponentConfig};
 use crate::encode::format_value;
 use crate::event::metrics::{family_of, is_stale, series_name, MetricFamily, MetricType, NAME_LABEL};
 use crate::event::{settle, AckStatus, Events, Label, MetricBatch, Signal};
-use crate::server::{bearer_ok, check_route_path};
+use crate::server::{token_ok, check_route_path};
 use crate::telemetry::{events, ComponentMetrics};
 
 /// `type = "prometheus_exporter"`.
@@ -352,7 +352,7 @@ impl Sink for Exporter {
         let timestamps = self.config.timestamps;
         let max_age = Duration::from_secs(self.config.expire_after_secs);
         let handler = move |headers: HeaderMap| async move {
-            if !bearer_ok(&headers, token.as_deref()) {
+            if !token_ok(&headers, token.as_deref()) {
                 return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
             }
             let body = {

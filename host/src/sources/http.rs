@@ -120,7 +120,7 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !push::bearer_ok(&headers, src.config.token.as_deref()) {
+    if !push::token_ok(&headers, src.config.token.as_deref()) {
         events::component_error(
             &src.ctx.metrics,
             "unauthorized",

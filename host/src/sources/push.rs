@@ -33,7 +33,7 @@ pub(crate) fn default_ack_timeout() -> u64 {
 }
 
 pub use crate::server::request_ids::RequestIds;
-pub use crate::server::{bearer_ok, check_route_path};
+pub use crate::server::{check_route_path, token_ok};
 
 /// How long a push sender is told to wait (`Retry-After`) after a 429 or 503.
 pub const RETRY_AFTER_SECS: &str = "1";
@@ -170,20 +170,36 @@ mod tests {
     use axum::http::{header, HeaderMap};
 
     #[test]
-    fn bearer_tokens_must_match_exactly() {
+    fn tokens_must_match_exactly_as_bearer_or_basic_password() {
         let mut h = HeaderMap::new();
-        assert!(bearer_ok(&h, None));
-        assert!(!bearer_ok(&h, Some("s3cret")));
+        assert!(token_ok(&h, None));
+        assert!(!token_ok(&h, Some("s3cret")));
         h.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
-        assert!(bearer_ok(&h, Some("s3cret")));
-        assert!(!bearer_ok(&h, Some("s3cre")));
+        assert!(token_ok(&h, Some("s3cret")));
+        assert!(!token_ok(&h, Some("s3cre")));
+        // Basic: the token is the password, any user name; a bare token is not Basic.
         h.insert(header::AUTHORIZATION, "Basic s3cret".parse().unwrap());
-        assert!(!bearer_ok(&h, Some("s3cret")));
+        assert!(!token_ok(&h, Some("s3cret")));
+        for (creds, ok) in [
+            ("admin:s3cret", true),
+            (":s3cret", true),
+            ("s3cret:x", false),
+            ("admin:s3cre", false),
+            ("s3cret", false),
+        ] {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(creds);
+            h.insert(
+                header::AUTHORIZATION,
+                format!("Basic {b64}").parse().unwrap(),
+            );
+            assert_eq!(token_ok(&h, Some("s3cret")), ok, "{creds}");
+        }
         // The scheme is case-insensitive (RFC 7235).
         h.insert(header::AUTHORIZATION, "bearer s3cret".parse().unwrap());
-        assert!(bearer_ok(&h, Some("s3cret")));
+        assert!(token_ok(&h, Some("s3cret")));
         h.insert(header::AUTHORIZATION, "BEARER s3cret".parse().unwrap());
-        assert!(bearer_ok(&h, Some("s3cret")));
+        assert!(token_ok(&h, Some("s3cret")));
     }
 }
 

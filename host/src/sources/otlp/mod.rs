@@ -245,7 +245,7 @@ async fn accept(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Refusal> {
-    if !push::bearer_ok(headers, src.config.token.as_deref()) {
+    if !push::token_ok(headers, src.config.token.as_deref()) {
         return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
