@@ -1,7 +1,7 @@
 //! `sluice top`: a terminal view of a running collector, read from its API
 //! (`/api/status`, the same numbers as the status page): per component records in and out
 //! per second, bytes out per second, totals, errors and discards by kind, channel fill,
-//! sink retries, plugin call p50/p99 and redactions by rule. Refreshes every second, sorts by the column a key names, works over SSH
+//! sink retry and backoff state, plugin call p50/p99 and redactions by rule. Refreshes every second, sorts by the column a key names, works over SSH
 //! (a plain terminal, no mouse), exits on `q`, Esc or Ctrl-C with the terminal restored,
 //! and says plainly when it cannot reach the collector (and keeps trying).
 
@@ -39,6 +39,11 @@ pub struct Component {
     #[serde(default)]
     pub sink_retries: f64,
     #[serde(default)]
+    pub sink_backoff_requests: f64,
+    /// A sink's retry and backoff state in words (empty for other components).
+    #[serde(default)]
+    pub sink_state: String,
+    #[serde(default)]
     pub errors: BTreeMap<String, f64>,
     #[serde(default)]
     pub discarded: BTreeMap<String, f64>,
@@ -74,7 +79,7 @@ const COLUMNS: [(&str, char); 12] = [
     ("errors", 'e'),
     ("discarded", 'd'),
     ("channel", 'c'),
-    ("retries", 'y'),
+    ("sink state", 'y'),
     ("plugin p50/p99 ms", 'p'),
     ("redactions", 'x'),
 ];
@@ -94,7 +99,8 @@ pub fn sort(components: &mut [Component], by: usize) {
             6 => total(&c.errors),
             7 => total(&c.discarded),
             8 => c.channel_depth,
-            9 => c.sink_retries,
+            // Backing off first, then by retries.
+            9 => c.sink_backoff_requests * 1e9 + c.sink_retries,
             10 => c.plugin_p99_ms.unwrap_or(-1.0),
             11 => total(&c.redactions),
             _ => 0.0,
@@ -261,7 +267,11 @@ fn view(
                     kinds(&c.errors),
                     kinds(&c.discarded),
                     format!("{}", c.channel_depth),
-                    format!("{}", c.sink_retries),
+                    if c.sink_state.is_empty() {
+                        "-".to_string()
+                    } else {
+                        c.sink_state.clone()
+                    },
                     plugin,
                     kinds(&c.redactions),
                 ])
@@ -281,7 +291,7 @@ fn view(
                 Constraint::Min(10),
                 Constraint::Min(13),
                 Constraint::Length(11),
-                Constraint::Length(11),
+                Constraint::Min(16),
                 Constraint::Length(21),
                 Constraint::Min(14),
             ];
@@ -335,6 +345,8 @@ mod tests {
             sent_bytes_per_sec: 0.0,
             channel_depth: 0.0,
             sink_retries: 0.0,
+            sink_backoff_requests: 0.0,
+            sink_state: String::new(),
             errors: if errors > 0.0 {
                 BTreeMap::from([("trap".into(), errors)])
             } else {

@@ -252,10 +252,45 @@ fn throttling_failures_and_an_outage_lose_nothing() {
         (retries("connection") > connection_retries_before).then_some(())
     })
     .expect("the sink retried through the outage");
+    // Meanwhile the operator's view says so: /api/status (what `sluice top` and the status
+    // page show) has the sink backing off, and the gauge counts the waiting requests.
+    let sink_state = |sluice: &Running| -> Option<String> {
+        let (code, body) = sluice.get("/api/status").ok()?;
+        let status: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let loki = status["components"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == "loki")?
+            .clone();
+        (code == 200).then(|| loki["sink_state"].as_str().unwrap_or("").to_string())
+    };
+    let backing_off = wait_for(Duration::from_secs(20), || {
+        sink_state(&sluice).filter(|s| s.starts_with("backing off: "))
+    })
+    .expect("the status API shows the sink backing off");
+    assert!(backing_off.contains(" s ("), "{backing_off}");
+    wait_for(Duration::from_secs(10), || {
+        (sluice
+            .metric("sluice_sink_backoff_requests{component_id=\"loki\",component_kind=\"sink\"}")
+            .unwrap_or(0.0)
+            >= 1.0)
+            .then_some(())
+    })
+    .expect("sluice_sink_backoff_requests counts the waiting requests");
     assert!(
         receiver.wait_for_entries(n + more, Duration::from_secs(90)),
         "only {} arrived after the outage",
         receiver.entry_count()
+    );
+    let recovered = wait_for(Duration::from_secs(10), || {
+        sink_state(&sluice).filter(|s| s.starts_with("ok ("))
+    })
+    .expect("the status API shows the sink recovered");
+    assert!(recovered.ends_with("retries)"), "{recovered}");
+    assert_eq!(
+        sluice
+            .metric("sluice_sink_backoff_requests{component_id=\"loki\",component_kind=\"sink\"}"),
+        Some(0.0)
     );
     assert!(retries("connection") >= 1.0);
     let stored: usize = receiver.streams().values().map(Vec::len).sum();

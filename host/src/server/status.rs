@@ -1,7 +1,7 @@
 //! The status page at `/` and its JSON at `/api/status`: the pipeline's components (name,
 //! section, type, plugin) and edges, with each component's records and bytes in and out,
-//! their rates, errors and discards by reason, channel fill and sink retries, read from the
-//! collector's own metrics. The page is plain HTML with the same numbers in a table (usable
+//! their rates, errors and discards by reason, channel fill and sink retries and backoff
+//! state, read from the collector's own metrics. The page is plain HTML with the same numbers in a table (usable
 //! with JavaScript off); a little inline JavaScript draws the graph with live rates on its
 //! edges and refreshes every second. Everything is served from the binary, no external
 //! assets. Record contents are never shown: only counts and error kinds.
@@ -50,6 +50,13 @@ pub struct Numbers {
     /// Batches waiting in its input channel.
     pub channel_depth: f64,
     pub sink_retries: f64,
+    /// A sink's requests waiting out a retry delay now, and the latest delay in seconds
+    /// (0 once a request is delivered).
+    pub sink_backoff_requests: f64,
+    pub sink_backoff_seconds: f64,
+    /// A sink's retry and backoff state in words (`backing off: 2 requests, 4.0 s`,
+    /// `ok (5 retries)`, `ok`); empty for sources and transforms.
+    pub sink_state: String,
     /// Errors by kind (`component_errors` and `plugin_errors` reasons), non-zero only.
     pub errors: BTreeMap<String, f64>,
     /// Records discarded by reason, non-zero only.
@@ -199,6 +206,9 @@ impl StatusState {
                 };
                 numbers.plugin_p50_ms = quantile(buckets, 0.5).map(|s| s * 1e3);
                 numbers.plugin_p99_ms = quantile(buckets, 0.99).map(|s| s * 1e3);
+                if node.section == "sink" {
+                    numbers.sink_state = sink_state(&numbers);
+                }
                 ComponentStatus {
                     node: node.clone(),
                     numbers,
@@ -209,6 +219,23 @@ impl StatusState {
             components,
             interval_secs: interval,
         }
+    }
+}
+
+/// A sink's retry and backoff state in words, from its numbers.
+pub fn sink_state(n: &Numbers) -> String {
+    let retries = match n.sink_retries {
+        0.0 => String::new(),
+        1.0 => " (1 retry)".into(),
+        r => format!(" ({r} retries)"),
+    };
+    match n.sink_backoff_requests {
+        w if w > 0.0 => format!(
+            "backing off: {w} request{}, {:.1} s{retries}",
+            if w == 1.0 { "" } else { "s" },
+            n.sink_backoff_seconds
+        ),
+        _ => format!("ok{retries}"),
     }
 }
 
@@ -242,6 +269,8 @@ fn read(exposition: &str) -> BTreeMap<String, Numbers> {
             "sluice_component_sent_bytes_total" => n.sent_bytes += value,
             "sluice_component_channel_depth" => n.channel_depth += value,
             "sluice_sink_retries_total" => n.sink_retries += value,
+            "sluice_sink_backoff_requests" => n.sink_backoff_requests += value,
+            "sluice_sink_backoff_seconds" => n.sink_backoff_seconds += value,
             "sluice_component_errors_total" | "sluice_plugin_errors_total" if value > 0.0 => {
                 *n.errors.entry(reason()).or_default() += value
             }
@@ -299,6 +328,7 @@ pub async fn page(state: StatusState) -> axum::response::Response {
              <td class=\"num\" data-field=\"received_per_sec\">{rin:.1}</td><td class=\"num\" data-field=\"sent_per_sec\">{rout:.1}</td>\
              <td class=\"num\" data-field=\"received_events\">{tin}</td><td class=\"num\" data-field=\"sent_events\">{tout}</td>\
              <td class=\"num\" data-field=\"sent_bytes\">{bytes}</td><td class=\"num\" data-field=\"channel_depth\">{depth}</td>\
+             <td data-field=\"sink_state\">{sink}</td>\
              <td data-field=\"errors\">{errors}</td><td data-field=\"discarded\">{discarded}</td><td data-field=\"redactions\">{redactions}</td></tr>",
             name = escape(&c.node.name),
             section = c.node.section,
@@ -315,6 +345,7 @@ pub async fn page(state: StatusState) -> axum::response::Response {
             tout = n.sent_events,
             bytes = n.sent_bytes,
             depth = n.channel_depth,
+            sink = escape(&n.sink_state),
             errors = kinds(&n.errors),
             discarded = kinds(&n.discarded),
             redactions = kinds(&n.redactions),

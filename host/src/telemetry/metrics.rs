@@ -228,11 +228,24 @@ pub struct CoreMetrics {
     http_requests: Family<HttpLabels, Counter>,
     sink_requests: Family<HttpLabels, Counter>,
     sink_retries: Family<ReasonLabels, Counter>,
+    sink_backoff_requests: Family<ComponentLabels, Gauge>,
+    sink_backoff_seconds: Family<ComponentLabels, FloatGauge>,
     sink_request_seconds: HistogramFamily<ComponentLabels>,
     sink_batch_fill: HistogramFamily<ComponentLabels>,
     config_reloads: Family<ResultLabels, Counter>,
     plugin_metric_overflow: Family<OverflowLabels, Counter>,
     series_refused: Family<OverflowLabels, Counter>,
+}
+
+/// A request waiting out a retry delay (see [`ComponentMetrics::backing_off`]).
+pub struct BackoffGuard {
+    waiting: Gauge,
+}
+
+impl Drop for BackoffGuard {
+    fn drop(&mut self) {
+        self.waiting.dec();
+    }
 }
 
 /// A plugin metric whose series limit folded samples into its overflow series.
@@ -444,6 +457,32 @@ impl ComponentMetrics {
             .sink_retries
             .get_or_create(&self.reason(reason))
             .inc();
+    }
+
+    /// A request about to wait `delay` before its retry: counted in
+    /// `sluice_sink_backoff_requests` until the returned guard is dropped (the wait is
+    /// over, or the request was abandoned), and `sluice_sink_backoff_seconds` set to the
+    /// delay. `sluice top` and the status page show both as the sink's backoff state.
+    pub fn backing_off(&self, delay: std::time::Duration) -> BackoffGuard {
+        let waiting = self
+            .core
+            .sink_backoff_requests
+            .get_or_create(&self.labels())
+            .clone();
+        waiting.inc();
+        self.core
+            .sink_backoff_seconds
+            .get_or_create(&self.labels())
+            .set(delay.as_secs_f64());
+        BackoffGuard { waiting }
+    }
+
+    /// A request of this sink was delivered: its backoff delay is back to 0.
+    pub fn backoff_over(&self) {
+        self.core
+            .sink_backoff_seconds
+            .get_or_create(&self.labels())
+            .set(0.0);
     }
 
     /// Observes how full a sink's request was (its bytes over the batch size limit).
@@ -799,6 +838,8 @@ impl Telemetry {
             http_requests: Family::default(),
             sink_requests: Family::default(),
             sink_retries: Family::default(),
+            sink_backoff_requests: Family::default(),
+            sink_backoff_seconds: Family::default(),
             sink_request_seconds: Family::new_with_constructor(request_histogram),
             sink_batch_fill: Family::new_with_constructor(ratio_histogram),
             config_reloads: Family::default(),
@@ -908,6 +949,16 @@ impl Telemetry {
             core.sink_retries.clone(),
         );
         r.register(
+            "sink_backoff_requests",
+            "Requests of a sink waiting out a retry delay now",
+            core.sink_backoff_requests.clone(),
+        );
+        r.register(
+            "sink_backoff_seconds",
+            "The delay of a sink's latest retry wait; 0 once a request is delivered",
+            core.sink_backoff_seconds.clone(),
+        );
+        r.register(
             "sink_request_duration_seconds",
             "Wall time of one sink request, answer included",
             core.sink_request_seconds.clone(),
@@ -1003,6 +1054,11 @@ impl Telemetry {
         }
         for r in plugin_errors {
             let _ = c.plugin_errors.get_or_create(&reason(r));
+        }
+        if kind == "sink" {
+            // The backoff state reads "none" before the first retry, not "unknown".
+            let _ = c.sink_backoff_requests.get_or_create(&labels);
+            let _ = c.sink_backoff_seconds.get_or_create(&labels);
         }
         if kind == "source" {
             let _ = c.source_lost_bytes.get_or_create(&labels);

@@ -304,6 +304,9 @@ impl Lane {
                 match shared.client.push(tenant, body.clone(), metrics).await {
                     Outcome::Delivered => {
                         metrics.sent(entries, line_bytes(&streams));
+                        if retries > 0 {
+                            metrics.backoff_over();
+                        }
                         self.backoff.next = shared.min_backoff;
                         return AckStatus::Delivered;
                     }
@@ -346,7 +349,10 @@ impl Lane {
                                 "push not accepted; retrying"
                             );
                         }
-                        tokio::time::sleep(delay).await;
+                        {
+                            let _waiting = metrics.backing_off(delay);
+                            tokio::time::sleep(delay).await;
+                        }
                         if stream_throttled && streams.len() > 1 {
                             // Resend each stream on its own, so each answer is its own.
                             return self.deliver_in_groups(tenant, streams, 1).await;

@@ -204,6 +204,9 @@ impl RemoteWriteSink {
             match self.client.send(body.clone(), &metrics).await {
                 Outcome::Delivered => {
                     metrics.sent(samples, bytes);
+                    if retries > 0 {
+                        metrics.backoff_over();
+                    }
                     self.backoff.reset();
                     return AckStatus::Delivered;
                 }
@@ -238,6 +241,7 @@ impl RemoteWriteSink {
                             "remote write not accepted; retrying"
                         );
                     }
+                    let _waiting = metrics.backing_off(delay);
                     tokio::time::sleep(delay).await;
                 }
                 Outcome::Rejected {
