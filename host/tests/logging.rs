@@ -87,3 +87,49 @@ fn the_api_server_line_says_where_to_look() {
     );
     sluice.stop_ok();
 }
+
+/// With no `--log-format`, a terminal gets human-readable lines: `sluice validate` run in a
+/// real terminal (a tmux pane, so stderr is a TTY) logs text, not JSON.
+#[test]
+fn a_terminal_gets_text_lines_without_asking() {
+    if !common::tmux::tmux_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("t.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}/data\"\n[sources.in]\ntype = \"stdin\"\n[transforms.p]\ntype = \"wasm\"\ninputs = [\"in\"]\nplugin = \"{}\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"p\"]\n",
+            dir.path().display(),
+            plugin("identity").display()
+        ),
+    )
+    .unwrap();
+    let binary = env!("CARGO_BIN_EXE_sluice");
+    // The pane stays open after validate exits, to be read; DONE marks the end.
+    let tmux = common::tmux::Tmux::start(&format!(
+        "sh -c '{binary} validate {}; echo DONE; sleep 60'",
+        config.display()
+    ))
+    .expect("tmux runs");
+    let pane = tmux
+        .wait_for(|p| p.contains("DONE"))
+        .unwrap_or_else(|| panic!("validate did not finish:\n{}", tmux.pane()));
+    let logged: Vec<&str> = pane
+        .lines()
+        .take_while(|l| !l.starts_with("DONE"))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(!logged.is_empty(), "nothing logged:\n{pane}");
+    assert!(
+        logged.iter().all(|l| !l.trim_start().starts_with('{')),
+        "JSON on a terminal:\n{pane}"
+    );
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("INFO") && l.contains("plugin loaded")),
+        "no human-readable `plugin loaded` line:\n{pane}"
+    );
+}

@@ -5,94 +5,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::tmux::{tmux_or_skip, Tmux};
 use common::*;
-
-/// A tmux server of the test's own (its own socket), with one session running `command`.
-struct Tmux {
-    socket: String,
-    session: &'static str,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Option<Tmux> {
-        let socket = format!("sluice-top-{}-{}", std::process::id(), free_port());
-        let tmux = Tmux {
-            socket,
-            session: "top",
-        };
-        let ok = tmux
-            .cmd(&[
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "top",
-                "-x",
-                "200",
-                "-y",
-                "30",
-                command,
-            ])
-            .ok()?;
-        assert!(
-            ok.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
-        Some(tmux)
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-    }
-
-    fn pane(&self) -> String {
-        let out = self
-            .cmd(&["capture-pane", "-p", "-t", self.session])
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        self.cmd(&["send-keys", "-t", self.session, keys]).unwrap();
-    }
-
-    fn alive(&self) -> bool {
-        self.cmd(&["has-session", "-t", self.session])
-            .is_ok_and(|o| o.status.success())
-    }
-
-    fn wait_for(&self, what: impl Fn(&str) -> bool) -> Option<String> {
-        wait_for(Duration::from_secs(15), || {
-            let pane = self.pane();
-            what(&pane).then_some(pane)
-        })
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
-
-fn tmux_or_skip() -> bool {
-    let has = Command::new("tmux").arg("-V").output().is_ok();
-    if !has && std::env::var_os("SLUICE_REQUIRE_LANG_PLUGINS").is_none() {
-        eprintln!("tmux is not installed: sluice top not checked");
-    }
-    has || std::env::var_os("SLUICE_REQUIRE_LANG_PLUGINS").is_some()
-}
 
 /// The first number on the row of `component` (its in/s).
 fn in_rate(pane: &str, component: &str) -> Option<f64> {

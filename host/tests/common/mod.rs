@@ -5,6 +5,7 @@
 
 pub mod prometheus;
 pub mod tls;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
