@@ -425,6 +425,11 @@ impl Redactor {
             }
             return None;
         }
+        // Every letter rule reads a second byte of its own first: most words are turned away
+        // here, before any matcher is called.
+        if !second_byte_may_follow(c, b.get(i + 1).copied().unwrap_or(0)) {
+            return None;
+        }
         // A PEM block is found at the `B` of its `-----BEGIN` (a `-` trigger would stop the
         // scan at every dash of every date and UUID); provider tokens by their prefix. Each
         // matcher runs once: a miss falls through to the rules below.
@@ -573,4 +578,76 @@ fn ipv6_start_before_colon(b: &[u8], j: usize, floor: usize) -> Option<usize> {
         return None;
     }
     Some(s)
+}
+
+/// Whether a letter rule can start at a word starting `c`, `c2`: the union of the second
+/// bytes the matchers start by checking (`Bearer`/`Basic`, `-----BEGIN`, `Authorization`,
+/// `AKIA`-style AWS ids and `AIza`, `eyJ`, `ghp_`/`github_pat_`, `glpat-`, `hf_`,
+/// `hooks.slack.com`, `SG.`, `xoxb-`/`xapp-`, and an IBAN's two capitals). Any enabled set
+/// of rules checks a subset, so false here means no rule matches.
+#[inline]
+fn second_byte_may_follow(c: u8, c2: u8) -> bool {
+    let lower = c2.to_ascii_lowercase();
+    match c {
+        b'A' => c2.is_ascii_uppercase() || c2 == b'u',
+        b'a' => lower == b'u',
+        b'B' => c2.is_ascii_uppercase() || matches!(lower, b'e' | b'a'),
+        b'b' => matches!(lower, b'e' | b'a'),
+        b'e' => c2 == b'y',
+        b'g' => matches!(c2, b'h' | b'i' | b'l'),
+        b'h' => matches!(c2, b'f' | b'o'),
+        b'x' => matches!(c2, b'o' | b'a'),
+        c if c.is_ascii_uppercase() => c2.is_ascii_uppercase(),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::second_byte_may_follow;
+
+    /// Every prefix a letter rule starts at passes the second-byte gate, in the cases the
+    /// matchers accept.
+    #[test]
+    fn the_second_byte_gate_lets_every_rule_prefix_through() {
+        for prefix in [
+            "Bearer",
+            "bearer",
+            "BEARER",
+            "Basic",
+            "basic",
+            "BEGIN",
+            "Authorization",
+            "authorization",
+            "AUTHORIZATION",
+            "AKIA",
+            "ASIA",
+            "ABIA",
+            "ACCA",
+            "AIza",
+            "eyJ",
+            "ghp_",
+            "gho_",
+            "github_pat_",
+            "glpat-",
+            "hf_",
+            "hooks.slack.com",
+            "SG.",
+            "xoxb-",
+            "xoxp-",
+            "xapp-",
+            "GB82",
+            "DE89",
+            "FR14",
+        ] {
+            let b = prefix.as_bytes();
+            assert!(second_byte_may_follow(b[0], b[1]), "{prefix}");
+        }
+        for word in [
+            "by", "alice", "api", "error", "get", "hello", "xml", "Info", "The",
+        ] {
+            let b = word.as_bytes();
+            assert!(!second_byte_may_follow(b[0], b[1]), "{word}");
+        }
+    }
 }
