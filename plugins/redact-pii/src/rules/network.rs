@@ -56,7 +56,9 @@ pub fn preceded_by_version(b: &[u8], s: usize) -> bool {
         k -= 1;
     }
     // Every version word ends in one of these (most words before an address do not).
+    // (`k == 0`: only separators back to the text's start, no word.)
     if k == s
+        || k == 0
         || !matches!(
             b[k - 1].to_ascii_lowercase(),
             b'n' | b'r' | b'e' | b'd' | b'v'
@@ -232,6 +234,23 @@ mod tests {
             Some(b'.') if b.get(j + 1).is_some_and(|&c| is_word(c) || c == b'.') => None,
             _ => Some(j),
         }
+    }
+
+    /// Only separators between the text's start and the address: nothing to read back to
+    /// (this indexed before the start of the text once).
+    #[test]
+    fn an_address_after_only_separators_has_no_version_word() {
+        for text in [
+            " 10.1.2.3",
+            ": 10.1.2.3",
+            "\"10.1.2.3",
+            "= 10.1.2.3",
+            "10.1.2.3",
+        ] {
+            let s = text.find('1').unwrap();
+            assert!(!preceded_by_version(text.as_bytes(), s), "{text}");
+        }
+        assert!(preceded_by_version(b"version 10.1.2.3", 8));
     }
 
     #[test]
