@@ -217,10 +217,13 @@ impl KeySuffixes {
     #[inline(always)]
     pub(crate) fn may_be_special(&self, key: &[u8]) -> bool {
         let n = key.len();
-        if n < 2 {
-            return true;
-        }
-        match pair_index(key[n - 2], key[n - 1]) {
+        n < 2 || self.may_end_with(key[n - 2], key[n - 1])
+    }
+
+    /// False when a key of two bytes or more ending in `a`, `b` is certainly ordinary.
+    #[inline(always)]
+    pub(crate) fn may_end_with(&self, a: u8, b: u8) -> bool {
+        match pair_index(a, b) {
             Some(i) => self.bits[i / 64] & (1 << (i % 64)) != 0,
             None => true,
         }

@@ -609,15 +609,8 @@ impl Redactor {
         keys: &mut keys::KeyCache,
         candidates: &mut Candidates,
     ) -> bool {
-        // Most keys are told ordinary by their last two bytes, here, without a call.
         let plain = |keys: &mut keys::KeyCache, open: usize, close: usize| {
-            !self
-                .key_suffixes
-                .may_be_special(&line.as_bytes()[open + 1..close])
-                || matches!(
-                    keys.kind_at(self, line, open + 1, close),
-                    json::KeyKind::Scan(Ctx { version: false })
-                )
+            self.key_is_plain(keys, line, open, close)
         };
         let q = quotes.0;
         if let Some((colons, blanks)) = marks {
@@ -661,6 +654,27 @@ impl Redactor {
             }
         }
         true
+    }
+
+    /// Whether the key between the quotes at `open` and `close` of `line` is an ordinary
+    /// one. Most keys are told by their last two bytes, inline, without a call.
+    #[inline(always)]
+    fn key_is_plain(
+        &self,
+        keys: &mut keys::KeyCache,
+        line: &str,
+        open: usize,
+        close: usize,
+    ) -> bool {
+        let b = line.as_bytes();
+        let n = close - open - 1;
+        if n >= 2 && !self.key_suffixes.may_end_with(b[close - 2], b[close - 1]) {
+            return true;
+        }
+        matches!(
+            keys.kind_at(self, line, open + 1, close),
+            json::KeyKind::Scan(Ctx { version: false })
+        )
     }
 
     /// Writes `line` with `edits` applied to `out` (nothing when there are none) and counts
