@@ -22,19 +22,25 @@ fn validate(config: &std::path::Path, extra: &[&str]) -> String {
     String::from_utf8(out.stderr).unwrap()
 }
 
-#[test]
-fn plugin_compiles_are_announced_and_the_log_format_can_be_chosen() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("p.toml");
+/// A config in `dir`: stdin -> the plugin `plugin` -> blackhole; its path.
+fn stdin_through(dir: &std::path::Path, plugin_name: &str) -> std::path::PathBuf {
+    let config = dir.join("p.toml");
     std::fs::write(
         &config,
         format!(
             "data_dir = \"{}/data\"\n[sources.in]\ntype = \"stdin\"\n[transforms.p]\ntype = \"wasm\"\ninputs = [\"in\"]\nplugin = \"{}\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"p\"]\n",
-            dir.path().display(),
-            plugin("parse").display()
+            dir.display(),
+            plugin(plugin_name).display()
         ),
     )
     .unwrap();
+    config
+}
+
+#[test]
+fn plugin_compiles_are_announced_and_the_log_format_can_be_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = stdin_through(dir.path(), "parse");
     let first = validate(&config, &[]);
     let compiling = first
         .lines()
@@ -96,16 +102,7 @@ fn a_terminal_gets_text_lines_without_asking() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("t.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}/data\"\n[sources.in]\ntype = \"stdin\"\n[transforms.p]\ntype = \"wasm\"\ninputs = [\"in\"]\nplugin = \"{}\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"p\"]\n",
-            dir.path().display(),
-            plugin("identity").display()
-        ),
-    )
-    .unwrap();
+    let config = stdin_through(dir.path(), "identity");
     let binary = env!("CARGO_BIN_EXE_sluice");
     // The pane stays open after validate exits, to be read; DONE marks the end.
     let tmux = common::tmux::Tmux::start(&format!(
