@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::json::KeyKind;
-use crate::rules::pair_index;
+use crate::rules::{add_name_end, pair_index, NameEnds};
 use crate::scan::Ctx;
 use crate::Redactor;
 
@@ -152,38 +152,21 @@ impl KeyCache {
 /// anything else, are not decided here.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySuffixes {
-    bits: [u64; (36 * 36usize).div_ceil(64)],
+    bits: NameEnds,
 }
 
 impl KeySuffixes {
     /// No suffixes (before [`KeySuffixes::of`]).
     pub(crate) fn empty() -> KeySuffixes {
         KeySuffixes {
-            bits: [0; (36 * 36usize).div_ceil(64)],
+            bits: NameEnds::default(),
         }
     }
 
     /// The suffixes of `r`'s key names (its enabled rules, secret names and `json_keys`).
     pub(crate) fn of(r: &Redactor) -> KeySuffixes {
-        let mut s = KeySuffixes {
-            bits: [0; (36 * 36usize).div_ceil(64)],
-        };
-        let mut add = |name: &[u8]| match name {
-            // A name ending in anything else only matches keys this filter leaves undecided.
-            [.., a, b] => {
-                if let Some(i) = pair_index(*a, *b) {
-                    s.set(i);
-                }
-            }
-            [b] => {
-                for a in (b'a'..=b'z').chain(b'0'..=b'9') {
-                    if let Some(i) = pair_index(a, *b) {
-                        s.set(i);
-                    }
-                }
-            }
-            [] => {}
-        };
+        let mut s = KeySuffixes::empty();
+        let mut add = |name: &[u8]| add_name_end(&mut s.bits, name);
         // The version words (`key_kind` asks `is_version_key` whatever the rules).
         for w in ["version", "ver", "release", "build", "rev"] {
             add(w.as_bytes());
@@ -207,10 +190,6 @@ impl KeySuffixes {
             }
         }
         s
-    }
-
-    fn set(&mut self, i: usize) {
-        self.bits[i / 64] |= 1 << (i % 64);
     }
 
     /// False when `key` is certainly an ordinary key (its kind is a plain scan).

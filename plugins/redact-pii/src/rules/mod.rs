@@ -163,6 +163,31 @@ pub fn run(b: &[u8], mut i: usize, f: impl Fn(u8) -> bool) -> usize {
     i
 }
 
+/// A bit per pair of letters or digits (any case, [`pair_index`]): the last two of a set
+/// of names, so that a key is told apart from every name at once by its own last two bytes
+/// (the secret key names, [`secrets::SecretKeys`]; the names any rule reads keys by,
+/// `crate::keys::KeySuffixes`).
+pub type NameEnds = [u64; (36 * 36usize).div_ceil(64)];
+
+/// Adds `name`'s last two bytes to `ends`; a name of one letter or digit adds every pair
+/// ending in it. A name ending in anything else adds nothing: it matches only keys that
+/// end the same way, which the filters never turn away ([`pair_index`] is None for them).
+pub fn add_name_end(ends: &mut NameEnds, name: &[u8]) {
+    match name {
+        [.., a, b] => {
+            if let Some(i) = pair_index(*a, *b) {
+                ends[i / 64] |= 1 << (i % 64);
+            }
+        }
+        [b] => {
+            for a in (b'a'..=b'z').chain(b'0'..=b'9') {
+                add_name_end(ends, &[a, *b]);
+            }
+        }
+        [] => {}
+    }
+}
+
 /// The index of two letters or digits (any case) among the 36 x 36 such pairs: key-name
 /// filters ([`secrets::SecretKeys`], `crate::keys::KeySuffixes`) keep a bit per pair of
 /// last letters.

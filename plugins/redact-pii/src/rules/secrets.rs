@@ -9,8 +9,8 @@
 //!   `secretary` (`secret`) and `token_count` (`token`) do not.
 //! - `url_credentials`: `scheme://user:password@host` — the `user:password` part.
 
-use super::pair_index;
 use super::run;
+use super::{add_name_end, pair_index, NameEnds};
 
 /// The default secret key names (`secret_keys` replaces them, `extra_secret_keys` adds).
 pub const DEFAULT_SECRET_KEYS: &[&str] = &[
@@ -50,7 +50,7 @@ pub struct SecretKeys {
     by_last: [u64; 4],
     /// Bit per name, indexed by its last two letters or digits ([`pair_index`]); names of
     /// one letter set every pair ending in it.
-    by_last_two: [u64; (36 * 36usize).div_ceil(64)],
+    by_last_two: NameEnds,
 }
 
 /// Lower-case letters and digits of a key, and where its words start.
@@ -98,15 +98,7 @@ impl SecretKeys {
                 let v = n.buf[..n.len].to_vec();
                 let last = v[v.len() - 1];
                 k.by_last[usize::from(last >> 6)] |= 1 << (last & 63);
-                let firsts: Vec<u8> = match v.len() {
-                    1 => (b'a'..=b'z').chain(b'0'..=b'9').collect(),
-                    len => vec![v[len - 2]],
-                };
-                for first in firsts {
-                    if let Some(i) = pair_index(first, last) {
-                        k.by_last_two[i / 64] |= 1 << (i % 64);
-                    }
-                }
+                add_name_end(&mut k.by_last_two, &v);
                 if !k.names.contains(&v) {
                     k.names.push(v);
                 }
