@@ -117,6 +117,24 @@ pub struct RedMetrics {
     patterns: Vec<Pattern>,
     histogram: u32,
     skipped: Option<u32>,
+    /// Which name each metadata position held in the records seen last.
+    layout: Layout,
+}
+
+/// Per metadata pair position (the first [`LAYOUT_PAIRS`]), the index of the name found
+/// there in the last record, or [`NOT_OURS`]: parse lifts the same fields in the same
+/// order on every record, so each pair is checked against one name, not five.
+#[derive(Clone, Copy)]
+struct Layout([u8; LAYOUT_PAIRS]);
+
+const LAYOUT_PAIRS: usize = 8;
+/// A [`Layout`] entry for a key that is none of the five names (or not seen yet).
+const NOT_OURS: usize = 5;
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout([NOT_OURS as u8; LAYOUT_PAIRS])
+    }
 }
 
 impl RedMetrics {
@@ -126,21 +144,44 @@ impl RedMetrics {
         metadata: impl Iterator<Item = (&'a str, &'a str)>,
         line: &'a str,
     ) -> Request<'a> {
+        self.request_in(&mut Layout::default(), metadata, line)
+    }
+
+    /// [`RedMetrics::request`], guided by (and updating) the metadata `layout` of the
+    /// records before.
+    fn request_in<'a>(
+        &'a self,
+        layout: &mut Layout,
+        metadata: impl Iterator<Item = (&'a str, &'a str)>,
+        line: &'a str,
+    ) -> Request<'a> {
         let mut found: [Option<Cow<'a, str>>; 5] = Default::default();
         let filter = self.filter;
         // One pass over the record's metadata pairs (the first of a repeated key wins).
-        for (key, value) in metadata {
-            if !filter.may_match(key.as_bytes()) {
-                continue;
-            }
-            if let Some(i) = self
-                .names
-                .iter()
-                .position(|n| eq_bytes(n.as_bytes(), key.as_bytes()))
+        // A pair is first compared with the name found at its position in the last record
+        // (parse lifts the same fields in the same order on every record): one comparison
+        // instead of a search of the five names.
+        for (j, (key, value)) in metadata.enumerate() {
+            let guess = layout.0.get(j).map_or(NOT_OURS, |&g| usize::from(g));
+            let slot = if guess < NOT_OURS && eq_bytes(self.names[guess].as_bytes(), key.as_bytes())
             {
-                if found[i].is_none() {
-                    found[i] = Some(Cow::Borrowed(value));
+                guess
+            } else {
+                let slot = if filter.may_match(key.as_bytes()) {
+                    self.names
+                        .iter()
+                        .position(|n| eq_bytes(n.as_bytes(), key.as_bytes()))
+                        .unwrap_or(NOT_OURS)
+                } else {
+                    NOT_OURS
+                };
+                if let Some(g) = layout.0.get_mut(j) {
+                    *g = slot as u8;
                 }
+                slot
+            };
+            if slot < NOT_OURS && found[slot].is_none() {
+                found[slot] = Some(Cow::Borrowed(value));
             }
         }
         if found.iter().take(4).any(Option::is_none) {
@@ -175,12 +216,9 @@ impl RedMetrics {
 
     /// `route` as the first route pattern it matches, else as it is (query string cut).
     pub fn template<'a>(&'a self, route: Cow<'a, str>) -> Cow<'a, str> {
-        let end = route
-            .bytes()
-            .position(|b| b == b'?' || b == b'#')
-            .unwrap_or(route.len());
+        let (end, slashes) = path_shape(route.as_bytes());
         let path = &route[..end];
-        if let Some(p) = self.patterns.iter().find(|p| p.matches(path)) {
+        if let Some(p) = self.patterns.iter().find(|p| p.matches(path, slashes)) {
             return Cow::Borrowed(p.template.as_str());
         }
         match route {
@@ -225,6 +263,7 @@ impl Plugin for RedMetrics {
             names,
             seconds_per_unit,
             patterns,
+            layout: Layout::default(),
             histogram: declare_metric(MetricDecl {
                 name: &s.metric,
                 kind: MetricType::Histogram,
@@ -248,17 +287,41 @@ impl Plugin for RedMetrics {
     fn process(&mut self, batch: &mut Batch) -> Result<(), String> {
         let histogram = self.histogram;
         let this = &*self;
+        let mut layout = self.layout;
         let mut skipped = 0u64;
+        let cols = batch.columns();
+        // `service_name` once per label set (a batch holds few), as an index into the
+        // batch's distinct values.
+        let mut services: Vec<&str> = Vec::new();
+        let service_of_set: Vec<u32> = cols
+            .label_sets
+            .iter()
+            .map(|set| {
+                let value = set
+                    .iter()
+                    .find(|(n, _)| eq_bytes(n.as_bytes(), b"service_name"))
+                    .map_or("", |(_, v)| v.as_str());
+                let i = services
+                    .iter()
+                    .position(|s| *s == value)
+                    .unwrap_or_else(|| {
+                        services.push(value);
+                        services.len() - 1
+                    });
+                i as u32
+            })
+            .collect();
         // The batch's requests grouped by their label values: one host call per group.
-        let mut groups: HashMap<[Cow<'_, str>; 4], Group<'_>, FastHash> = HashMap::default();
+        let mut groups: HashMap<GroupKey<'_>, Group<'_>, KeyHash> = HashMap::default();
         for record in batch.iter() {
-            let request = this.request(record.metadata(), record.line());
+            let request = this.request_in(&mut layout, record.metadata(), record.line());
             if request.status.is_empty() && request.duration.is_empty() {
                 continue; // not a request line
             }
-            let status_ok =
-                request.status.len() == 3 && request.status.bytes().all(|b| b.is_ascii_digit());
-            let Some(seconds) = this.seconds(&request.duration).filter(|_| status_ok) else {
+            let status = three_digits(request.status.as_bytes());
+            let Some((seconds, status)) =
+                status.and_then(|s| Some((this.seconds(&request.duration)?, s)))
+            else {
                 skipped += 1;
                 continue;
             };
@@ -267,16 +330,27 @@ impl Plugin for RedMetrics {
             } else {
                 request.method
             };
-            let service = Cow::Borrowed(record.label("service_name").unwrap_or(""));
+            let service = service_of_set[cols.label_set_of[record.index()] as usize];
             let group = groups
-                .entry([method, request.route, request.status, service])
+                .entry(GroupKey::new(method, request.route, status, service))
                 .or_default();
             group.seconds.push(seconds);
             // The exemplar goes with the last value: the last request's trace id, if any.
             group.trace_id = request.trace_id;
         }
-        for (labels, group) in &groups {
-            let labels: [&str; 4] = [&labels[0], &labels[1], &labels[2], &labels[3]];
+        for (key, group) in &groups {
+            let status = [
+                b'0' + (key.status / 100) as u8,
+                b'0' + (key.status / 10 % 10) as u8,
+                b'0' + (key.status % 10) as u8,
+            ];
+            let status = std::str::from_utf8(&status).expect("ASCII digits");
+            let labels: [&str; 4] = [
+                &key.method,
+                &key.route,
+                status,
+                services[key.service as usize],
+            ];
             histogram_observe_many(
                 histogram,
                 &labels,
@@ -287,8 +361,49 @@ impl Plugin for RedMetrics {
         if let (Some(metric), true) = (this.skipped, skipped > 0) {
             counter_add(metric, &[], skipped as f64, None);
         }
+        self.layout = layout;
         Ok(())
     }
+}
+
+/// A status code of exactly three ASCII digits, as a number; None otherwise.
+fn three_digits(b: &[u8]) -> Option<u16> {
+    match *b {
+        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            Some(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'))
+        }
+        _ => None,
+    }
+}
+
+/// Where a route's path ends (its first `?` or `#`, else its length) and how many `/` the
+/// path has, read 8 bytes at a time (a byte loop pays a deadline check per byte in Wasm).
+fn path_shape(b: &[u8]) -> (usize, usize) {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `w` equal to `c` (exact: no borrow between bytes).
+    let equal = |w: u64, c: u8| {
+        let t = w ^ (LOW * u64::from(c));
+        !(((t & !HIGH) + !HIGH) | t) & HIGH
+    };
+    let mut slashes = 0;
+    let mut at = 0;
+    while at < b.len() {
+        let n = (b.len() - at).min(8);
+        let mut word = [0u8; 8]; // zero padding matches none of the three bytes
+        word[..n].copy_from_slice(&b[at..at + n]);
+        let w = u64::from_le_bytes(word);
+        let slash = equal(w, b'/');
+        let stop = equal(w, b'?') | equal(w, b'#');
+        if stop != 0 {
+            let below = (1u64 << stop.trailing_zeros()) - 1;
+            let end = at + stop.trailing_zeros() as usize / 8;
+            return (end, slashes + (slash & below).count_ones() as usize);
+        }
+        slashes += slash.count_ones() as usize;
+        at += 8;
+    }
+    (b.len(), slashes)
 }
 
 /// A route template (`/users/{id}/orders`), ready to match paths.
@@ -301,6 +416,10 @@ struct Pattern {
     literal_prefix: String,
     /// How many `/` a matching path has.
     slashes: usize,
+    /// The template has a `{...}` segment (else only the template itself matches).
+    placeholders: bool,
+    /// A literal segment follows the first `{...}`: the prefix alone does not decide.
+    literal_after_placeholder: bool,
 }
 
 impl Pattern {
@@ -320,24 +439,36 @@ impl Pattern {
             }
             None => template.to_string(),
         };
+        let first_placeholder = parts.iter().position(Option::is_none);
         Pattern {
             template: template.to_string(),
             slashes: parts.len() - 1,
+            placeholders: first_placeholder.is_some(),
+            literal_after_placeholder: first_placeholder
+                .is_some_and(|i| parts[i..].iter().any(Option::is_some)),
             parts,
             literal_prefix,
         }
     }
 
-    /// Whether `path` matches segment by segment, a `{...}` segment matching any one.
-    fn matches(&self, path: &str) -> bool {
-        if !path.starts_with(&self.literal_prefix)
-            || path.bytes().filter(|&b| b == b'/').count() != self.slashes
+    /// Whether `path` (with `slashes` slashes) matches segment by segment, a `{...}`
+    /// segment matching any one.
+    fn matches(&self, path: &str, slashes: usize) -> bool {
+        let prefix = self.literal_prefix.as_bytes();
+        if slashes != self.slashes
+            || path.len() < prefix.len()
+            || !eq_bytes(&path.as_bytes()[..prefix.len()], prefix)
         {
             return false;
         }
-        path.split('/')
-            .zip(&self.parts)
-            .all(|(segment, part)| part.as_deref().is_none_or(|p| p == segment))
+        if !self.placeholders {
+            return path.len() == prefix.len();
+        }
+        !self.literal_after_placeholder
+            || path
+                .split('/')
+                .zip(&self.parts)
+                .all(|(segment, part)| part.as_deref().is_none_or(|p| p == segment))
     }
 }
 
@@ -375,31 +506,77 @@ fn plain_decimal(b: &[u8]) -> Option<f64> {
     Some(mantissa as f64 / POW10[scale])
 }
 
-/// FNV-1a, a word at a time: a short-key hasher for the per-batch groups (SipHash, std's default, costs more
-/// than the rest of a record's work in Wasm; the keys are the plugin's own, not an
-/// attacker's, and a batch holds few of them).
-#[derive(Default, Clone, Copy)]
-struct Fnv(u64);
+/// A group's label values, with their hash computed once when the key is made: the map
+/// hashes it by that number alone and compares the values only on a hash match.
+struct GroupKey<'a> {
+    hash: u64,
+    method: Cow<'a, str>,
+    route: Cow<'a, str>,
+    status: u16,
+    /// Index into the batch's distinct `service_name` values.
+    service: u32,
+}
 
-impl std::hash::Hasher for Fnv {
-    /// FNV-1a's multiply over 8 bytes at a time (a byte loop pays a deadline check per
-    /// byte in Wasm), then the last bytes one by one.
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            h ^= u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-            h = h.wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+impl<'a> GroupKey<'a> {
+    fn new(method: Cow<'a, str>, route: Cow<'a, str>, status: u16, service: u32) -> Self {
+        let mut h = fnv_words(0xcbf2_9ce4_8422_2325, method.as_bytes());
+        h = fnv_words(h ^ 0xff, route.as_bytes());
+        h ^= u64::from(status) << 32 | u64::from(service);
+        GroupKey {
+            hash: h.wrapping_mul(0x0100_0000_01b3).rotate_left(29),
+            method,
+            route,
+            status,
+            service,
         }
-        for b in chunks.remainder() {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+    }
+}
+
+impl PartialEq for GroupKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && self.status == other.status
+            && self.service == other.service
+            && eq_bytes(self.method.as_bytes(), other.method.as_bytes())
+            && eq_bytes(self.route.as_bytes(), other.route.as_bytes())
+    }
+}
+
+impl Eq for GroupKey<'_> {}
+
+impl std::hash::Hash for GroupKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// FNV-1a's multiply over 8 bytes at a time (a byte loop pays a deadline check per byte in
+/// Wasm), then the last bytes one by one. A short-key hash for the per-batch groups: the
+/// keys are the plugin's own, not an attacker's, and a batch holds few of them.
+fn fnv_words(mut h: u64, bytes: &[u8]) -> u64 {
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        h ^= u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        h = h.wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    }
+    for b in chunks.remainder() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The hasher of [`GroupKey`]s: their precomputed hash, as it is.
+#[derive(Default, Clone, Copy)]
+struct Precomputed(u64);
+
+impl std::hash::Hasher for Precomputed {
+    fn write(&mut self, _bytes: &[u8]) {
+        unreachable!("GroupKey hashes with write_u64 only")
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
     }
 
     fn finish(&self) -> u64 {
@@ -407,7 +584,7 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-type FastHash = std::hash::BuildHasherDefault<Fnv>;
+type KeyHash = std::hash::BuildHasherDefault<Precomputed>;
 
 /// The requests of one label set in a batch: their durations, and the last one's trace id
 /// (the exemplar, which the host attaches to the last value).
@@ -504,6 +681,74 @@ mod tests {
         assert_eq!(p.seconds("x"), None);
     }
 
+    /// The word-wise path reading gives what a byte loop gives, at every length and
+    /// position of `/`, `?` and `#`.
+    #[test]
+    fn path_shape_is_the_byte_loops() {
+        let mut x = 1u64;
+        for _ in 0..50_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (x >> 58) as usize % 40;
+            let path: Vec<u8> = (0..len)
+                .map(|k| b"//a?#b\xff"[((x >> (k % 50)) as usize + k * 7) % 7])
+                .collect();
+            let end = path
+                .iter()
+                .position(|&b| b == b'?' || b == b'#')
+                .unwrap_or(path.len());
+            let slashes = path[..end].iter().filter(|&&b| b == b'/').count();
+            assert_eq!(path_shape(&path), (end, slashes), "{path:?}");
+        }
+    }
+
+    /// Fields found through the remembered metadata layout are those a fresh search finds,
+    /// whatever order the pairs come in from one record to the next.
+    #[test]
+    fn metadata_layout_guides_but_never_decides() {
+        let p = plugin("{}");
+        let records: [&[(&str, &str)]; 5] = [
+            &[
+                ("trace_id", "t1"),
+                ("method", "GET"),
+                ("route", "/a"),
+                ("status", "200"),
+                ("duration_ms", "1"),
+            ],
+            &[
+                ("method", "POST"),
+                ("trace_id", "t2"),
+                ("status", "500"),
+                ("route", "/b"),
+                ("duration_ms", "2"),
+            ],
+            &[
+                ("x", "1"),
+                ("method", "PUT"),
+                ("status", "201"),
+                ("status", "404"),
+                ("route", "/c"),
+                ("duration_ms", "3"),
+            ],
+            &[
+                ("trace_id", "t4"),
+                ("method", "GET"),
+                ("route", "/a"),
+                ("status", "200"),
+                ("duration_ms", "1"),
+            ],
+            &[],
+        ];
+        let mut layout = Layout::default();
+        for _ in 0..2 {
+            for meta in records {
+                let guided = p.request_in(&mut layout, meta.iter().copied(), "");
+                assert_eq!(guided, p.request(meta.iter().copied(), ""), "{meta:?}");
+            }
+        }
+    }
+
     #[test]
     fn route_patterns_map_raw_paths_to_templates() {
         let p = plugin(r#"{"route_patterns": ["/users/{id}", "/users/{id}/orders/{order}"]}"#);
@@ -525,6 +770,15 @@ mod tests {
         assert_eq!(t("/acme/things"), "/acme/things");
         assert_eq!(t("/health#x"), "/health");
         assert_eq!(t("/healthz"), "/healthz");
+        let p = plugin(r#"{"route_patterns": ["/a/{x}/b/{y}/c"]}"#);
+        let t = |r: &'static str| p.template(Cow::Borrowed(r)).into_owned();
+        assert_eq!(t("/a/1/b/2/c?q"), "/a/{x}/b/{y}/c");
+        assert_eq!(
+            t("/a/1/x/2/c"),
+            "/a/1/x/2/c",
+            "a literal after a placeholder"
+        );
+        assert_eq!(t("/a/1/b/2/c/d"), "/a/1/b/2/c/d");
     }
 
     #[test]

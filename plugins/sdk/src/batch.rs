@@ -381,7 +381,7 @@ impl Batch {
     /// Applies queued metadata edits, rebuilding the metadata columns from the first edited
     /// record on, in one pass.
     pub fn apply_metadata_edits(&mut self) {
-        if self.edits.is_empty() {
+        if self.edits.is_empty() || self.take_edits_as_columns() {
             return;
         }
         let mut edits = std::mem::take(&mut self.edits);
@@ -452,6 +452,55 @@ impl Batch {
         self.edit_buf.clear();
         edits.clear();
         self.edits = edits; // keep the allocation
+    }
+
+    /// When the batch had no metadata and each queued edit sets a key not set before in
+    /// its record, in record order (what a parser lifting fields does), the queued keys
+    /// and values already are the new metadata columns: they are taken as they are, with
+    /// no copy. Returns false (nothing changed) otherwise.
+    fn take_edits_as_columns(&mut self) -> bool {
+        let c = &mut self.cols;
+        if !c.metadata_ends.is_empty() {
+            return false;
+        }
+        let buf = self.edit_buf.as_bytes();
+        let key = |e: &MetaEdit| &buf[e.start as usize..e.key_end as usize];
+        let edits = &self.edits;
+        let mut record_start = 0;
+        for (j, e) in edits.iter().enumerate() {
+            if e.remove {
+                return false;
+            }
+            if j > 0 && e.record != edits[j - 1].record {
+                if e.record < edits[j - 1].record {
+                    return false;
+                }
+                record_start = j;
+            }
+            if edits[record_start..j]
+                .iter()
+                .any(|x| eq_bytes(key(x), key(e)))
+            {
+                return false;
+            }
+        }
+        let mut ends = Vec::with_capacity(2 * edits.len());
+        for e in edits {
+            ends.push(e.key_end);
+            ends.push(e.value_end);
+        }
+        let mut e = 0;
+        for (r, end) in c.record_metadata_ends.iter_mut().enumerate() {
+            while e < edits.len() && edits[e].record as usize == r {
+                e += 1;
+            }
+            *end = e as u32;
+        }
+        c.metadata_ends = ends;
+        std::mem::swap(&mut c.metadata, &mut self.edit_buf);
+        self.edit_buf.clear();
+        self.edits.clear();
+        true
     }
 
     /// Rewrites metadata values in one pass (keys and pair counts stay): `f(i, key, value,
@@ -624,9 +673,11 @@ impl<'a> Record<'a> {
     /// The structured metadata pairs, in order.
     pub fn metadata(&self) -> Metadata<'a> {
         let c = &self.batch.cols;
+        let pairs = span(&c.record_metadata_ends, self.i);
         Metadata {
             cols: c,
-            pairs: span(&c.record_metadata_ends, self.i),
+            at: start(&c.metadata_ends, 2 * pairs.start),
+            pairs,
         }
     }
 
@@ -741,17 +792,26 @@ impl<'a> IntoIterator for &'a Batch {
 pub struct Metadata<'a> {
     cols: &'a LogBatch,
     pairs: Range<usize>,
+    /// Byte offset of the next pair's key (the previous pair's value end): each pair reads
+    /// two offsets, not four.
+    at: usize,
 }
 
 impl<'a> Iterator for Metadata<'a> {
     type Item = (&'a str, &'a str);
+    #[inline]
     fn next(&mut self) -> Option<(&'a str, &'a str)> {
         let p = self.pairs.next()?;
         let c = self.cols;
-        Some((
-            &c.metadata[span(&c.metadata_ends, 2 * p)],
-            &c.metadata[span(&c.metadata_ends, 2 * p + 1)],
-        ))
+        let key_end = c.metadata_ends[2 * p] as usize;
+        let value_end = c.metadata_ends[2 * p + 1] as usize;
+        let key = &c.metadata[self.at..key_end];
+        self.at = value_end;
+        Some((key, &c.metadata[key_end..value_end]))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.pairs.size_hint()
     }
 }
 
@@ -1034,6 +1094,83 @@ mod tests {
         b.set_metadata(2, "late", "l");
         let out = check(b); // applied on return
         assert_eq!(out.record_metadata_ends, [1, 2, 4]);
+    }
+
+    /// Random edit sequences, on batches with and without metadata (the no-copy path and
+    /// the general one), give what a per-record model of the rules gives: an existing key
+    /// takes its last edit in place, a new key is added in the order of its last edit.
+    #[test]
+    fn metadata_edits_match_the_model() {
+        let keys = ["a", "b", "cc", "dd"];
+        let mut x = 3u64;
+        let mut next = |n: usize| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as usize % n
+        };
+        for case in 0..2000 {
+            let records = 1 + next(4);
+            let mut b = Batch::new();
+            let mut model: Vec<Vec<(String, String)>> = Vec::new();
+            for r in 0..records {
+                let old: Vec<(String, String)> = if case % 2 == 0 {
+                    Vec::new()
+                } else {
+                    (0..next(3))
+                        .map(|i| (keys[next(4)].to_string(), format!("o{r}{i}")))
+                        .collect()
+                };
+                let refs: Vec<(&str, &str)> =
+                    old.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                b.push("line", 0, &[], &refs);
+                model.push(old);
+            }
+            let mut edits: Vec<Vec<(String, Option<String>)>> = vec![Vec::new(); records];
+            let in_order = next(2) == 0;
+            for e in 0..next(10) {
+                let r = if in_order {
+                    e * records / 10
+                } else {
+                    next(records)
+                };
+                let k = keys[next(4)];
+                if next(5) == 0 {
+                    b.remove_metadata(r, k);
+                    edits[r].push((k.to_string(), None));
+                } else {
+                    let v = format!("v{e}");
+                    b.set_metadata(r, k, &v);
+                    edits[r].push((k.to_string(), Some(v)));
+                }
+            }
+            b.apply_metadata_edits();
+            for (r, mine) in edits.iter().enumerate() {
+                let last = |k: &str| mine.iter().rev().find(|(ek, _)| ek == k);
+                let old = &model[r];
+                let mut want: Vec<(String, String)> = Vec::new();
+                for (k, v) in old {
+                    match last(k) {
+                        None => want.push((k.clone(), v.clone())),
+                        Some((_, Some(nv))) => want.push((k.clone(), nv.clone())),
+                        Some((_, None)) => {}
+                    }
+                }
+                for (j, (k, v)) in mine.iter().enumerate() {
+                    let later = mine[j + 1..].iter().any(|(ek, _)| ek == k);
+                    if let (Some(v), false, false) = (v, later, old.iter().any(|(ok, _)| ok == k)) {
+                        want.push((k.clone(), v.clone()));
+                    }
+                }
+                let got: Vec<(String, String)> = b
+                    .record(r)
+                    .metadata()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                assert_eq!(got, want, "case {case}, record {r}: {mine:?} on {old:?}");
+            }
+            check(b);
+        }
     }
 
     #[test]
