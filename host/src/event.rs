@@ -410,7 +410,7 @@ impl LogBatch {
             output.lines = std::mem::take(&mut self.lines);
             output.line_ends = std::mem::take(&mut self.line_ends);
         }
-        if let Err(e) = output.validate() {
+        if let Err(e) = output.validate_columns(!keeps_lines) {
             if keeps_lines {
                 self.lines = output.lines;
                 self.line_ends = output.line_ends;
@@ -424,6 +424,12 @@ impl LogBatch {
 
     /// Checks the column rules of the contract; the host runs it on every plugin output.
     pub fn validate(&self) -> Result<(), BatchError> {
+        self.validate_columns(true)
+    }
+
+    /// [`LogBatch::validate`]; without `lines`, the line offsets are taken as good (they
+    /// are the host's own, kept by a plugin that changed no line).
+    fn validate_columns(&self, lines: bool) -> Result<(), BatchError> {
         let n = self.len();
         for (column, found) in [
             ("timestamps", self.timestamps.len()),
@@ -438,7 +444,9 @@ impl LogBatch {
                 });
             }
         }
-        check_ends("line-ends", &self.line_ends, &self.lines)?;
+        if lines {
+            check_ends("line-ends", &self.line_ends, &self.lines)?;
+        }
         check_ends("metadata-ends", &self.metadata_ends, &self.metadata)?;
         if !self.metadata_ends.len().is_multiple_of(2) {
             return Err(BatchError::ColumnLength {
@@ -483,6 +491,24 @@ impl LogBatch {
 }
 
 fn check_ends(column: &'static str, ends: &[u32], text: &str) -> Result<(), BatchError> {
+    // The common case, every offset good, in one loop without early exits (a plugin's
+    // metadata has two offsets per pair, checked on every batch); the first bad offset is
+    // then found by the loop below, which names it.
+    let bytes = text.as_bytes();
+    let mut previous = 0;
+    let mut bad = false;
+    for &end in ends {
+        // On a character boundary: the end of the text, or before a byte that does not
+        // continue a UTF-8 sequence (0b10xxxxxx); past the end is bad.
+        let boundary = bytes
+            .get(end as usize)
+            .map_or(end as usize == bytes.len(), |&b| (b as i8) >= -0x40);
+        bad |= (end < previous) | !boundary;
+        previous = end;
+    }
+    if !bad && previous as usize == text.len() {
+        return Ok(());
+    }
     let mut previous = 0;
     for (index, end) in ends.iter().enumerate() {
         if *end < previous || *end as usize > text.len() {

@@ -6,7 +6,9 @@ use std::sync::{Arc, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::exemplar::{CounterWithExemplar, HistogramWithExemplars};
+use prometheus_client::metrics::exemplar::CounterWithExemplar;
+
+use super::histogram::{PluginHistogram, PluginHistogramFamily};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -538,7 +540,8 @@ pub enum PluginMetric {
     },
     Histogram {
         label_names: Vec<String>,
-        family: Family<DynLabels, HistogramWithExemplars<DynLabels>, HistogramCtor>,
+        /// Rendered by sluice, after the registry (see [`super::histogram`]).
+        family: PluginHistogramFamily,
         guard: Arc<SeriesGuard>,
     },
     Gauge {
@@ -589,18 +592,6 @@ impl SeriesGuard {
     }
 }
 
-/// Builds histograms with a plugin metric's declared buckets.
-#[derive(Clone, Debug)]
-pub struct HistogramCtor(Arc<Vec<f64>>);
-
-impl prometheus_client::metrics::family::MetricConstructor<HistogramWithExemplars<DynLabels>>
-    for HistogramCtor
-{
-    fn new_metric(&self) -> HistogramWithExemplars<DynLabels> {
-        HistogramWithExemplars::new(self.0.iter().copied())
-    }
-}
-
 /// Escapes a label value for the exposition format (prometheus-client does not).
 pub fn escape_label_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -633,7 +624,7 @@ fn exemplar(trace_id: Option<String>) -> Option<DynLabels> {
 #[derive(Clone, Debug)]
 pub enum Series {
     Counter(FloatCounter),
-    Histogram(HistogramWithExemplars<DynLabels>),
+    Histogram(PluginHistogram),
     Gauge(FloatGauge),
     /// Folded into the overflow series: each sample is counted as such.
     Overflow(Box<Series>, Counter),
@@ -657,7 +648,9 @@ impl Series {
     /// Observes `value` (finite) in a histogram series.
     pub fn observe(&self, value: f64, trace_id: Option<String>) {
         match self {
-            Series::Histogram(h) if value.is_finite() => h.observe(value, exemplar(trace_id), None),
+            Series::Histogram(h) if value.is_finite() => {
+                h.observe_many(&[value], exemplar(trace_id))
+            }
             Series::Overflow(inner, overflow) => {
                 overflow.inc();
                 inner.observe(value, trace_id);
@@ -670,17 +663,8 @@ impl Series {
     /// with the last.
     pub fn observe_many(&self, values: &[f64], trace_id: Option<String>) {
         match self {
-            Series::Histogram(h) => {
-                let Some((last, rest)) = values.split_last() else {
-                    return;
-                };
-                for v in rest.iter().filter(|v| v.is_finite()) {
-                    h.observe(*v, None, None);
-                }
-                if last.is_finite() {
-                    h.observe(*last, exemplar(trace_id), None);
-                }
-            }
+            // One lock for all the values; the exemplar goes with the last (if finite).
+            Series::Histogram(h) => h.observe_many(values, exemplar(trace_id)),
             Series::Overflow(inner, overflow) => {
                 overflow.inc_by(values.len() as u64);
                 inner.observe_many(values, trace_id);
@@ -1124,6 +1108,7 @@ impl Telemetry {
         } else {
             decl.help.clone()
         };
+        let declared_name = name;
         let name = match &unit {
             // The registry appends the unit itself.
             Some(_) => name
@@ -1152,11 +1137,10 @@ impl Telemetry {
                 } else {
                     decl.buckets.clone()
                 };
-                let family = Family::new_with_constructor(HistogramCtor(Arc::new(buckets)));
-                match unit {
-                    Some(unit) => registry.register_with_unit(name, help, unit, family.clone()),
-                    None => registry.register(name, help, family.clone()),
-                }
+                // Not in the registry: rendered after it by `render_openmetrics`, under
+                // the declared name (which ends with the unit).
+                let family =
+                    PluginHistogramFamily::new(declared_name, &help, decl.unit.as_deref(), buckets);
                 PluginMetric::Histogram {
                     label_names: decl.labels.clone(),
                     family,
@@ -1182,9 +1166,24 @@ impl Telemetry {
     /// process metrics included.
     pub fn render_openmetrics(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.read().expect("metrics registry lock");
-        prometheus_client::encoding::text::encode_registry(&mut out, &registry)
-            .expect("writing to a String cannot fail");
+        {
+            let registry = self.registry.read().expect("metrics registry lock");
+            prometheus_client::encoding::text::encode_registry(&mut out, &registry)
+                .expect("writing to a String cannot fail");
+        } // released before the plugin metrics' lock, which `plugin_metric` takes first
+        let histograms: Vec<PluginHistogramFamily> = self
+            .plugin_metrics
+            .lock()
+            .expect("plugin metrics lock")
+            .values()
+            .filter_map(|(_, metric)| match metric {
+                PluginMetric::Histogram { family, .. } => Some(family.clone()),
+                _ => None,
+            })
+            .collect();
+        for family in histograms {
+            family.render(&mut out);
+        }
         out.push_str(&super::exposition::process_metrics());
         prometheus_client::encoding::text::encode_eof(&mut out)
             .expect("writing to a String cannot fail");

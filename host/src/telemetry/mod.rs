@@ -5,6 +5,7 @@
 pub mod cpu;
 pub mod events;
 pub mod exposition;
+pub mod histogram;
 pub mod logging;
 pub mod metrics;
 pub mod tap;

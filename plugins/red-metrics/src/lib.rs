@@ -119,7 +119,12 @@ pub struct RedMetrics {
     skipped: Option<u32>,
     /// Which name each metadata position held in the records seen last.
     layout: Layout,
+    /// Emptied value buffers of the last batch's groups, reused by the next.
+    spare_values: Vec<Vec<f64>>,
 }
+
+/// How many group value buffers are kept from one batch to the next.
+const SPARE_VALUE_BUFFERS: usize = 256;
 
 /// Per metadata pair position (the first [`LAYOUT_PAIRS`]), the index of the name found
 /// there in the last record, or [`NOT_OURS`]: parse lifts the same fields in the same
@@ -264,6 +269,7 @@ impl Plugin for RedMetrics {
             seconds_per_unit,
             patterns,
             layout: Layout::default(),
+            spare_values: Vec::new(),
             histogram: declare_metric(MetricDecl {
                 name: &s.metric,
                 kind: MetricType::Histogram,
@@ -286,6 +292,7 @@ impl Plugin for RedMetrics {
 
     fn process(&mut self, batch: &mut Batch) -> Result<(), String> {
         let histogram = self.histogram;
+        let mut spare = std::mem::take(&mut self.spare_values);
         let this = &*self;
         let mut layout = self.layout;
         let mut skipped = 0u64;
@@ -333,7 +340,10 @@ impl Plugin for RedMetrics {
             let service = service_of_set[cols.label_set_of[record.index()] as usize];
             let group = groups
                 .entry(GroupKey::new(method, request.route, status, service))
-                .or_default();
+                .or_insert_with(|| Group {
+                    seconds: spare.pop().unwrap_or_default(),
+                    trace_id: None,
+                });
             group.seconds.push(seconds);
             // The exemplar goes with the last value: the last request's trace id, if any.
             group.trace_id = request.trace_id;
@@ -361,6 +371,19 @@ impl Plugin for RedMetrics {
         if let (Some(metric), true) = (this.skipped, skipped > 0) {
             counter_add(metric, &[], skipped as f64, None);
         }
+        // Keep the groups' value buffers for the next batch (bounded: a batch with
+        // unusually many groups does not make them all stay).
+        spare.extend(
+            groups
+                .into_values()
+                .map(|g| g.seconds)
+                .take(SPARE_VALUE_BUFFERS),
+        );
+        spare.truncate(SPARE_VALUE_BUFFERS);
+        for values in &mut spare {
+            values.clear();
+        }
+        self.spare_values = spare;
         self.layout = layout;
         Ok(())
     }
@@ -550,20 +573,22 @@ impl std::hash::Hash for GroupKey<'_> {
     }
 }
 
-/// FNV-1a's multiply over 8 bytes at a time (a byte loop pays a deadline check per byte in
-/// Wasm), then the last bytes one by one. A short-key hash for the per-batch groups: the
-/// keys are the plugin's own, not an attacker's, and a batch holds few of them.
+/// FNV-1a's multiply over 8 bytes at a time, the last few zero-padded into one word (a
+/// byte loop pays a deadline check per byte in Wasm), then the length. A short-key hash for
+/// the per-batch groups: the keys are the plugin's own, not an attacker's, and a batch
+/// holds few of them.
 fn fnv_words(mut h: u64, bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         h ^= u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
         h = h.wrapping_mul(0x0100_0000_01b3).rotate_left(29);
     }
-    for b in chunks.remainder() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    let rest = chunks.remainder();
+    let mut last = [0u8; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    h ^= u64::from_le_bytes(last);
+    h = h.wrapping_mul(0x0100_0000_01b3).rotate_left(29);
+    (h ^ bytes.len() as u64).wrapping_mul(0x0100_0000_01b3)
 }
 
 /// The hasher of [`GroupKey`]s: their precomputed hash, as it is.
@@ -588,7 +613,6 @@ type KeyHash = std::hash::BuildHasherDefault<Precomputed>;
 
 /// The requests of one label set in a batch: their durations, and the last one's trace id
 /// (the exemplar, which the host attaches to the last value).
-#[derive(Default)]
 struct Group<'a> {
     seconds: Vec<f64>,
     trace_id: Option<Cow<'a, str>>,
