@@ -399,6 +399,13 @@ impl LogBatch {
     pub fn take_plugin_output(&mut self, mut output: LogBatch) -> Result<(), BatchError> {
         let keeps_lines =
             output.lines.is_empty() && output.line_ends.is_empty() && !output.timestamps.is_empty();
+        // Metadata kept (0.1.4): with the lines kept, all three metadata columns empty say
+        // each record's metadata is what it was sent with (before 0.1.4 an empty
+        // `record-metadata-ends` with records was invalid, so no older output reads so).
+        let keeps_metadata = keeps_lines
+            && output.record_metadata_ends.is_empty()
+            && output.metadata_ends.is_empty()
+            && output.metadata.is_empty();
         if keeps_lines {
             if output.timestamps.len() != self.len() {
                 return Err(BatchError::ColumnLength {
@@ -410,10 +417,20 @@ impl LogBatch {
             output.lines = std::mem::take(&mut self.lines);
             output.line_ends = std::mem::take(&mut self.line_ends);
         }
-        if let Err(e) = output.validate_columns(!keeps_lines) {
+        if keeps_metadata {
+            output.metadata = std::mem::take(&mut self.metadata);
+            output.metadata_ends = std::mem::take(&mut self.metadata_ends);
+            output.record_metadata_ends = std::mem::take(&mut self.record_metadata_ends);
+        }
+        if let Err(e) = output.validate_columns(!keeps_lines, !keeps_metadata) {
             if keeps_lines {
                 self.lines = output.lines;
                 self.line_ends = output.line_ends;
+            }
+            if keeps_metadata {
+                self.metadata = output.metadata;
+                self.metadata_ends = output.metadata_ends;
+                self.record_metadata_ends = output.record_metadata_ends;
             }
             return Err(e);
         }
@@ -424,12 +441,13 @@ impl LogBatch {
 
     /// Checks the column rules of the contract; the host runs it on every plugin output.
     pub fn validate(&self) -> Result<(), BatchError> {
-        self.validate_columns(true)
+        self.validate_columns(true, true)
     }
 
-    /// [`LogBatch::validate`]; without `lines`, the line offsets are taken as good (they
-    /// are the host's own, kept by a plugin that changed no line).
-    fn validate_columns(&self, lines: bool) -> Result<(), BatchError> {
+    /// [`LogBatch::validate`]; without `lines` (or `metadata`), the line (or metadata)
+    /// offsets are taken as good: they are the host's own, kept by a plugin that changed
+    /// none.
+    fn validate_columns(&self, lines: bool, metadata: bool) -> Result<(), BatchError> {
         let n = self.len();
         for (column, found) in [
             ("timestamps", self.timestamps.len()),
@@ -446,6 +464,9 @@ impl LogBatch {
         }
         if lines {
             check_ends("line-ends", &self.line_ends, &self.lines)?;
+        }
+        if !metadata {
+            return self.check_label_set_indices();
         }
         check_ends("metadata-ends", &self.metadata_ends, &self.metadata)?;
         if !self.metadata_ends.len().is_multiple_of(2) {
@@ -472,6 +493,10 @@ impl LogBatch {
                 index: n - 1,
             });
         }
+        self.check_label_set_indices()
+    }
+
+    fn check_label_set_indices(&self) -> Result<(), BatchError> {
         for (index, set) in self.label_set_of.iter().enumerate() {
             if *set as usize >= self.label_sets.len() {
                 return Err(BatchError::BadLabelSet {
@@ -693,6 +718,42 @@ mod tests {
         assert_eq!((b.line(0), b.line(2)), ("one", "three"));
         assert_eq!(b.timestamps, [1, 2, 3]);
         assert_eq!(b.acks.len(), 1, "the acknowledgements stay");
+    }
+
+    #[test]
+    fn plugin_output_that_keeps_the_metadata_keeps_it_and_takes_the_rest() {
+        let mut b = three();
+        b.metadata = "kvk2v2".into();
+        b.metadata_ends = vec![1, 2, 4, 6];
+        b.record_metadata_ends = vec![1, 1, 2];
+        let mut out = without_lines(&b);
+        out.timestamps = vec![4, 5, 6];
+        out.metadata.clear();
+        out.metadata_ends.clear();
+        out.record_metadata_ends.clear();
+        b.take_plugin_output(out).unwrap();
+        assert_eq!(b.metadata_pairs(2).collect::<Vec<_>>(), [("k2", "v2")]);
+        assert_eq!((b.line(1), b.timestamps[1]), ("two", 5));
+        // Metadata cannot be kept on its own: with the lines sent back, empty metadata
+        // columns are a batch with the wrong number of entries.
+        let mut out = without_lines(&b);
+        out.lines = "abc".into();
+        out.line_ends = vec![1, 2, 3];
+        out.record_metadata_ends.clear();
+        assert!(b.take_plugin_output(out).is_err());
+        assert_eq!(
+            b.metadata_pairs(0).collect::<Vec<_>>(),
+            [("k", "v")],
+            "left as it was"
+        );
+        // A bad output that kept both leaves both.
+        let mut bad = without_lines(&b);
+        bad.metadata.clear();
+        bad.metadata_ends.clear();
+        bad.record_metadata_ends.clear();
+        bad.label_set_of[0] = 9;
+        assert!(b.take_plugin_output(bad).is_err());
+        assert_eq!((b.line(0), b.metadata_pairs(2).count()), ("one", 1));
     }
 
     #[test]

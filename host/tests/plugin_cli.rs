@@ -29,9 +29,9 @@ fn inspect_reports_contract_world_size_and_cache() {
     let first = run();
     let size = std::fs::metadata(plugin("enrich")).unwrap().len();
     for want in [
-        "contract:    sluice:plugin@0.1.3 (this collector: sluice:plugin@0.1.3; compatible)",
+        "contract:    sluice:plugin@0.1.4 (this collector: sluice:plugin@0.1.4; compatible)",
         "world:       sluice:plugin/log-transform (exports: init, process)",
-        "sluice:plugin/host@0.1.3",
+        "sluice:plugin/host@0.1.4",
         &format!("size:        {size} bytes"),
         "cache:       miss (compiled, now stored in",
         "instance:",
@@ -174,7 +174,7 @@ fn a_plugin_of_an_older_patch_version_runs() {
     );
     assert!(
         text.contains(
-            "contract:    sluice:plugin@0.1.0 (this collector: sluice:plugin@0.1.3; compatible)"
+            "contract:    sluice:plugin@0.1.0 (this collector: sluice:plugin@0.1.4; compatible)"
         ),
         "{text}"
     );
@@ -214,7 +214,7 @@ fn unknown_major_version_is_refused_naming_both() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     for want in [
         "built for sluice:plugin@1.0.0 (major version 1)",
-        "implements sluice:plugin@0.1.3 (major version 0)",
+        "implements sluice:plugin@0.1.4 (major version 0)",
     ] {
         assert!(stderr.contains(want), "`{want}` missing from: {stderr}");
     }

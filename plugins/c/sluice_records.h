@@ -1,7 +1,7 @@
 /* sluice_records.h: records over the columnar log batch, for C sluice plugins.
  *
  * A sluice plugin is a WebAssembly component exporting the `log-transform` world of
- * wit/sluice.wit (package `sluice:plugin@0.1.3`, world `log-transform`). The host hands it a batch of records as a
+ * wit/sluice.wit (package `sluice:plugin@0.1.4`, world `log-transform`). The host hands it a batch of records as a
  * few flat columns (every line in one string plus byte end offsets, interned label sets,
  * packed metadata). This library hides those offsets: a plugin gets a batch of records with
  * a line, a timestamp, labels and metadata, changes them in place, and the library builds

@@ -1,7 +1,7 @@
 """sluice_records: records over the columnar log batch, for Python sluice plugins.
 
 A sluice plugin is a WebAssembly component exporting the `log-transform` world of
-`wit/sluice.wit` (package `sluice:plugin@0.1.3`, world `log-transform`). The host hands it a batch of records as
+`wit/sluice.wit` (package `sluice:plugin@0.1.4`, world `log-transform`). The host hands it a batch of records as
 a few flat columns (every line in one string plus byte end offsets, interned label sets,
 packed metadata). This module hides those offsets: a plugin gets a `Batch` of `Record`s
 with a `line`, a `timestamp`, labels and metadata, changes them in place, and the module

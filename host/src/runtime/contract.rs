@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn host_version_is_the_wit_package() {
-        assert_eq!(host_version(), v("0.1.3"));
+        assert_eq!(host_version(), v("0.1.4"));
     }
 
     #[test]

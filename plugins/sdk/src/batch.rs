@@ -33,6 +33,9 @@ pub struct Batch {
     /// The records and lines are still the host's as sent (no line replaced, no record
     /// added or dropped): [`Batch::into_reply`] can then leave the lines out.
     lines_as_sent: bool,
+    /// Every record's metadata is still what the host sent: with the lines kept,
+    /// [`Batch::into_reply`] can leave the metadata out too.
+    metadata_as_sent: bool,
 }
 
 /// One entry of [`Batch::relabels`].
@@ -64,6 +67,7 @@ impl From<LogBatch> for Batch {
         Batch {
             cols,
             lines_as_sent: true,
+            metadata_as_sent: true,
             ..Batch::default()
         }
     }
@@ -158,13 +162,21 @@ impl Batch {
     /// The columns to return to the host: [`Batch::into_log_batch`], except that when the
     /// records and their lines are still those the host sent, `lines` and `line-ends` are
     /// left empty (the contract's "lines kept" form, 0.1.1) and the host keeps its own
-    /// copy: nothing is copied back out of the guest or checked again.
+    /// copy: nothing is copied back out of the guest or checked again. When their
+    /// metadata is unchanged too, the three metadata columns are left empty as well
+    /// ("metadata kept", 0.1.4).
     pub fn into_reply(self) -> LogBatch {
         let keep = self.lines_as_sent && !self.is_empty();
+        let keep_metadata = keep && self.metadata_as_sent && self.edits.is_empty();
         let mut cols = self.into_log_batch();
         if keep {
             cols.lines = String::new();
             cols.line_ends = Vec::new();
+        }
+        if keep_metadata {
+            cols.metadata = String::new();
+            cols.metadata_ends = Vec::new();
+            cols.record_metadata_ends = Vec::new();
         }
         cols
     }
@@ -381,7 +393,11 @@ impl Batch {
     /// Applies queued metadata edits, rebuilding the metadata columns from the first edited
     /// record on, in one pass.
     pub fn apply_metadata_edits(&mut self) {
-        if self.edits.is_empty() || self.take_edits_as_columns() {
+        if self.edits.is_empty() {
+            return;
+        }
+        self.metadata_as_sent = false;
+        if self.take_edits_as_columns() {
             return;
         }
         let mut edits = std::mem::take(&mut self.edits);
@@ -545,6 +561,7 @@ impl Batch {
         }
         if let Some(buf) = new {
             c.metadata = buf;
+            self.metadata_as_sent = false;
         }
     }
 
@@ -968,6 +985,42 @@ mod tests {
         let reply = b.into_reply();
         assert!(kept(&reply));
         assert_eq!((reply.timestamps.len(), reply.timestamps[1]), (3, 9));
+        assert_eq!(
+            reply.record_metadata_ends.len(),
+            3,
+            "edited metadata goes back"
+        );
+        // Metadata read, or rewritten with no value changed: kept too (0.1.4).
+        let metadata_kept = |cols: &LogBatch| {
+            cols.metadata.is_empty()
+                && cols.metadata_ends.is_empty()
+                && cols.record_metadata_ends.is_empty()
+        };
+        let mut b = from_host();
+        assert_eq!(b.record(2).metadata_value("user"), Some("u3"));
+        b.map_metadata_values(|_, _, _, _| false);
+        b.set_label(1, "level", "warn");
+        let reply = b.into_reply();
+        assert!(kept(&reply) && metadata_kept(&reply));
+        assert_eq!(reply.label_set_of.len(), 3);
+        // A value rewritten or a key removed: the metadata goes back.
+        let mut b = from_host();
+        b.map_metadata_values(|_, k, _, out| {
+            out.push('x');
+            k == "user"
+        });
+        let reply = b.into_reply();
+        assert!(kept(&reply) && !metadata_kept(&reply));
+        let mut b = from_host();
+        b.remove_metadata(0, "trace_id");
+        assert!(!metadata_kept(&b.into_reply()));
+        // With the lines going back, so does the metadata.
+        let mut b = from_host();
+        b.map_lines(|_, _, out| {
+            out.push('x');
+            true
+        });
+        assert!(!metadata_kept(&b.into_reply()));
         // Any line replaced, record dropped or record added: the lines go back.
         let mut b = from_host();
         b.map_lines(|i, _, out| {

@@ -1,7 +1,7 @@
 //! `sluice-plugin`: the Rust SDK for sluice plugins.
 //!
 //! A sluice plugin is a WebAssembly component exporting the `log-transform` world of
-//! `wit/sluice.wit` (package `sluice:plugin@0.1.3`), the `metric-transform` world
+//! `wit/sluice.wit` (package `sluice:plugin@0.1.4`), the `metric-transform` world
 //! ([`MetricPlugin`], [`export_metric_plugin!`]), or both (`export_plugin!(P, metrics)`
 //! for a [`Plugin`] that also implements [`ProcessMetrics`]). The host hands it batches of log
 //! records as a few flat columns (all lines in one string plus end offsets, interned label
@@ -53,8 +53,8 @@ pub mod bindings {
         default_bindings_module: "sluice_plugin::bindings",
         ownership: Borrowing { duplicate_if_necessary: true },
         additional_type_attributes: {
-            "sluice:plugin/types@0.1.3/log-batch": [#[derive(Default)]],
-            "sluice:plugin/types@0.1.3/metric-batch": [#[derive(Default)]],
+            "sluice:plugin/types@0.1.4/log-batch": [#[derive(Default)]],
+            "sluice:plugin/types@0.1.4/metric-batch": [#[derive(Default)]],
         },
     });
 
@@ -68,8 +68,8 @@ pub mod bindings {
             default_bindings_module: "sluice_plugin::bindings::metric_world",
             ownership: Borrowing { duplicate_if_necessary: true },
             with: {
-                "sluice:plugin/types@0.1.3": crate::bindings::sluice::plugin::types,
-                "sluice:plugin/host@0.1.3": crate::bindings::sluice::plugin::host,
+                "sluice:plugin/types@0.1.4": crate::bindings::sluice::plugin::types,
+                "sluice:plugin/host@0.1.4": crate::bindings::sluice::plugin::host,
             },
         });
     }
@@ -84,8 +84,8 @@ pub mod bindings {
             default_bindings_module: "sluice_plugin::bindings::dual_world",
             ownership: Borrowing { duplicate_if_necessary: true },
             with: {
-                "sluice:plugin/types@0.1.3": crate::bindings::sluice::plugin::types,
-                "sluice:plugin/host@0.1.3": crate::bindings::sluice::plugin::host,
+                "sluice:plugin/types@0.1.4": crate::bindings::sluice::plugin::types,
+                "sluice:plugin/host@0.1.4": crate::bindings::sluice::plugin::host,
             },
         });
     }
