@@ -268,6 +268,9 @@ impl LokiSink {
         }
         let per_record = (batch.line_bytes() + batch.metadata.len()) / batch.len().max(1)
             + ENTRY_OVERHEAD_ESTIMATE;
+        // A record's metadata pairs with their names made valid for Loki, once per record
+        // (the encoder reads them twice: to size the entry, then to write it).
+        let mut pairs: Vec<(Cow<'_, [u8]>, &[u8])> = Vec::new();
         for record in 0..batch.len() {
             let set = batch.label_set_of[record] as usize;
             let line = batch.line(record);
@@ -275,9 +278,13 @@ impl LokiSink {
             if cut.len() < line.len() {
                 truncated += 1;
             }
-            let metadata = batch
-                .metadata_pair_bytes(record)
-                .map(|(k, v)| (metadata_name(k), v));
+            pairs.clear();
+            pairs.extend(
+                batch
+                    .metadata_pair_bytes(record)
+                    .map(|(k, v)| (metadata_name(k), v)),
+            );
+            let metadata = pairs.iter().map(|(k, v)| (k.as_ref(), *v));
             let ts = batch.timestamps[record];
             let verdict = match &routes[set] {
                 Ok((key, lane, slot)) => self
