@@ -519,16 +519,11 @@ fn check_ends(column: &'static str, ends: &[u32], text: &str) -> Result<(), Batc
     // The common case, every offset good, in one loop without early exits (a plugin's
     // metadata has two offsets per pair, checked on every batch); the first bad offset is
     // then found by the loop below, which names it.
-    let bytes = text.as_bytes();
     let mut previous = 0;
     let mut bad = false;
     for &end in ends {
-        // On a character boundary: the end of the text, or before a byte that does not
-        // continue a UTF-8 sequence (0b10xxxxxx); past the end is bad.
-        let boundary = bytes
-            .get(end as usize)
-            .map_or(end as usize == bytes.len(), |&b| (b as i8) >= -0x40);
-        bad |= (end < previous) | !boundary;
+        // `is_char_boundary` is false past the end too.
+        bad |= (end < previous) | !text.is_char_boundary(end as usize);
         previous = end;
     }
     if !bad && previous as usize == text.len() {

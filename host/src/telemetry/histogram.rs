@@ -135,10 +135,7 @@ impl PluginHistogramFamily {
         for (labels, h) in series.iter() {
             let state = h.0.lock().unwrap_or_else(|e| e.into_inner());
             let mut label_text = String::new();
-            for (i, (k, v)) in labels.iter().enumerate() {
-                let sep = if i == 0 { "" } else { "," };
-                let _ = write!(label_text, "{sep}{k}=\"{v}\"");
-            }
+            write_labels(&mut label_text, labels);
             let braced = if label_text.is_empty() {
                 String::new()
             } else {
@@ -160,15 +157,20 @@ impl PluginHistogramFamily {
                 );
                 if let Some((exemplar, value)) = &state.exemplars[i] {
                     out.push_str(" # {");
-                    for (j, (k, v)) in exemplar.iter().enumerate() {
-                        let sep = if j == 0 { "" } else { "," };
-                        let _ = write!(out, "{sep}{k}=\"{v}\"");
-                    }
+                    write_labels(out, exemplar);
                     let _ = write!(out, "}} {}", float.format(*value));
                 }
                 out.push('\n');
             }
         }
+    }
+}
+
+/// `name="value"` pairs joined by commas (values are stored escaped).
+fn write_labels(out: &mut String, labels: &DynLabels) {
+    for (i, (k, v)) in labels.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(out, "{sep}{k}=\"{v}\"");
     }
 }
 

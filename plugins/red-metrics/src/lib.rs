@@ -321,7 +321,7 @@ impl Plugin for RedMetrics {
             .collect();
         // The batch's requests grouped by their label values: one host call per group.
         let mut groups: HashMap<GroupKey<'_>, Group<'_>, KeyHash> = HashMap::default();
-        let metadata = MetadataColumns::new(cols);
+        let metadata = batch.metadata_columns();
         for record in batch.iter() {
             let request = this.request_in(&mut layout, metadata.pairs(record.index()), || {
                 record.line()
@@ -391,75 +391,6 @@ impl Plugin for RedMetrics {
         self.layout = layout;
         Ok(())
     }
-}
-
-/// A batch's metadata columns, read pair by pair. When the whole text is ASCII (what
-/// parse lifts from access logs nearly always is), every byte offset is a character
-/// boundary, so the pairs are sliced without checking boundaries again: two checks per
-/// key and value were a fifth of this plugin's per-record work in Wasm.
-struct MetadataColumns<'a> {
-    text: &'a str,
-    ends: &'a [u32],
-    record_ends: &'a [u32],
-    ascii: bool,
-}
-
-impl<'a> MetadataColumns<'a> {
-    fn new(cols: &'a sluice_plugin::LogBatch) -> Self {
-        MetadataColumns {
-            text: &cols.metadata,
-            ends: &cols.metadata_ends,
-            record_ends: &cols.record_metadata_ends,
-            ascii: is_ascii(cols.metadata.as_bytes()),
-        }
-    }
-
-    /// Record `r`'s pairs, in order.
-    fn pairs(&self, r: usize) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
-        let first = if r == 0 {
-            0
-        } else {
-            self.record_ends[r - 1] as usize
-        };
-        let last = self.record_ends[r] as usize;
-        let (text, ends, ascii) = (self.text, self.ends, self.ascii);
-        let mut at = if first == 0 {
-            0
-        } else {
-            ends[2 * first - 1] as usize
-        };
-        (first..last).map(move |p| {
-            let key_start = at;
-            let key_end = ends[2 * p] as usize;
-            let value_end = ends[2 * p + 1] as usize;
-            at = value_end;
-            if ascii {
-                let bytes = text.as_bytes();
-                let (key, value) = (&bytes[key_start..key_end], &bytes[key_end..value_end]);
-                // SAFETY: every byte of `text` is ASCII, so any sub-slice is valid UTF-8.
-                unsafe {
-                    (
-                        std::str::from_utf8_unchecked(key),
-                        std::str::from_utf8_unchecked(value),
-                    )
-                }
-            } else {
-                (&text[key_start..key_end], &text[key_end..value_end])
-            }
-        })
-    }
-}
-
-/// Whether every byte is ASCII, 32 bytes per step (a byte or word loop pays a deadline
-/// check per step in Wasm).
-fn is_ascii(b: &[u8]) -> bool {
-    let mut chunks = b.chunks_exact(32);
-    let mut high = 0u64;
-    for c in &mut chunks {
-        let word = |i: usize| u64::from_le_bytes(c[i..i + 8].try_into().expect("8 bytes"));
-        high |= word(0) | word(8) | word(16) | word(24);
-    }
-    high & 0x8080_8080_8080_8080 == 0 && chunks.remainder().is_ascii()
 }
 
 /// A status code of exactly three ASCII digits, as a number; None otherwise.
@@ -844,28 +775,6 @@ mod tests {
                 assert_eq!(guided, p.request(meta.iter().copied(), ""), "{meta:?}");
             }
         }
-    }
-
-    /// The column reader gives each record's pairs as the SDK does, on ASCII metadata
-    /// (boundaries not checked again) and on metadata with other characters.
-    #[test]
-    fn metadata_columns_read_as_the_sdk_does() {
-        for value in ["GET", "gét", "a".repeat(70).as_str()] {
-            let mut b = Batch::new();
-            b.push("x", 0, &[], &[("method", value), ("status", "200")]);
-            b.push("y", 0, &[], &[]);
-            b.push("z", 0, &[], &[("trace_id", "t"), ("route", value)]);
-            let cols = MetadataColumns::new(b.columns());
-            assert_eq!(cols.ascii, value.is_ascii());
-            for r in b.iter() {
-                let ours: Vec<_> = cols.pairs(r.index()).collect();
-                assert_eq!(ours, r.metadata().collect::<Vec<_>>(), "{value}");
-            }
-        }
-        let long_ascii = "k".repeat(100) + "é";
-        assert!(!is_ascii(long_ascii.as_bytes()));
-        assert!(!is_ascii(("é".to_string() + &"k".repeat(100)).as_bytes()));
-        assert!(is_ascii("k".repeat(100).as_bytes()));
     }
 
     #[test]

@@ -35,7 +35,9 @@ mod text;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod twin;
 
-pub use batch::{replace_spans, validate, Batch, Label, Metadata, Record, Records};
+pub use batch::{
+    replace_spans, validate, Batch, Label, Metadata, MetadataColumns, Record, Records,
+};
 pub use bindings::sluice::plugin::types::{Level, LogBatch, MetricDecl, MetricFamily, MetricType};
 pub use config::Config;
 pub use metrics::Metrics;
