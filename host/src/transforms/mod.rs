@@ -73,6 +73,9 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
             "transforms fused: each batch goes through them on one thread"
         );
     }
+    if workers == 1 {
+        return run_on_one_thread(&mut stages, input, out, &name, received, sent).await;
+    }
     let (jobs_tx, jobs_rx) = crossbeam_channel::bounded::<Job>(workers);
     let mut threads = Vec::new();
     for i in 0..workers {
@@ -105,12 +108,24 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
                 let Some(batch) = batch else { input_open = false; continue; };
                 received.received(batch.len(), batch.byte_size());
                 let (reply, result) = oneshot::channel();
-                let tx = jobs_tx.clone();
                 let job = Job { batch, reply };
-                // The job queue holds `workers` jobs; waiting for room blocks, so hand it
-                // to the blocking pool.
-                let queued = tokio::task::spawn_blocking(move || tx.send(job).is_ok()).await;
-                if !matches!(queued, Ok(true)) {
+                // The job queue holds `workers` jobs and nearly always has room (no more
+                // than twice that are in flight, and the workers take them as they come):
+                // queue it here. Only when it is full is waiting for room handed to the
+                // blocking pool, as waiting blocks: a hand-off to a pool thread per batch
+                // cost more than a third of a small batch's time (bench/RESULTS.md).
+                let queued = match jobs_tx.try_send(job) {
+                    Ok(()) => true,
+                    Err(crossbeam_channel::TrySendError::Full(job)) => {
+                        let tx = jobs_tx.clone();
+                        matches!(
+                            tokio::task::spawn_blocking(move || tx.send(job).is_ok()).await,
+                            Ok(true)
+                        )
+                    }
+                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => false,
+                };
+                if !queued {
                     break;
                 }
                 in_flight.push_back(result);
@@ -132,6 +147,50 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
     drop(jobs_tx);
     for t in threads {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
+}
+
+/// [`run_chain`] with one worker: its thread takes each batch from the input channel,
+/// takes it through every stage and hands it to the consumers itself, so a batch meets no
+/// async task between its producer and its consumers. The pool below passes each batch
+/// to a worker and back through the task, two thread wake-ups more per batch: with 2
+/// cores, a sixth of the default chain's time went to those at 128 records a batch and a
+/// few percent at the default 1024 (bench/RESULTS.md). Order is kept: one thread.
+async fn run_on_one_thread(
+    stages: &mut [Box<dyn Transform>],
+    mut input: Input,
+    out: Fanout,
+    name: &str,
+    received: ComponentMetrics,
+    sent: ComponentMetrics,
+) {
+    let mut chain: Vec<Box<dyn Stage>> = stages.iter_mut().map(|s| s.worker()).collect();
+    let (finished, done) = oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name(format!("wasm-{name}-0"))
+        .spawn(move || {
+            while let Some(batch) = input.blocking_recv() {
+                received.received(batch.len(), batch.byte_size());
+                let batch = process_chain(&mut chain, batch);
+                if batch.is_empty() && batch.acks().is_empty() {
+                    continue;
+                }
+                let (records, bytes) = (batch.len(), batch.byte_size());
+                if out.blocking_send(batch).is_err() {
+                    break;
+                }
+                sent.sent(records, bytes);
+            }
+            drop(finished);
+        });
+    match spawned {
+        // The sender is dropped when the thread ends, however it ends.
+        Ok(_) => {
+            let _ = done.await;
+        }
+        Err(e) => {
+            tracing::error!(component_id = %name, error = %e, "cannot start a plugin worker")
+        }
     }
 }
 

@@ -1242,3 +1242,64 @@ fn random_short_texts_scan_cleanly() {
         let _ = r.redact_cow(&s);
     }
 }
+
+/// A text of up to 64 bytes is scanned with [`crate::scan::short_candidates`] instead of a
+/// [`Candidates`] window: the candidates and the matches are the same, over slices of
+/// every length up to 64 from every position of both PII corpora (their values and the
+/// JSON around them, cut anywhere), with every rule on and with the JSON keys and
+/// version words that change a scan's context.
+#[test]
+fn short_texts_scan_as_the_window_does() {
+    let corpora = [
+        include_str!("../../../tests/pii/dev.jsonl"),
+        include_str!("../../../tests/pii/variants.jsonl"),
+    ];
+    let redactors = [
+        Redactor::default(),
+        Redactor::from_config_json(r#"{"rules": ["phone", "ipv4", "secret"]}"#).unwrap(),
+    ];
+    let mut x = 7u32;
+    let (mut short, mut window) = (Vec::new(), Vec::new());
+    let (mut slices, mut matched) = (0, 0);
+    for text in corpora {
+        let mut start = 0;
+        while start < text.len() {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            let mut end = (start + 1 + (x >> 16) as usize % 64).min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            if text.is_char_boundary(start) && end > start {
+                let s = &text[start..end];
+                let mut c = Candidates::new();
+                let mut expected = 0u64;
+                let mut i = c.next(&redactors[0].triggers, s.as_bytes(), 0);
+                while i < s.len() {
+                    expected |= 1 << i;
+                    i = c.next(&redactors[0].triggers, s.as_bytes(), i + 1);
+                }
+                assert_eq!(
+                    crate::scan::short_candidates(&redactors[0].triggers, s.as_bytes()),
+                    expected,
+                    "{s:?}"
+                );
+                for r in &redactors {
+                    for ctx in [Ctx::default(), Ctx { version: true }] {
+                        short.clear();
+                        window.clear();
+                        r.scan(s, ctx, &mut short);
+                        r.scan_with(s, ctx, &mut window, &mut Candidates::new());
+                        assert_eq!(format!("{short:?}"), format!("{window:?}"), "{s:?}");
+                        matched += !short.is_empty() as usize;
+                    }
+                }
+                slices += 1;
+            }
+            start += 1 + (x >> 28) as usize % 5;
+        }
+    }
+    assert!(
+        slices > 100_000 && matched > 10_000,
+        "{slices} slices, {matched} with matches"
+    );
+}
