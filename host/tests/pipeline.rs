@@ -50,6 +50,72 @@ encoding = "raw"
     assert_eq!(got, want);
 }
 
+/// The file source checks a read's whole lines as UTF-8 in one pass and each line alone
+/// only when that fails: over reads far larger than one chunk, valid lines (ASCII and
+/// multi-byte) pass unchanged, a trailing `\r` is dropped, a broken line gets U+FFFD
+/// whatever its neighbours, and an over-long one is cut at a character boundary.
+#[test]
+fn file_source_repairs_lines_the_same_however_a_read_falls() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    let out = dir.path().join("out.log");
+    let mut raw: Vec<u8> = Vec::new();
+    let mut want = String::new();
+    for i in 0..40_000 {
+        match i % 1000 {
+            7 => {
+                raw.extend_from_slice(format!("bad {i} ").as_bytes());
+                raw.extend_from_slice(b"\xff\xfe end\n");
+                want.push_str(&format!("bad {i} \u{fffd}\u{fffd} end\n"));
+            }
+            8 => {
+                raw.extend_from_slice(format!("crlf {i} é\r\n").as_bytes());
+                want.push_str(&format!("crlf {i} é\n"));
+            }
+            9 => {
+                // 60 two-byte characters after 6 digits, cut at 101 bytes: the 48th
+                // character would straddle the limit and is dropped whole.
+                let long = format!("{i:06}{}", "é".repeat(60));
+                raw.extend_from_slice(long.as_bytes());
+                raw.push(b'\n');
+                want.push_str(&long[..6 + 2 * 47]);
+                want.push('\n');
+            }
+            _ => {
+                let line = format!("line {i} ünïcödé {}", "x".repeat(i % 60));
+                raw.extend_from_slice(line.as_bytes());
+                raw.push(b'\n');
+                want.push_str(&line);
+                want.push('\n');
+            }
+        }
+    }
+    std::fs::write(&input, &raw).unwrap();
+    let config = format!(
+        r#"
+{head}stop_at_eof = true
+max_line_bytes = 101
+[sinks.out]
+type = "file"
+inputs = ["app"]
+path = "{out}"
+encoding = "raw"
+"#,
+        head = file_source_head(
+            &dir.path().join("data"),
+            &input.display().to_string(),
+            false
+        ),
+        out = out.display(),
+    );
+    run_to_end(dir.path(), &config);
+    let got = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(got.lines().count(), 40_000);
+    for (g, w) in got.lines().zip(want.lines()) {
+        assert_eq!(g, w);
+    }
+}
+
 /// A file source reads every file its include globs match except those its exclude globs
 /// match.
 #[test]

@@ -1034,17 +1034,23 @@ fn split_lines(
             }
         }
     }
+    // The chunk's whole lines are checked as UTF-8 in one pass (a call per line cost more
+    // than the check itself): a newline is never inside a character, so each of them is
+    // then valid by itself. A chunk with invalid UTF-8 is checked line by line.
+    let text = memchr::memrchr(b'\n', data)
+        .and_then(|last| simdutf8::basic::from_utf8(&data[..last]).ok());
     let mut start = 0;
     for nl in memchr::memchr_iter(b'\n', data) {
         let end = chunk_start + nl as u64 + 1;
         let full = match multiline {
             None => {
                 if t.partial.is_empty() {
-                    push_line(t, &data[start..nl], end, batcher)
+                    let checked = text.map(|text| &text[start..nl]);
+                    push_line(t, &data[start..nl], checked, end, batcher)
                 } else {
                     keep_partial(&mut t.partial, &data[start..nl], batcher.max_line_bytes);
                     let line = std::mem::take(&mut t.partial);
-                    push_line(t, &line, end, batcher)
+                    push_line(t, &line, None, end, batcher)
                 }
             }
             Some(m) => {
@@ -1078,11 +1084,21 @@ fn split_lines(
 }
 
 /// Hands the batcher one complete line of `t` ending at offset `end` (past its newline):
-/// as it is, or as its decoder makes it. Returns true when the batch is full.
-fn push_line(t: &mut Tailed, line: &[u8], end: u64, batcher: &mut LineBatcher) -> bool {
+/// as it is, or as its decoder makes it; `checked` is the line as text when it is known to
+/// be valid UTF-8. Returns true when the batch is full.
+fn push_line(
+    t: &mut Tailed,
+    line: &[u8],
+    checked: Option<&str>,
+    end: u64,
+    batcher: &mut LineBatcher,
+) -> bool {
     let Some(d) = &mut t.decoding else {
         t.pushed_to = end;
-        return batcher.push_raw(line, t.labels);
+        return match checked {
+            Some(text) => batcher.push_text(text, t.labels),
+            None => batcher.push_raw(line, t.labels),
+        };
     };
     let start = std::mem::replace(&mut d.next_line_at, end);
     let full = match d.decoder.decode(line, start) {
@@ -1141,7 +1157,7 @@ fn push_rest(multiline: Option<&Multiline>, t: &mut Tailed, batcher: &mut LineBa
         let Some(m) = multiline else {
             batcher.mark_read_time();
             let end = t.offset;
-            return Some(push_line(t, &partial, end, batcher));
+            return Some(push_line(t, &partial, None, end, batcher));
         };
         if let Some((record, end)) = m.push(&mut t.pending, &partial, t.offset) {
             batcher.mark_read_time();

@@ -182,6 +182,16 @@ impl LineBatcher {
         self.push_record(&line, None, labels, &[])
     }
 
+    /// Adds one line already known to be valid UTF-8 (a file source checks a chunk's
+    /// lines in one pass): only a trailing `\r` and its length are looked at. Returns true
+    /// when the batch is full.
+    pub fn push_text(&mut self, line: &str, labels: LabelKey) -> bool {
+        if line.len() > self.max_line_bytes {
+            return self.push_raw(line.as_bytes(), labels);
+        }
+        self.push_record(line.strip_suffix('\r').unwrap_or(line), None, labels, &[])
+    }
+
     /// `raw` as a line that can be forwarded: a trailing `\r` dropped, cut to
     /// `max_line_bytes` (at a character boundary), invalid UTF-8 replaced; each repair
     /// counted.
