@@ -116,6 +116,52 @@ encoding = "raw"
     }
 }
 
+/// A fused chain with several workers per transform (a pool: batches handed out to
+/// worker threads, results forwarded in input order) delivers every record once, in order,
+/// over many small batches; one worker (its own thread end to end) does the same.
+#[test]
+fn fused_chains_keep_order_with_one_worker_and_with_a_pool() {
+    for workers in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.log");
+        let out = dir.path().join("out.log");
+        append_lines(&input, 0..20_000);
+        let config = format!(
+            r#"
+{head}stop_at_eof = true
+batch = {{ max_records = 16 }}
+[transforms.first]
+type = "wasm"
+inputs = ["app"]
+plugin = "{identity}"
+workers = {workers}
+[transforms.second]
+type = "wasm"
+inputs = ["first"]
+plugin = "{identity}"
+workers = {workers}
+[sinks.out]
+type = "file"
+inputs = ["second"]
+path = "{out}"
+encoding = "raw"
+"#,
+            head = file_source_head(
+                &dir.path().join("data"),
+                &input.display().to_string(),
+                false
+            ),
+            identity = plugin("identity").display(),
+            out = out.display(),
+        );
+        run_to_end(dir.path(), &config);
+        let got = std::fs::read_to_string(&out).unwrap();
+        let want = std::fs::read_to_string(&input).unwrap();
+        assert_eq!(got.lines().count(), 20_000, "workers = {workers}");
+        assert!(got == want, "workers = {workers}: records out of order");
+    }
+}
+
 /// A file source reads every file its include globs match except those its exclude globs
 /// match.
 #[test]
