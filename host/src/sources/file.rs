@@ -1036,7 +1036,8 @@ fn split_lines(
     }
     // The chunk's whole lines are checked as UTF-8 in one pass (a call per line cost more
     // than the check itself): a newline is never inside a character, so each of them is
-    // then valid by itself. A chunk with invalid UTF-8 is checked line by line.
+    // then valid by itself. A chunk with invalid UTF-8 (or one that starts inside a
+    // character, the rest of a line held from the last read) is checked line by line.
     let text = memchr::memrchr(b'\n', data)
         .and_then(|last| simdutf8::basic::from_utf8(&data[..last]).ok());
     let mut start = 0;

@@ -111,9 +111,9 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
                 let job = Job { batch, reply };
                 // The job queue holds `workers` jobs and nearly always has room (no more
                 // than twice that are in flight, and the workers take them as they come):
-                // queue it here. Only when it is full is waiting for room handed to the
-                // blocking pool, as waiting blocks: a hand-off to a pool thread per batch
-                // cost more than a third of a small batch's time (bench/RESULTS.md).
+                // queue it here. Only when it is full is waiting for room, which blocks,
+                // handed to the blocking pool (a pool thread woken per batch was one of
+                // the hand-offs that bench/RESULTS.md's session 12 measured).
                 let queued = match jobs_tx.try_send(job) {
                     Ok(()) => true,
                     Err(crossbeam_channel::TrySendError::Full(job)) => {
@@ -153,9 +153,9 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
 /// [`run_chain`] with one worker: its thread takes each batch from the input channel,
 /// takes it through every stage and hands it to the consumers itself, so a batch meets no
 /// async task between its producer and its consumers. The pool below passes each batch
-/// to a worker and back through the task, two thread wake-ups more per batch: with 2
-/// cores, a sixth of the default chain's time went to those at 128 records a batch and a
-/// few percent at the default 1024 (bench/RESULTS.md). Order is kept: one thread.
+/// to a worker and back through the task, two thread wake-ups more per batch (500k lines
+/// through parse -> redact-pii -> enrich: 0.79 CPU-s against 0.71 at 1024 records a
+/// batch, 1.07 against 0.93 at 128; bench/RESULTS.md). Order is kept: one thread.
 async fn run_on_one_thread(
     stages: &mut [Box<dyn Transform>],
     mut input: Input,

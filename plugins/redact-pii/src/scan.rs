@@ -126,8 +126,8 @@ impl Redactor {
     /// Appends the matches in `s` (offsets relative to `s`) to `out`, sorted, without
     /// overlaps.
     ///
-    /// A text of up to 64 bytes (a metadata value, a label, most JSON values the walker
-    /// scans) has its candidates found in one word by [`short_candidates`] instead of a
+    /// A text of up to 64 bytes (most metadata and label values, short lines) has its
+    /// candidates found in one word by [`short_candidates`] instead of a
     /// [`Candidates`] window: the same candidates, without setting up a 1 KiB window for a
     /// few bytes (in the default chain, scanning each record's 16-byte `req_id` cost a
     /// seventh of scanning its whole line that way).
