@@ -13,10 +13,8 @@ use common::*;
 #[test]
 fn file_pipeline_redacts_fixture() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out.log");
-    let config = format!(
+    let transforms = format!(
         r#"
-{head}stop_at_eof = true
 [transforms.parse]
 type = "wasm"
 inputs = ["app"]
@@ -26,26 +24,12 @@ config = {{ format = "json", labels = ["level"], metadata = ["trace_id"] }}
 type = "wasm"
 inputs = ["parse"]
 plugin = "{redact}"
-[sinks.out]
-type = "file"
-inputs = ["redact"]
-path = "{out}"
-encoding = "raw"
 "#,
-        head = file_source_head(
-            &dir.path().join("data"),
-            &repo()
-                .join("host/tests/fixtures/app.log")
-                .display()
-                .to_string(),
-            false
-        ),
         parse = plugin("parse").display(),
         redact = plugin("redact_pii").display(),
-        out = out.display(),
     );
-    run_to_end(dir.path(), &config);
-    let got = std::fs::read_to_string(&out).unwrap();
+    let input = repo().join("host/tests/fixtures/app.log");
+    let got = run_file_to_file(dir.path(), &input, "", &transforms, "redact", "raw");
     let want = std::fs::read_to_string(repo().join("host/tests/fixtures/app.redacted")).unwrap();
     assert_eq!(got, want);
 }
@@ -58,7 +42,6 @@ encoding = "raw"
 fn file_source_repairs_lines_the_same_however_a_read_falls() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.log");
-    let out = dir.path().join("out.log");
     let mut raw: Vec<u8> = Vec::new();
     let mut want = String::new();
     for i in 0..40_000 {
@@ -91,25 +74,7 @@ fn file_source_repairs_lines_the_same_however_a_read_falls() {
         }
     }
     std::fs::write(&input, &raw).unwrap();
-    let config = format!(
-        r#"
-{head}stop_at_eof = true
-max_line_bytes = 101
-[sinks.out]
-type = "file"
-inputs = ["app"]
-path = "{out}"
-encoding = "raw"
-"#,
-        head = file_source_head(
-            &dir.path().join("data"),
-            &input.display().to_string(),
-            false
-        ),
-        out = out.display(),
-    );
-    run_to_end(dir.path(), &config);
-    let got = std::fs::read_to_string(&out).unwrap();
+    let got = run_file_to_file(dir.path(), &input, "max_line_bytes = 101", "", "app", "raw");
     assert_eq!(got.lines().count(), 40_000);
     for (g, w) in got.lines().zip(want.lines()) {
         assert_eq!(g, w);
@@ -124,12 +89,9 @@ fn fused_chains_keep_order_with_one_worker_and_with_a_pool() {
     for workers in [1, 3] {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.log");
-        let out = dir.path().join("out.log");
         append_lines(&input, 0..20_000);
-        let config = format!(
+        let transforms = format!(
             r#"
-{head}stop_at_eof = true
-batch = {{ max_records = 16 }}
 [transforms.first]
 type = "wasm"
 inputs = ["app"]
@@ -140,22 +102,17 @@ type = "wasm"
 inputs = ["first"]
 plugin = "{identity}"
 workers = {workers}
-[sinks.out]
-type = "file"
-inputs = ["second"]
-path = "{out}"
-encoding = "raw"
 "#,
-            head = file_source_head(
-                &dir.path().join("data"),
-                &input.display().to_string(),
-                false
-            ),
             identity = plugin("identity").display(),
-            out = out.display(),
         );
-        run_to_end(dir.path(), &config);
-        let got = std::fs::read_to_string(&out).unwrap();
+        let got = run_file_to_file(
+            dir.path(),
+            &input,
+            "batch = { max_records = 16 }",
+            &transforms,
+            "second",
+            "raw",
+        );
         let want = std::fs::read_to_string(&input).unwrap();
         assert_eq!(got.lines().count(), 20_000, "workers = {workers}");
         assert!(got == want, "workers = {workers}: records out of order");
@@ -330,32 +287,13 @@ fn redaction_audit_names_rules_and_spans_without_values() {
         "login a@example.com from 10.1.2.3\nnothing to hide\n{\"card\":\"4111 1111 1111 1111\"}\n",
     )
     .unwrap();
-    let out = dir.path().join("out.jsonl");
-    let config = format!(
-        r#"
-{head}stop_at_eof = true
-[transforms.redact]
-type = "wasm"
-inputs = ["app"]
-plugin = "{redact}"
-config = {{ audit = true }}
-[sinks.out]
-type = "file"
-inputs = ["redact"]
-path = "{out}"
-encoding = "json"
-"#,
-        head = file_source_head(
-            &dir.path().join("data"),
-            &input.display().to_string(),
-            false
-        ),
-        redact = plugin("redact_pii").display(),
-        out = out.display(),
+    let transforms = format!(
+        "[transforms.redact]\ntype = \"wasm\"\ninputs = [\"app\"]\nplugin = \"{}\"\n\
+         config = {{ audit = true }}\n",
+        plugin("redact_pii").display()
     );
-    run_to_end(dir.path(), &config);
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out)
-        .unwrap()
+    let written = run_file_to_file(dir.path(), &input, "", &transforms, "redact", "json");
+    let rows: Vec<serde_json::Value> = written
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

@@ -91,6 +91,28 @@ pub fn file_source_head(data_dir: &Path, include: &str, serve_api: bool) -> Stri
     )
 }
 
+/// Runs a file source on `input` (read to its end; `source_keys` are more of its TOML
+/// lines) through `transforms` (TOML tables, the first reading `app`) into a file sink
+/// that reads `last` and writes `encoding`, and returns what the sink wrote.
+pub fn run_file_to_file(
+    dir: &Path,
+    input: &Path,
+    source_keys: &str,
+    transforms: &str,
+    last: &str,
+    encoding: &str,
+) -> String {
+    let out = dir.join("sink.out");
+    let config = format!(
+        "{head}stop_at_eof = true\n{source_keys}\n{transforms}\n[sinks.out]\ntype = \"file\"\n\
+         inputs = [\"{last}\"]\npath = \"{out}\"\nencoding = \"{encoding}\"\n",
+        head = file_source_head(&dir.join("data"), &input.display().to_string(), false),
+        out = out.display(),
+    );
+    run_to_end(dir, &config);
+    std::fs::read_to_string(&out).unwrap()
+}
+
 /// Appends `line 000000`, `line 000001`, ... for the numbers in `range` to `path` (created
 /// if missing).
 pub fn append_lines(path: &Path, range: std::ops::Range<usize>) {
