@@ -1038,7 +1038,10 @@ fn split_lines(
     // than the check itself): a newline is never inside a character, so each of them is
     // then valid by itself. A chunk with invalid UTF-8 (or one that starts inside a
     // character, the rest of a line held from the last read) is checked line by line.
+    // Only plain lines use it (a decoder or `multiline` hands on records of its own).
+    let plain = multiline.is_none() && t.decoding.is_none();
     let text = memchr::memrchr(b'\n', data)
+        .filter(|_| plain)
         .and_then(|last| simdutf8::basic::from_utf8(&data[..last]).ok());
     let mut start = 0;
     for nl in memchr::memchr_iter(b'\n', data) {

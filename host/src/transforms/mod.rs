@@ -132,7 +132,7 @@ pub async fn run_chain(mut stages: Vec<Box<dyn Transform>>, mut input: Input, ou
             }
             Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                 let Ok(batch) = done else { break };
-                if batch.is_empty() && batch.acks().is_empty() {
+                if carries_nothing(&batch) {
                     continue;
                 }
                 let (records, bytes) = (batch.len(), batch.byte_size());
@@ -172,7 +172,7 @@ async fn run_on_one_thread(
             while let Some(batch) = input.blocking_recv() {
                 received.received(batch.len(), batch.byte_size());
                 let batch = process_chain(&mut chain, batch);
-                if batch.is_empty() && batch.acks().is_empty() {
+                if carries_nothing(&batch) {
                     continue;
                 }
                 let (records, bytes) = (batch.len(), batch.byte_size());
@@ -192,6 +192,11 @@ async fn run_on_one_thread(
             tracing::error!(component_id = %name, error = %e, "cannot start a plugin worker")
         }
     }
+}
+
+/// A chain's output with no records and no acknowledgements: not sent on.
+fn carries_nothing(batch: &Events) -> bool {
+    batch.is_empty() && batch.acks().is_empty()
 }
 
 /// One batch through every stage of a chain; the first stage's `received` and the last

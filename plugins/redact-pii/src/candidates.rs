@@ -312,6 +312,35 @@ impl Candidates {
     }
 }
 
+/// The candidates of a text of at most 64 bytes, as [`Candidates`] finds them (the rule of
+/// [`Candidates::add16`]): bit `k` is set when `b[k]` is a trigger and not a word byte
+/// after a word byte. 16 bytes a step
+/// (the last step overlapping the one before it); a text under 16 bytes a byte at a time.
+#[inline]
+pub fn short_candidates(triggers: &ByteSet, b: &[u8]) -> u64 {
+    debug_assert!(b.len() <= 64);
+    let n = b.len();
+    let (mut trig, mut word) = (0u64, 0u64);
+    if n < 16 {
+        for (k, &c) in b.iter().enumerate() {
+            trig |= (triggers.contains(c) as u64) << k;
+            word |= (WORD.contains(c) as u64) << k;
+        }
+    } else {
+        let mut at = 0;
+        loop {
+            let step = at.min(n - 16);
+            trig |= u64::from(triggers.members16(b, step)) << step;
+            word |= u64::from(WORD.members16(b, step)) << step;
+            at += 16;
+            if at >= n {
+                break;
+            }
+        }
+    }
+    trig & !(word & (word << 1))
+}
+
 /// Bit `k` of each: byte `k` of 16 is a trigger, a word byte, a quote, a colon, a blank
 /// (space or control byte), a backslash.
 #[derive(Clone, Copy)]

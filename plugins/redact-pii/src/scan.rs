@@ -14,7 +14,7 @@
 //! matches are merged in.
 
 use crate::byteset::ByteSet;
-use crate::candidates::{Candidates, WORD};
+use crate::candidates::{short_candidates, Candidates};
 use crate::modes::Mode;
 use crate::rules::{
     before, email, iban, is_word, network, numbers, run, secrets, tokens, Match, Rule,
@@ -645,34 +645,6 @@ impl Source<'_> {
             }
         }
     }
-}
-
-/// The candidates of a text of at most 64 bytes, as [`Candidates`] finds them: bit `k` is
-/// set when `b[k]` is a trigger and not a word byte after a word byte. 16 bytes a step
-/// (the last step overlapping the one before it); a text under 16 bytes a byte at a time.
-#[inline]
-pub(crate) fn short_candidates(triggers: &ByteSet, b: &[u8]) -> u64 {
-    debug_assert!(b.len() <= 64);
-    let n = b.len();
-    let (mut trig, mut word) = (0u64, 0u64);
-    if n < 16 {
-        for (k, &c) in b.iter().enumerate() {
-            trig |= (triggers.contains(c) as u64) << k;
-            word |= (is_word(c) as u64) << k;
-        }
-    } else {
-        let mut at = 0;
-        loop {
-            let step = at.min(n - 16);
-            trig |= u64::from(triggers.members16(b, step)) << step;
-            word |= u64::from(WORD.members16(b, step)) << step;
-            at += 16;
-            if at >= n {
-                break;
-            }
-        }
-    }
-    trig & !(word & (word << 1))
 }
 
 #[cfg(test)]

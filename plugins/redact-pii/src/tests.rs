@@ -1243,7 +1243,7 @@ fn random_short_texts_scan_cleanly() {
     }
 }
 
-/// A text of up to 64 bytes is scanned with [`crate::scan::short_candidates`] instead of a
+/// A text of up to 64 bytes is scanned with [`crate::candidates::short_candidates`] instead of a
 /// [`Candidates`] window: the candidates and the matches are the same, over slices of
 /// every length up to 64 from every position of both PII corpora (their values and the
 /// JSON around them, cut anywhere), with every rule on and with the JSON keys and
@@ -1279,7 +1279,7 @@ fn short_texts_scan_as_the_window_does() {
                     i = c.next(&redactors[0].triggers, s.as_bytes(), i + 1);
                 }
                 assert_eq!(
-                    crate::scan::short_candidates(&redactors[0].triggers, s.as_bytes()),
+                    crate::candidates::short_candidates(&redactors[0].triggers, s.as_bytes()),
                     expected,
                     "{s:?}"
                 );
