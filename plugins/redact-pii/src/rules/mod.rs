@@ -190,13 +190,50 @@ pub fn add_name_end(ends: &mut NameEnds, name: &[u8]) {
 
 /// The index of two letters or digits (any case) among the 36 x 36 such pairs: key-name
 /// filters ([`secrets::SecretKeys`], `crate::keys::KeySuffixes`) keep a bit per pair of
-/// last letters.
-#[inline]
+/// last letters. Each byte's place among the 36 is read from [`ALNUM_INDEX`]: the key
+/// filters ask this of every JSON key of every line, and case-folding and range tests on
+/// both bytes cost the Wasm build about 40 instructions a key.
+#[inline(always)]
 pub fn pair_index(a: u8, b: u8) -> Option<usize> {
-    let ix = |c: u8| match c.to_ascii_lowercase() {
-        c @ b'a'..=b'z' => Some(usize::from(c - b'a')),
-        c @ b'0'..=b'9' => Some(26 + usize::from(c - b'0')),
-        _ => None,
-    };
-    Some(ix(a)? * 36 + ix(b)?)
+    let (a, b) = (ALNUM_INDEX[a as usize], ALNUM_INDEX[b as usize]);
+    (a != NOT_ALNUM && b != NOT_ALNUM).then(|| usize::from(a) * 36 + usize::from(b))
+}
+
+const NOT_ALNUM: u8 = u8::MAX;
+
+/// Per byte: 0-25 for a letter of either case, 26-35 for a digit, else [`NOT_ALNUM`].
+static ALNUM_INDEX: [u8; 256] = {
+    let mut t = [NOT_ALNUM; 256];
+    let mut c = 0;
+    while c < 26 {
+        t[b'a' as usize + c] = c as u8;
+        t[b'A' as usize + c] = c as u8;
+        c += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        t[b'0' as usize + d] = 26 + d as u8;
+        d += 1;
+    }
+    t
+};
+
+#[cfg(test)]
+mod tests {
+    use super::pair_index;
+
+    #[test]
+    fn pair_index_numbers_letters_of_either_case_then_digits() {
+        let ix = |c: u8| match c.to_ascii_lowercase() {
+            c @ b'a'..=b'z' => Some(usize::from(c - b'a')),
+            c @ b'0'..=b'9' => Some(26 + usize::from(c - b'0')),
+            _ => None,
+        };
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let expected = ix(a).zip(ix(b)).map(|(a, b)| a * 36 + b);
+                assert_eq!(pair_index(a, b), expected, "{a} {b}");
+            }
+        }
+    }
 }
