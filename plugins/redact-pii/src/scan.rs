@@ -397,12 +397,13 @@ impl Redactor {
     ) -> Option<(usize, usize, Rule)> {
         let c = b[i];
         if c.is_ascii_digit() {
+            // No digit rule starts after a `.`, nor after a digit and `-` or `:` (a date, a
+            // port or a time field). The three bytes are one bit test: as comparisons they
+            // compiled to a jump table, an indirect jump at every number in the Wasm build.
+            const AFTER: u64 = 1 << b'.' | 1 << b'-' | 1 << b':';
             let p = before(b, i);
-            if p == b'.' || (p == b'-' && before(b, i - 1).is_ascii_digit()) {
+            if p < 64 && AFTER >> p & 1 != 0 && (p == b'.' || before(b, i - 1).is_ascii_digit()) {
                 return None;
-            }
-            if p == b':' && before(b, i - 1).is_ascii_digit() {
-                return None; // a port or a time field
             }
             // Each digit rule needs its own shape of the digit run here and the byte after
             // it (the first check each matcher makes): one look at the run decides which
@@ -432,11 +433,13 @@ impl Redactor {
                     return Some((i, e, Rule::Ssn));
                 }
             }
-            let phone_shaped = (c == b'0'
-                && (b.get(i + 1) == Some(&b'0')
-                    || ((2..=5).contains(&run) && matches!(next, b' ' | b'-' | b'.'))))
-                || (c == b'1' && run == 1 && matches!(next, b' ' | b'-' | b'.'))
-                || (run == 3 && matches!(next, b' ' | b'-' | b'.'));
+            // Evaluated whole (`&`, `|`), not branch by branch: the branches on `c` compiled
+            // to a jump table.
+            let separated = matches!(next, b' ' | b'-' | b'.');
+            let zero_led = (b.get(i + 1) == Some(&b'0')) | ((2..=5).contains(&run) & separated);
+            let phone_shaped = ((c == b'0') & zero_led)
+                | ((c == b'1') & (run == 1) & separated)
+                | ((run == 3) & separated);
             if self.on(Rule::Phone) && phone_shaped {
                 if let Some(e) = numbers::national_at(b, i) {
                     return Some((i, e, Rule::Phone));
