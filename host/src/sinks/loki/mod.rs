@@ -435,6 +435,45 @@ mod tests {
     }
 
     #[test]
+    fn metadata_names_go_out_as_they_are_or_made_valid() {
+        let config: LokiSinkConfig = toml::from_str("endpoint = \"http://127.0.0.1:9\"").unwrap();
+        let metrics = Telemetry::new().component("loki", "sink");
+        let client = client::LokiClient::new(&config).unwrap();
+        let mut sink = LokiSink::new(config, client, metrics);
+        let now = crate::event::now_ns();
+        let mut batch = LogBatch::default();
+        let set = batch.intern_labels(&[("app".into(), "api".into())]);
+        batch.push("valid names", now, set, &[("trace_id", "t1"), ("user", "u")]);
+        batch.push("one to rename", now, set, &[("span_id", "s1"), ("http.method", "GET")]);
+        batch.push("none", now, set, &[]);
+        batch.push("valid again", now, set, &[("req_id", "r1")]);
+        let (parts, refused) = sink.split_by_lane(&batch, 1);
+        assert_eq!(refused, 0);
+        let entries: Vec<_> = parts[0].iter().flat_map(|(_, e)| e.decoded()).collect();
+        let metadata = |i: usize| -> Vec<(String, String)> {
+            entries[i]
+                .structured_metadata
+                .iter()
+                .map(|p| {
+                    (
+                        String::from_utf8(p.name.clone()).unwrap(),
+                        String::from_utf8(p.value.clone()).unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert_eq!(entries.len(), 4);
+        assert_eq!(metadata(0), pairs(&[("trace_id", "t1"), ("user", "u")]));
+        assert_eq!(metadata(1), pairs(&[("span_id", "s1"), ("http_method", "GET")]));
+        assert!(metadata(2).is_empty());
+        assert_eq!(metadata(3), pairs(&[("req_id", "r1")]));
+        assert_eq!(entries[1].line, b"one to rename");
+    }
+
+    #[test]
     fn entries_loki_would_refuse_are_dead_lettered_with_their_reason() {
         let dir = tempfile::tempdir().unwrap();
         let dead = dir.path().join("dead.jsonl");
