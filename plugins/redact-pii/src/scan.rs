@@ -400,9 +400,9 @@ impl Redactor {
             // No digit rule starts after a `.`, nor after a digit and `-` or `:` (a date, a
             // port or a time field). The three bytes are one bit test: as comparisons they
             // compiled to a jump table, an indirect jump at every number in the Wasm build.
-            const AFTER: u64 = 1 << b'.' | 1 << b'-' | 1 << b':';
+            const AFTER: u64 = (1 << b'.') | (1 << b'-') | (1 << b':');
             let p = before(b, i);
-            if p < 64 && AFTER >> p & 1 != 0 && (p == b'.' || before(b, i - 1).is_ascii_digit()) {
+            if p < 64 && (AFTER >> p) & 1 != 0 && (p == b'.' || before(b, i - 1).is_ascii_digit()) {
                 return None;
             }
             // Each digit rule needs its own shape of the digit run here and the byte after

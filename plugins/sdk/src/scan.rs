@@ -23,19 +23,19 @@ pub struct Field<'a> {
 #[derive(Debug, PartialEq)]
 pub struct Invalid;
 
-/// Byte classes for the scanners' byte loops, read from a table rather than matched: the
-/// compiler turns a `match` on the byte (whitespace, then `,` or `}`) into a jump table, and
-/// in the Wasm build each step then paid an indirect jump that the CPU mostly mispredicted
-/// (a third of `json_wanted`'s time on log lines).
+/// Whitespace: the bytes of `u8::is_ascii_whitespace`.
 const WS: u8 = 1;
 /// Ends a bare JSON value: whitespace, `,`, `}` or `]`.
 const BARE_END: u8 = 2;
 /// Ends a logfmt key: whitespace, `=` or `"`.
 const KEY_END: u8 = 4;
 
+/// The classes of each byte, for the scanners' byte loops: read from this table rather than
+/// matched, because the compiler turns a `match` on the byte (whitespace, then `,` or `}`)
+/// into a jump table, and in the Wasm build each step then paid an indirect jump that the
+/// CPU mostly mispredicted (a third of `json_wanted`'s time on log lines).
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
-    // The bytes of `u8::is_ascii_whitespace`.
     let ws = [b' ', b'\t', b'\n', 0x0c, b'\r'];
     let mut k = 0;
     while k < ws.len() {
