@@ -314,8 +314,8 @@ impl Candidates {
 
 /// The candidates of a text of at most 64 bytes, as [`Candidates`] finds them (the rule of
 /// [`Candidates::add16`]): bit `k` is set when `b[k]` is a trigger and not a word byte
-/// after a word byte. 16 bytes a step
-/// (the last step overlapping the one before it); a text under 16 bytes a byte at a time.
+/// after a word byte. 16 bytes a step (the last step overlapping the one before it); a
+/// text under 16 bytes a byte at a time.
 #[inline]
 pub fn short_candidates(triggers: &ByteSet, b: &[u8]) -> u64 {
     debug_assert!(b.len() <= 64);

@@ -1243,8 +1243,8 @@ fn random_short_texts_scan_cleanly() {
     }
 }
 
-/// A text of up to 64 bytes is scanned with [`crate::candidates::short_candidates`] instead of a
-/// [`Candidates`] window: the candidates and the matches are the same, over slices of
+/// A text of up to 64 bytes is scanned with [`crate::candidates::short_candidates`] instead
+/// of a [`Candidates`] window: the candidates and the matches are the same, over slices of
 /// every length up to 64 from every position of both PII corpora (their values and the
 /// JSON around them, cut anywhere), with every rule on and with the JSON keys and
 /// version words that change a scan's context.

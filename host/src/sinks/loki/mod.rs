@@ -449,28 +449,25 @@ mod tests {
         batch.push("valid again", now, set, &[("req_id", "r1")]);
         let (parts, refused) = sink.split_by_lane(&batch, 1);
         assert_eq!(refused, 0);
-        let entries: Vec<_> = parts[0].iter().flat_map(|(_, e)| e.decoded()).collect();
-        let metadata = |i: usize| -> Vec<(String, String)> {
-            entries[i]
-                .structured_metadata
-                .iter()
-                .map(|p| {
-                    (
-                        String::from_utf8(p.name.clone()).unwrap(),
-                        String::from_utf8(p.value.clone()).unwrap(),
-                    )
-                })
-                .collect()
-        };
+        // Read back as the dead-letter file reads entries: metadata as text pairs.
+        let streams: Vec<Stream> = parts[0]
+            .iter()
+            .map(|(_, entries)| Stream {
+                labels: Vec::new(),
+                entries: entries.decoded(),
+                hash: 0,
+            })
+            .collect();
+        let records = dead_records(&streams);
         let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
             list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
         };
-        assert_eq!(entries.len(), 4);
-        assert_eq!(metadata(0), pairs(&[("trace_id", "t1"), ("user", "u")]));
-        assert_eq!(metadata(1), pairs(&[("span_id", "s1"), ("http_method", "GET")]));
-        assert!(metadata(2).is_empty());
-        assert_eq!(metadata(3), pairs(&[("req_id", "r1")]));
-        assert_eq!(entries[1].line, b"one to rename");
+        assert_eq!(records.len(), 4);
+        assert_eq!(records[0].metadata, pairs(&[("trace_id", "t1"), ("user", "u")]));
+        assert_eq!(records[1].metadata, pairs(&[("span_id", "s1"), ("http_method", "GET")]));
+        assert!(records[2].metadata.is_empty());
+        assert_eq!(records[3].metadata, pairs(&[("req_id", "r1")]));
+        assert_eq!(records[1].line, "one to rename");
     }
 
     #[test]
