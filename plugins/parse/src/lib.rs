@@ -46,7 +46,8 @@ pub use sluice_plugin::scan;
 
 use serde::Deserialize;
 use sluice_plugin::{
-    counter_add, declare_metric, eq_bytes, metric_id, Batch, Config, MetricDecl, MetricType, Plugin,
+    counter_add, declare_metric, eq_bytes, metric_id, push_short, Batch, Config, MetricDecl,
+    MetricType, Plugin,
 };
 
 /// How lines are read.
@@ -422,7 +423,7 @@ impl Plugin for Parse {
             }
             let push = |buf: &mut String, items: &mut Vec<Item>, target, value: &str| {
                 let start = buf.len() as u32;
-                buf.push_str(value);
+                push_short(buf, value);
                 items.push(Item {
                     record: i as u32,
                     target,

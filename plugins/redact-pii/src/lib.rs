@@ -37,6 +37,7 @@ pub mod modes;
 pub mod rules;
 pub mod scan;
 
+use sluice_plugin::push_short;
 use std::borrow::Cow;
 
 pub use modes::Mode;
@@ -697,10 +698,10 @@ impl Redactor {
             counts[rule] += 1;
         }
         for e in edits {
-            out.push_str(&line[copied..e.start]);
+            push_short(out, &line[copied..e.start]);
             match &e.what {
                 What::Render(rule) if self.modes[*rule] == Mode::Mask => {
-                    out.push_str(&self.masks[*rule]);
+                    push_short(out, &self.masks[*rule]);
                     counts[*rule] += 1;
                     total += 1;
                 }
@@ -716,7 +717,7 @@ impl Redactor {
                     counts[*rule] += 1;
                     total += 1;
                 }
-                What::Text(text) => out.push_str(text),
+                What::Text(text) => push_short(out, text),
                 What::Cut(Some(rule)) => {
                     counts[*rule] += 1;
                     total += 1;
@@ -725,7 +726,7 @@ impl Redactor {
             }
             copied = e.end;
         }
-        out.push_str(&line[copied..]);
+        push_short(out, &line[copied..]);
         total.max(1)
     }
 
@@ -736,7 +737,7 @@ impl Redactor {
         let builtin = Rule::from_index(rule);
         match self.modes[rule] {
             Mode::Drop => {}
-            Mode::Mask => out.push_str(&self.masks[rule]),
+            Mode::Mask => push_short(out, &self.masks[rule]),
             Mode::Pseudonym => {
                 let norm = modes::normalise(builtin, value);
                 let mac = self

@@ -6,7 +6,7 @@
 //! label sets through a hash index; metadata edits are queued and applied in one pass.
 //! [`Batch::into_log_batch`] returns columns that satisfy every rule in the WIT doc comment.
 
-use crate::text::eq_bytes;
+use crate::text::{eq_bytes, push_short};
 use crate::LogBatch;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -389,9 +389,9 @@ impl Batch {
         assert!(i < self.len(), "record {i} out of range ({})", self.len());
         self.metadata_as_sent = false;
         let start = self.edit_buf.len() as u32;
-        self.edit_buf.push_str(key);
+        push_short(&mut self.edit_buf, key);
         let key_end = self.edit_buf.len() as u32;
-        self.edit_buf.push_str(value);
+        push_short(&mut self.edit_buf, value);
         self.edits.push(MetaEdit {
             record: i as u32,
             start,
@@ -421,9 +421,9 @@ impl Batch {
         let mut ends = c.metadata_ends[..2 * first_pair].to_vec();
         let mut pairs = first_pair as u32;
         fn push(meta: &mut String, ends: &mut Vec<u32>, k: &str, v: &str) {
-            meta.push_str(k);
+            push_short(meta, k);
             ends.push(meta.len() as u32);
-            meta.push_str(v);
+            push_short(meta, v);
             ends.push(meta.len() as u32);
         }
         let mut e = 0;
@@ -557,9 +557,9 @@ impl Batch {
                     new = Some(buf);
                 }
                 if let Some(buf) = new.as_mut() {
-                    buf.push_str(&c.metadata[k0..k1]);
+                    push_short(buf, &c.metadata[k0..k1]);
                     c.metadata_ends[2 * p] = buf.len() as u32;
-                    buf.push_str(if changed { &out } else { &c.metadata[k1..v1] });
+                    push_short(buf, if changed { &out } else { &c.metadata[k1..v1] });
                     c.metadata_ends[2 * p + 1] = buf.len() as u32;
                 }
                 k0 = v1;
@@ -650,9 +650,9 @@ impl Batch {
         c.timestamps.push(nanos);
         c.label_set_of.push(s);
         for (k, v) in metadata {
-            c.metadata.push_str(k);
+            push_short(&mut c.metadata, k);
             c.metadata_ends.push(c.metadata.len() as u32);
-            c.metadata.push_str(v);
+            push_short(&mut c.metadata, v);
             c.metadata_ends.push(c.metadata.len() as u32);
         }
         c.record_metadata_ends
@@ -733,13 +733,13 @@ pub fn replace_spans(line: &str, spans: &[(usize, usize, &str)], out: &mut Strin
         if applied == 0 {
             out.reserve(line.len());
         }
-        out.push_str(&line[copied..start]);
-        out.push_str(replacement);
+        push_short(out, &line[copied..start]);
+        push_short(out, replacement);
         copied = end;
         applied += 1;
     }
     if applied > 0 {
-        out.push_str(&line[copied..]);
+        push_short(out, &line[copied..]);
     }
     applied
 }
