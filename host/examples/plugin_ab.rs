@@ -8,7 +8,9 @@
 //! usage: cargo run --release -p sluice --example plugin_ab -- INPUT CONFIG_JSON A.wasm B.wasm...
 //! (INPUT: a file of log lines, e.g. from bench/gen.py; its first 100,000 lines are used;
 //! `SLUICE_AB_BATCH=N` sets the records per batch; `SLUICE_AB_EPOCH=both` also runs each
-//! plugin compiled without epoch checks, to show what call deadlines cost.)
+//! plugin compiled without epoch checks, to show what call deadlines cost, and
+//! `SLUICE_AB_EPOCH=off` only that build: two `perf record` runs, with and without, show in
+//! which functions the checks cost.)
 
 use std::io::BufRead;
 
@@ -52,8 +54,12 @@ fn main() -> anyhow::Result<()> {
     }
     let lines: usize = batches.iter().map(LogBatch::len).sum();
     anyhow::ensure!(lines > 0, "{input} has no full batch of {batch_size} lines");
-    let mut runtimes = vec![(PluginRuntime::new(None)?, "")];
-    if std::env::var("SLUICE_AB_EPOCH").as_deref() == Ok("both") {
+    let epoch = std::env::var("SLUICE_AB_EPOCH").unwrap_or_default();
+    let mut runtimes = Vec::new();
+    if epoch != "off" {
+        runtimes.push((PluginRuntime::new(None)?, ""));
+    }
+    if epoch == "both" || epoch == "off" {
         runtimes.push((PluginRuntime::without_deadlines()?, " (no epoch checks)"));
     }
     let mut names = Vec::new();
