@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn push_short_appends_like_push_str_for_every_length() {
-        let text: String = (0..80u8).map(|k| char::from(b'!' + k % 90)).collect();
+        let text: String = (0..80u8).map(|k| char::from(b'!' + k)).collect();
         for prefix in [0usize, 1, 7, 31] {
             for n in 0..=40 {
                 for at in [0usize, 3] {
